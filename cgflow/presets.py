@@ -45,10 +45,21 @@ class AAPreset(BaseModel):
     threads: int = Field(default=2, gt=0)
     #: wall-time limit passed to mdrun -maxh, in hours.
     maxh: float = Field(default=24.0, gt=0)
+    #: checkpoint interval passed to mdrun -cpt, in minutes.
+    checkpoint_minutes: float = Field(default=15.0, gt=0)
 
 
 class CGPreset(BaseModel):
-    """Size and length of the coarse-grained (LAMMPS) stage, one bead per molecule."""
+    """Size and length of the coarse-grained (LAMMPS) stage, one bead per molecule.
+
+    The CG box holds ``n_beads`` at the all-atom density, independently of the all-atom
+    box; its edge must exceed twice ``rcut_nm``. Each IBI iteration equilibrates for
+    ``equilibration_ps`` and samples the RDF and pressure for ``ibi_sampling_ps`` (every
+    ``sample_every_steps`` steps, averaged in ``n_blocks`` blocks for error bars). The
+    production equilibrates for ``equilibration_ps`` and then runs ``production_ps``
+    with frames every ``dump_interval_ps`` and restart files every
+    ``restart_interval_ps``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,16 +72,23 @@ class CGPreset(BaseModel):
     dump_interval_ps: float = Field(default=1.0, gt=0)
     rcut_nm: float = Field(default=1.5, gt=0)
     max_ibi_iterations: int = Field(default=30, gt=0)
+    sample_every_steps: int = Field(default=10, gt=0)
+    n_blocks: int = Field(default=5, ge=2)
+    restart_interval_ps: float = Field(default=100.0, gt=0)
+    #: LAMMPS processes (MPI ranks or OpenMP threads) per CG run.
+    threads: int = Field(default=1, gt=0)
 
 
 AA_PRESETS: dict[str, AAPreset] = {
     "tiny": AAPreset(
         name="tiny", n_molecules=64, em_steps=2000, nvt_ps=2.0, npt_ps=8.0, production_ps=10.0,
         traj_interval_ps=0.2, energy_interval_ps=0.05, rcut_nm=1.0, maxh=1.0,
+        checkpoint_minutes=0.05,
     ),
     "demo": AAPreset(
         name="demo", n_molecules=125, nvt_ps=10.0, npt_ps=40.0, production_ps=100.0,
         traj_interval_ps=0.5, energy_interval_ps=0.1, rcut_nm=1.0, maxh=2.0,
+        checkpoint_minutes=1.0,
     ),
     "paper": AAPreset(
         name="paper", n_molecules=1000, nvt_ps=50.0, npt_ps=500.0, production_ps=2000.0,

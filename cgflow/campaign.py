@@ -1,0 +1,192 @@
+"""Campaign specs: which parameter sets to run, with which presets and thresholds.
+
+A campaign spec is a YAML file (see ``workflows/``)::
+
+    name: demo                 # campaign name, used to tag every stored document
+    space: narrow              # a shipped ParameterSpace ("narrow", "wide")
+    n_sets: 2                  # how many sets to sample from the space
+    seed: 7                    # sampling seed (reproducible)
+    sampling: lhs              # "lhs" (Latin hypercube) or "uniform"
+    include_reference: true    # also run the OPLS-AA reference set
+    preset: demo               # run preset for both stages ("tiny", "demo", "paper")
+    parameter_sets: []         # optional explicit sets (GROMACS units unless units: lammps)
+    units: gromacs             # units of parameter_sets
+
+Loading is all-or-nothing: a malformed YAML, an unknown or missing field, or an invalid
+parameter value raises :class:`~cgflow.errors.InvalidInputError` naming the field and the
+value, before anything is written anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cgflow.errors import InvalidInputError, format_validation_error
+from cgflow.params import (
+    OPLSAA_REFERENCE,
+    SPACES,
+    ParameterSet,
+    ParameterSpace,
+    get_space,
+    parameter_set_from_mapping,
+)
+from cgflow.presets import AA_PRESETS, AAPreset, CGPreset, get_aa_preset, get_cg_preset
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class IBISpec(BaseModel):
+    """IBI thresholds and update settings of a campaign (used by the CG stage)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: converged when the integrated absolute RDF deviation is at most this (0 = perfect).
+    rdf_tolerance: float = Field(default=0.02, gt=0, lt=1)
+    #: ... and the CG pressure is within max(this, the AA pressure error) of the AA pressure.
+    pressure_tolerance_bar: float = Field(default=50.0, gt=0)
+    update_factor: float = Field(default=1.0, gt=0, le=2.0)
+    pressure_correction: bool = True
+    max_iterations: int | None = Field(default=None, gt=0)
+
+
+class CampaignSpec(BaseModel):
+    """A validated campaign spec. See the module docstring for the YAML form."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    space: str = "narrow"
+    n_sets: int = Field(default=0, ge=0, le=100000)
+    seed: int = 0
+    sampling: Literal["lhs", "uniform"] = "lhs"
+    include_reference: bool = True
+    preset: str = "demo"
+    units: Literal["gromacs", "lammps"] = "gromacs"
+    parameter_sets: list[dict[str, Any]] = Field(default_factory=list)
+    ibi: IBISpec = Field(default_factory=IBISpec)
+    #: run the coarse-grained stage (IBI, CG production) after the all-atom stage.
+    cg_stage: bool = False
+    #: threads per engine run; None keeps the preset's value.
+    threads: int | None = Field(default=None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(
+                f"must be 1-64 characters of letters, digits, '_', '-', '.', got {v!r}"
+            )
+        return v
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, v: str) -> str:
+        if v not in SPACES:
+            raise ValueError(f"unknown space {v!r} (expected one of {sorted(SPACES)})")
+        return v
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, v: str) -> str:
+        if v not in AA_PRESETS:
+            raise ValueError(f"unknown preset {v!r} (expected one of {sorted(AA_PRESETS)})")
+        return v
+
+    # --- derived ---------------------------------------------------------------------
+
+    @property
+    def parameter_space(self) -> ParameterSpace:
+        """The shipped space this campaign samples from."""
+        return get_space(self.space)
+
+    @property
+    def aa_preset(self) -> AAPreset:
+        """The all-atom preset, with the thread override applied."""
+        p = get_aa_preset(self.preset)
+        return p.model_copy(update={"threads": self.threads}) if self.threads else p
+
+    @property
+    def cg_preset(self) -> CGPreset:
+        """The coarse-grained preset of the same name."""
+        return get_cg_preset(self.preset)
+
+    def explicit_sets(self, source: str = "campaign spec") -> list[ParameterSet]:
+        """The explicit ``parameter_sets`` validated (errors name the index and field)."""
+        out = []
+        for i, values in enumerate(self.parameter_sets):
+            out.append(parameter_set_from_mapping(
+                values, units_system=self.units, source=f"{source}: parameter_sets[{i}]"))
+        return out
+
+    def parameter_sets_to_run(self, source: str = "campaign spec") -> list[ParameterSet]:
+        """Reference (optional), explicit sets, then ``n_sets`` samples; duplicates removed
+        (by :attr:`ParameterSet.id`), order kept."""
+        sets: list[ParameterSet] = []
+        if self.include_reference:
+            sets.append(OPLSAA_REFERENCE)
+        sets.extend(self.explicit_sets(source))
+        sets.extend(self.parameter_space.sample(self.n_sets, self.seed, self.sampling))
+        seen: set[str] = set()
+        unique = []
+        for ps in sets:
+            if ps.id not in seen:
+                seen.add(ps.id)
+                unique.append(ps)
+        if not unique:
+            raise InvalidInputError(
+                f"{source}: the campaign has no parameter sets (n_sets=0, include_reference="
+                "false and no parameter_sets)"
+            )
+        return unique
+
+
+def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, list[ParameterSet]]:
+    """Read, validate and expand a campaign spec file.
+
+    Returns
+    -------
+    spec, parameter_sets
+        The validated spec and the parameter sets it runs (validated too).
+
+    Raises
+    ------
+    InvalidInputError
+        Malformed YAML (with line and column), unknown or missing fields, invalid values:
+        the message names the file, the field and the value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidInputError(f"campaign spec {path}: cannot read: {exc}") from None
+    return campaign_spec_from_text(text, source=str(path))
+
+
+def campaign_spec_from_text(text: str, source: str = "campaign spec"
+                            ) -> tuple[CampaignSpec, list[ParameterSet]]:
+    """Like :func:`load_campaign_spec` for YAML text."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidInputError(f"{source}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            f"{source}: expected a mapping of campaign fields at the top level, got "
+            f"{type(data).__name__}: {data!r}"
+        )
+    try:
+        spec = CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(format_validation_error(exc, source)) from None
+    return spec, spec.parameter_sets_to_run(source)

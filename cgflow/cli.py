@@ -1,0 +1,387 @@
+"""The ``cgflow`` command: the front door to the job database, campaigns and results.
+
+Subcommands::
+
+    cgflow db start|stop|status|env     embedded job database (SecantusDB)
+    cgflow campaign build SPEC -o wf.yaml   write a workflow file for `lpad add`
+    cgflow campaign submit SPEC         validate and queue a campaign
+    cgflow campaign results NAME        table of a campaign's results
+    cgflow launch                       run queued Fireworks (rlaunch rapidfire)
+    cgflow params check FILE            validate a parameter set file
+    cgflow demo                         the README's main job, end to end
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cgflow.errors import CgflowError, InvalidInputError
+
+REPO_WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+
+
+def _print(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+# --- database ---------------------------------------------------------------------------
+
+
+def _server():
+    from cgflow.db.server import EmbeddedServer
+
+    return EmbeddedServer()
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from cgflow.fw_configs import fw_config_dir, write_embedded_configs
+
+    server = _server()
+    if args.action == "start":
+        uri = server.start()
+        lp = write_embedded_configs(uri)
+        _print(f"embedded job database running at {uri}")
+        _print(f"launchpad file: {lp}")
+        _print(f"for plain lpad/rlaunch/qlaunch: export FW_CONFIG_FILE={lp.parent / 'FW_config.yaml'}")
+    elif args.action == "stop":
+        server.stop()
+        _print("embedded job database stopped")
+    elif args.action == "status":
+        st = server.status()
+        if st.running:
+            _print(f"running: pid {st.pid}, {st.uri}")
+        else:
+            _print("not running")
+        _print(f"data: {st.data_dir}")
+        return 0 if st.running else 3
+    elif args.action == "env":
+        _print(f"export FW_CONFIG_FILE={fw_config_dir() / 'FW_config.yaml'}")
+        _print(f"export CGFLOW_DB_FILE={fw_config_dir() / 'my_launchpad.yaml'}")
+    return 0
+
+
+def _launchpad_file(args: argparse.Namespace) -> Path:
+    """The launchpad file: -l, else the embedded server's (started if needed)."""
+    if getattr(args, "launchpad", None):
+        return Path(args.launchpad)
+    from cgflow.fw_configs import write_embedded_configs
+
+    uri = _server().start()
+    return write_embedded_configs(uri)
+
+
+def _is_embedded(lp_file: Path) -> bool:
+    from cgflow.db.launcher_lock import is_embedded
+
+    host = (yaml.safe_load(lp_file.read_text()) or {}).get("host", "")
+    return is_embedded(str(host))
+
+
+def _embedded_guard(lp_file: Path):
+    """The one-launcher lock when ``lp_file`` is the embedded server, else a no-op."""
+    import contextlib
+
+    if _is_embedded(lp_file):
+        from cgflow.db.launcher_lock import exclusive_launcher
+
+        return exclusive_launcher(lp_file)
+    return contextlib.nullcontext()
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+
+def _load_spec(path: str):
+    from cgflow.campaign import load_campaign_spec
+
+    p = Path(path)
+    if not p.exists() and (REPO_WORKFLOWS / path).exists():
+        p = REPO_WORKFLOWS / path
+    if not p.exists() and (REPO_WORKFLOWS / f"{path}.yaml").exists():
+        p = REPO_WORKFLOWS / f"{path}.yaml"
+    return load_campaign_spec(p)
+
+
+def cmd_campaign_build(args: argparse.Namespace) -> int:
+    from cgflow.workflows import campaign_workflow
+
+    spec, sets = _load_spec(args.spec)
+    wf = campaign_workflow(spec, sets, category=args.category)
+    out = Path(args.output)
+    wf.to_file(str(out))
+    _print(f"campaign {spec.name}: {len(sets)} parameter set(s), {len(wf.fws)} Fireworks "
+           f"-> {out} (queue it with: lpad add {out})")
+    return 0
+
+
+def submit_campaign(spec_path: str, lp_file: Path, category: str = "cgflow") -> tuple[Any, list]:
+    """Validate a spec and add its workflow to the LaunchPad of ``lp_file``.
+
+    The spec is validated completely before anything is written to the database.
+    """
+    from fireworks import LaunchPad
+
+    from cgflow.workflows import campaign_workflow
+
+    spec, sets = _load_spec(spec_path)
+    wf = campaign_workflow(spec, sets, category=category)
+    lp = LaunchPad.from_file(str(lp_file))
+    with _embedded_guard(lp_file):
+        lp.add_wf(wf)
+    return spec, sets
+
+
+def cmd_campaign_submit(args: argparse.Namespace) -> int:
+    lp_file = _launchpad_file(args)
+    spec, sets = submit_campaign(args.spec, lp_file, args.category)
+    _print(f"queued campaign {spec.name}: {len(sets)} parameter set(s) on {lp_file}")
+    return 0
+
+
+def cmd_campaign_results(args: argparse.Namespace) -> int:
+    from cgflow.db.store import Store
+
+    lp_file = _launchpad_file(args)
+    store = Store.from_launchpad_file(str(lp_file))
+    rows = results_table(store, args.name)
+    if args.json:
+        _print(json.dumps(rows, indent=2))
+    else:
+        _print(format_results_table(rows))
+    return 0
+
+
+# --- launching and progress ---------------------------------------------------------------
+
+
+def _rlaunch_cmd(lp_file: Path, fworker_file: Path | None) -> list[str]:
+    exe = Path(sys.executable).with_name("rlaunch")
+    cmd = [str(exe) if exe.exists() else "rlaunch", "-l", str(lp_file)]
+    if fworker_file is not None:
+        cmd += ["-w", str(fworker_file)]
+    return cmd + ["rapidfire"]
+
+
+def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | None = None,
+           log_path: Path | None = None, poll_s: float = 5.0) -> int:
+    """Run ``rlaunch rapidfire`` until nothing is ready, showing the campaign's progress.
+
+    On the embedded server only one launcher may run at a time (the lock refuses a
+    second one with a message pointing to MongoDB).
+    """
+    from fireworks import LaunchPad
+
+    lp = LaunchPad.from_file(str(lp_file))
+    env = dict(os.environ, CGFLOW_DB_FILE=str(lp_file))
+    log_path = log_path or lp_file.parent / "rlaunch.log"
+    with _embedded_guard(lp_file), open(log_path, "ab") as log:
+        _print(f"launching (rlaunch rapidfire, log: {log_path})")
+        proc = subprocess.Popen(_rlaunch_cmd(lp_file, fworker_file), stdout=log,
+                                stderr=subprocess.STDOUT, env=env, cwd=lp_file.parent)
+        watcher = ProgressPrinter(lp, campaign) if campaign else None
+        while proc.poll() is None:
+            if watcher:
+                watcher.update()
+            time.sleep(poll_s)
+        if watcher:
+            watcher.update()
+    if proc.returncode != 0:
+        _print(f"rlaunch exited with code {proc.returncode}; see {log_path}")
+    return proc.returncode
+
+
+class ProgressPrinter:
+    """Prints a line whenever a Firework of the campaign changes state."""
+
+    def __init__(self, launchpad: Any, campaign: str) -> None:
+        self.lp = launchpad
+        self.campaign = campaign
+        self.seen: dict[int, str] = {}
+        self.t0 = time.time()
+
+    def update(self) -> None:
+        from cgflow.db.fw_queries import campaign_fireworks
+
+        fws = campaign_fireworks(self.lp, self.campaign)
+        n_sets = len({f.param_id for f in fws})
+        done_sets = {f.param_id for f in fws if f.stage == "aa-analyse" and f.state == "COMPLETED"}
+        for f in fws:
+            if self.seen.get(f.fw_id) != f.state and f.state in ("RUNNING", "COMPLETED", "FIZZLED"):
+                el = time.time() - self.t0
+                stamp = f"{int(el // 3600):02d}:{int(el % 3600 // 60):02d}:{int(el % 60):02d}"
+                _print(f"[{stamp}] {f.label:18s} {f.stage:15s} {f.state:10s} "
+                       f"({len(done_sets)}/{n_sets} sets done)")
+            self.seen[f.fw_id] = f.state
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    lp_file = _launchpad_file(args)
+    fworker = Path(args.fworker) if args.fworker else lp_file.parent / "my_fworker.yaml"
+    return launch(lp_file, campaign=args.campaign,
+                  fworker_file=fworker if fworker.exists() else None)
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+def results_table(store: Any, campaign: str) -> list[dict[str, Any]]:
+    """One row per parameter set of the campaign (all-atom results so far)."""
+    from cgflow.params import OPLSAA_REFERENCE
+    from cgflow.units import density_kg_m3_to_g_cm3, diffusion_nm2_ps_to_m2_s
+
+    rows = []
+    for run in store.aa_runs(campaign=campaign):
+        row: dict[str, Any] = {
+            "param_id": run.param_id,
+            "label": "reference" if run.param_id == OPLSAA_REFERENCE.id else run.param_id,
+            "status": run.status,
+            "wall_s": run.total_wall_s,
+        }
+        r = run.results
+        if r is not None:
+            row.update({
+                "density_g_cm3": density_kg_m3_to_g_cm3(r.density_kg_m3),
+                "density_err_g_cm3": density_kg_m3_to_g_cm3(r.density_err_kg_m3),
+                "d_aa_m2_s": diffusion_nm2_ps_to_m2_s(r.d_nm2_ps),
+                "d_aa_err_m2_s": diffusion_nm2_ps_to_m2_s(r.d_err_nm2_ps),
+                "pressure_bar": r.pressure_bar,
+                "pressure_err_bar": r.pressure_err_bar,
+            })
+        rows.append(row)
+    return rows
+
+
+def format_results_table(rows: list[dict[str, Any]]) -> str:
+    """Plain-text table of :func:`results_table` rows."""
+    head = (f"{'parameter set':18s} {'status':10s} {'density / g cm^-3':>20s} "
+            f"{'D_AA / 1e-9 m^2 s^-1':>22s} {'wall time / s':>14s}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        dens = (f"{r['density_g_cm3']:.4f} +- {r['density_err_g_cm3']:.4f}"
+                if "density_g_cm3" in r else "-")
+        d = (f"{r['d_aa_m2_s'] * 1e9:.3f} +- {r['d_aa_err_m2_s'] * 1e9:.3f}"
+             if "d_aa_m2_s" in r else "-")
+        wall = f"{r['wall_s']:.0f}" if r.get("wall_s") else "-"
+        lines.append(f"{r['label']:18s} {r['status']:10s} {dens:>20s} {d:>22s} {wall:>14s}")
+    return "\n".join(lines)
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fireworks import LaunchPad
+
+    from cgflow.db.fw_queries import campaign_workflow_states
+    from cgflow.db.store import Store
+    from cgflow.fw_configs import write_embedded_configs
+
+    server = _server()
+    uri = server.start()
+    lp_file = write_embedded_configs(uri)
+    _print(f"[demo] embedded job database at {uri} (data kept in {server.status().data_dir})")
+    spec, sets = submit_campaign(args.spec, lp_file)
+    _print(f"[demo] queued campaign '{spec.name}': {len(sets)} parameter sets, preset "
+           f"'{spec.preset}' ({spec.aa_preset.n_molecules} molecules, "
+           f"{spec.aa_preset.production_ps:g} ps production each)")
+    rc = launch(lp_file, campaign=spec.name, fworker_file=lp_file.parent / "my_fworker.yaml")
+    lp = LaunchPad.from_file(str(lp_file))
+    states = campaign_workflow_states(lp, spec.name)
+    _print(f"[demo] workflow state: {states[-1] if states else 'unknown'}")
+    store = Store.from_launchpad_file(str(lp_file))
+    _print()
+    _print(format_results_table(results_table(store, spec.name)))
+    _print()
+    _print(f"lpad: lpad -l {lp_file} get_wflows -d less")
+    return 0 if rc == 0 and states and states[-1] == "COMPLETED" else 1
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+
+def cmd_params_check(args: argparse.Namespace) -> int:
+    from cgflow.params import parameter_set_from_mapping
+
+    path = Path(args.file)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"{path}: malformed YAML: {exc}") from None
+    ps = parameter_set_from_mapping(data, units_system=args.units, source=str(path))
+    _print(f"valid parameter set, id {ps.id}")
+    _print(ps.summary())
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cgflow", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the embedded job database")
+    db.add_argument("action", choices=["start", "stop", "status", "env"])
+    db.set_defaults(func=cmd_db)
+
+    camp = sub.add_parser("campaign", help="build, submit and inspect campaigns")
+    csub = camp.add_subparsers(dest="campaign_cmd", required=True)
+    b = csub.add_parser("build", help="write a campaign's workflow file for `lpad add`")
+    b.add_argument("spec")
+    b.add_argument("-o", "--output", required=True)
+    b.add_argument("--category", default="cgflow")
+    b.set_defaults(func=cmd_campaign_build)
+    s = csub.add_parser("submit", help="validate and queue a campaign")
+    s.add_argument("spec")
+    s.add_argument("-l", "--launchpad")
+    s.add_argument("--category", default="cgflow")
+    s.set_defaults(func=cmd_campaign_submit)
+    r = csub.add_parser("results", help="results of a campaign")
+    r.add_argument("name")
+    r.add_argument("-l", "--launchpad")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_campaign_results)
+
+    la = sub.add_parser("launch", help="run queued Fireworks (rlaunch rapidfire)")
+    la.add_argument("-l", "--launchpad")
+    la.add_argument("-w", "--fworker")
+    la.add_argument("--campaign", help="show progress of this campaign")
+    la.set_defaults(func=cmd_launch)
+
+    pa = sub.add_parser("params", help="parameter sets")
+    psub = pa.add_subparsers(dest="params_cmd", required=True)
+    c = psub.add_parser("check", help="validate a parameter set file (YAML or JSON)")
+    c.add_argument("file")
+    c.add_argument("--units", choices=["gromacs", "lammps"], default="gromacs")
+    c.set_defaults(func=cmd_params_check)
+
+    d = sub.add_parser("demo", help="run the demo campaign end to end on the embedded database")
+    d.add_argument("--spec", default=str(REPO_WORKFLOWS / "demo.yaml"))
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cgflow`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InvalidInputError as exc:
+        print(f"cgflow: invalid input: {exc}", file=sys.stderr)
+        return 2
+    except CgflowError as exc:
+        print(f"cgflow: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Campaign spec -> FireWorks Workflow.
+
+Per parameter set, a chain of dependent Fireworks on one run directory::
+
+    aa-build -> aa-equilibrate -> aa-produce -> aa-analyse
+
+Every Firework's spec carries ``campaign``, ``param_id`` and ``cgflow_stage`` (for
+``cgflow campaign status`` and plain queries of the ``fireworks`` collection), and
+``_category`` (``cgflow`` by default) so FireWorkers can select them. The branches of
+different parameter sets are independent: one that fails does not stop the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fireworks import Firework, Workflow
+
+from cgflow.campaign import CampaignSpec
+from cgflow.firetasks.aa import AAAnalyseTask, AABuildTask, AAEquilibrateTask, AAProduceTask
+from cgflow.params import OPLSAA_REFERENCE, ParameterSet
+
+AA_STEPS = (
+    ("aa-build", AABuildTask),
+    ("aa-equilibrate", AAEquilibrateTask),
+    ("aa-produce", AAProduceTask),
+    ("aa-analyse", AAAnalyseTask),
+)
+
+
+def label_for(ps: ParameterSet) -> str:
+    """Short human label of a parameter set: ``reference`` or its id."""
+    return "reference" if ps.id == OPLSAA_REFERENCE.id else ps.id
+
+
+def parameter_set_fireworks(
+    spec: CampaignSpec, ps: ParameterSet, category: str = "cgflow"
+) -> list[Firework]:
+    """The dependent Fireworks of one parameter set, in order."""
+    task_params: dict[str, Any] = {
+        "campaign": spec.name,
+        "param_set": ps.model_dump(),
+        "preset": spec.preset,
+        "space": spec.space,
+    }
+    if spec.threads:
+        task_params["preset_overrides"] = {"threads": spec.threads}
+    fws: list[Firework] = []
+    for stage, task_cls in AA_STEPS:
+        fw_spec = {
+            "campaign": spec.name,
+            "param_id": ps.id,
+            "label": label_for(ps),
+            "cgflow_stage": stage,
+            "_category": category,
+        }
+        fws.append(Firework(
+            [task_cls(**task_params)],
+            spec=fw_spec,
+            name=f"{spec.name}:{label_for(ps)}:{stage}",
+            parents=fws[-1:] or None,
+        ))
+    return fws
+
+
+def campaign_workflow(
+    spec: CampaignSpec, sets: list[ParameterSet], category: str = "cgflow"
+) -> Workflow:
+    """The whole campaign as one Workflow (one independent branch per parameter set)."""
+    fws: list[Firework] = []
+    for ps in sets:
+        fws.extend(parameter_set_fireworks(spec, ps, category))
+    return Workflow(
+        fws,
+        name=f"cgflow:{spec.name}",
+        metadata={
+            "cgflow_campaign": spec.name,
+            "n_sets": len(sets),
+            "param_ids": [ps.id for ps in sets],
+            "spec": spec.model_dump(mode="json"),
+        },
+    )
