@@ -132,12 +132,24 @@ def submit_campaign(spec_path: str, lp_file: Path, category: str = "cgflow") -> 
 
     from cgflow.workflows import campaign_workflow
 
+    from cgflow.db.store import Store
+
     spec, sets = _load_spec(spec_path)
     wf = campaign_workflow(spec, sets, category=category)
     lp = LaunchPad.from_file(str(lp_file))
     with _embedded_guard(lp_file):
+        ensure_launchpad_initialised(lp)
+        with Store.from_launchpad(lp) as store:
+            store.ensure_indexes()
         lp.add_wf(wf)
     return spec, sets
+
+
+def ensure_launchpad_initialised(lp: Any) -> None:
+    """Initialise a LaunchPad database that has never been used (no id counters, no
+    Fireworks); a database already in use is left untouched."""
+    if lp.fw_id_assigner.find_one({}) is None and lp.fireworks.count_documents({}) == 0:
+        lp.reset("", require_password=False)
 
 
 def cmd_campaign_submit(args: argparse.Namespace) -> int:
@@ -185,8 +197,10 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
     log_path = log_path or lp_file.parent / "rlaunch.log"
     with _embedded_guard(lp_file), open(log_path, "ab") as log:
         _print(f"launching (rlaunch rapidfire, log: {log_path})")
+        launch_dir = lp_file.parent.parent / "launches"
+        launch_dir.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(_rlaunch_cmd(lp_file, fworker_file), stdout=log,
-                                stderr=subprocess.STDOUT, env=env, cwd=lp_file.parent)
+                                stderr=subprocess.STDOUT, env=env, cwd=launch_dir)
         watcher = ProgressPrinter(lp, campaign) if campaign else None
         while proc.poll() is None:
             if watcher:
@@ -214,8 +228,9 @@ class ProgressPrinter:
         fws = campaign_fireworks(self.lp, self.campaign)
         n_sets = len({f.param_id for f in fws})
         done_sets = {f.param_id for f in fws if f.stage == "aa-analyse" and f.state == "COMPLETED"}
-        for f in fws:
-            if self.seen.get(f.fw_id) != f.state and f.state in ("RUNNING", "COMPLETED", "FIZZLED"):
+        order = {"COMPLETED": 0, "FIZZLED": 1, "RUNNING": 2}
+        for f in sorted(fws, key=lambda f: (order.get(f.state, 3), f.fw_id)):
+            if self.seen.get(f.fw_id) != f.state and f.state in order:
                 el = time.time() - self.t0
                 stamp = f"{int(el // 3600):02d}:{int(el % 3600 // 60):02d}:{int(el % 60):02d}"
                 _print(f"[{stamp}] {f.label:18s} {f.stage:15s} {f.state:10s} "

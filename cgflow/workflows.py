@@ -34,9 +34,13 @@ def label_for(ps: ParameterSet) -> str:
 
 
 def parameter_set_fireworks(
-    spec: CampaignSpec, ps: ParameterSet, category: str = "cgflow"
+    spec: CampaignSpec, ps: ParameterSet, category: str = "cgflow", priority: int = 0
 ) -> list[Firework]:
-    """The dependent Fireworks of one parameter set, in order."""
+    """The dependent Fireworks of one parameter set, in order.
+
+    ``priority`` is FireWorks' ``_priority`` (higher runs first): sets are prioritised in
+    campaign order, so that the reference set and the early sets finish first.
+    """
     task_params: dict[str, Any] = {
         "campaign": spec.name,
         "param_set": ps.model_dump(),
@@ -53,6 +57,7 @@ def parameter_set_fireworks(
             "label": label_for(ps),
             "cgflow_stage": stage,
             "_category": category,
+            "_priority": priority,
         }
         fws.append(Firework(
             [task_cls(**task_params)],
@@ -68,8 +73,8 @@ def campaign_workflow(
 ) -> Workflow:
     """The whole campaign as one Workflow (one independent branch per parameter set)."""
     fws: list[Firework] = []
-    for ps in sets:
-        fws.extend(parameter_set_fireworks(spec, ps, category))
+    for i, ps in enumerate(sets):
+        fws.extend(parameter_set_fireworks(spec, ps, category, priority=len(sets) - i))
     return Workflow(
         fws,
         name=f"cgflow:{spec.name}",

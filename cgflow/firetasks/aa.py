@@ -55,8 +55,10 @@ class _AAStep(FiretaskBase):
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         if fw_spec.get(REUSED_KEY):
             return FWAction(stored_data={"skipped": f"all-atom run {fw_spec[REUSED_KEY]} reused"})
-        ctx = TaskContext.from_task(self, fw_spec)
-        preset = _preset(self)
+        with TaskContext.from_task(self, fw_spec) as ctx:
+            return self._run_step(ctx, _preset(self))
+
+    def _run_step(self, ctx: TaskContext, preset: AAPreset) -> FWAction:
         try:
             reports = self._do(ctx, preset)
         except (CgflowError, OSError) as exc:
@@ -73,21 +75,24 @@ class AABuildTask(_AAStep):
     step = "build"
 
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
-        ctx = TaskContext.from_task(self, fw_spec)
         preset = _preset(self)
-        ctx.store.upsert_parameter_set(ctx.param_set, ctx.campaign, self.get("space"))
-        done = ctx.store.find_completed_aa_run(ctx.param_id, preset.name)
-        if done is not None:
-            ctx.store.link_aa_run_to_campaign(done.id, ctx.campaign)
-            return FWAction(update_spec={REUSED_KEY: done.id},
-                            stored_data={"reused": done.id})
-        from cgflow.engines.gromacs import gromacs_version
+        with TaskContext.from_task(self, fw_spec) as ctx:
+            ctx.store.upsert_parameter_set(ctx.param_set, ctx.campaign, self.get("space"))
+            done = ctx.store.find_completed_aa_run(ctx.param_id, preset.name)
+            if done is not None:
+                ctx.store.link_aa_run_to_campaign(done.id, ctx.campaign)
+                return FWAction(update_spec={REUSED_KEY: done.id},
+                                stored_data={"reused": done.id})
+            from cgflow.engines.gromacs import gromacs_version
 
-        ctx.store.start_aa_run(
-            run_id=ctx.aa_run_id, param_id=ctx.param_id, campaign=ctx.campaign,
-            preset=preset, run_dir=str(ctx.aa_dir), gromacs_version=gromacs_version(),
-        )
-        return super().run_task(fw_spec)
+            current = ctx.store.get_aa_run(ctx.aa_run_id)
+            if current is None or current.status != "running":
+                ctx.store.start_aa_run(
+                    run_id=ctx.aa_run_id, param_id=ctx.param_id, campaign=ctx.campaign,
+                    preset=preset, run_dir=str(ctx.aa_dir), gromacs_version=gromacs_version(),
+                    fw_id=fw_spec.get("_fw_id") if isinstance(fw_spec.get("_fw_id"), int) else None,
+                )
+            return self._run_step(ctx, preset)
 
     def _do(self, ctx: TaskContext, preset: AAPreset):
         return aa_stage.build(ctx.aa_dir, ctx.param_set, preset)
@@ -123,14 +128,14 @@ class AAAnalyseTask(FiretaskBase):
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         if fw_spec.get(REUSED_KEY):
             return FWAction(stored_data={"skipped": f"all-atom run {fw_spec[REUSED_KEY]} reused"})
-        ctx = TaskContext.from_task(self, fw_spec)
         preset = _preset(self)
-        try:
-            results = aa_stage.analyse(ctx.aa_dir, preset)
-        except (CgflowError, OSError, ValueError) as exc:
-            ctx.store.fail_aa_run(ctx.aa_run_id, f"analyse: {exc}")
-            raise
-        ctx.store.complete_aa_run(ctx.aa_run_id, results)
+        with TaskContext.from_task(self, fw_spec) as ctx:
+            try:
+                results = aa_stage.analyse(ctx.aa_dir, preset)
+            except (CgflowError, OSError, ValueError) as exc:
+                ctx.store.fail_aa_run(ctx.aa_run_id, f"analyse: {exc}")
+                raise
+            ctx.store.complete_aa_run(ctx.aa_run_id, results)
         return FWAction(stored_data={
             "density_kg_m3": results.density_kg_m3,
             "d_nm2_ps": results.d_nm2_ps,

@@ -85,6 +85,12 @@ class TaskContext:
         """Id of the all-atom run document."""
         return f"{self.param_id}:{self.preset_name}"
 
+    def __enter__(self) -> TaskContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
     @classmethod
     def from_task(cls, task: dict[str, Any], fw_spec: dict[str, Any]) -> TaskContext:
         """Resolve the context of a Firetask (its parameters) inside a running Firework."""
