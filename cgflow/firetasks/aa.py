@@ -42,6 +42,12 @@ def _reports_to_timings(reports) -> dict[str, dict[str, Any]]:
     }
 
 
+def _skip(run_id: str) -> FWAction:
+    """Skip a step of a reused run, passing the flag on to the next Firework."""
+    return FWAction(update_spec={REUSED_KEY: run_id},
+                    stored_data={"skipped": f"all-atom run {run_id} reused"})
+
+
 class _AAStep(FiretaskBase):
     """Common run logic: skip when reused, record timings, mark failures."""
 
@@ -54,7 +60,7 @@ class _AAStep(FiretaskBase):
 
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         if fw_spec.get(REUSED_KEY):
-            return FWAction(stored_data={"skipped": f"all-atom run {fw_spec[REUSED_KEY]} reused"})
+            return _skip(fw_spec[REUSED_KEY])
         with TaskContext.from_task(self, fw_spec) as ctx:
             return self._run_step(ctx, _preset(self))
 
@@ -127,7 +133,7 @@ class AAAnalyseTask(FiretaskBase):
 
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         if fw_spec.get(REUSED_KEY):
-            return FWAction(stored_data={"skipped": f"all-atom run {fw_spec[REUSED_KEY]} reused"})
+            return _skip(fw_spec[REUSED_KEY])
         preset = _preset(self)
         with TaskContext.from_task(self, fw_spec) as ctx:
             try:
