@@ -3,6 +3,10 @@
 Per parameter set, a chain of dependent Fireworks on one run directory::
 
     aa-build -> aa-equilibrate -> aa-produce -> aa-analyse
+        [-> cg-ibi-000 (-> cg-ibi-001 -> ... added as detours) -> cg-production]
+
+The CG part (``cg_stage: true`` in the spec) starts with the first IBI iteration; each
+iteration adds the next one as a detour until the IBI monitor stops the loop.
 
 Every Firework's spec carries ``campaign``, ``param_id`` and ``cgflow_stage`` (for
 ``cgflow campaign status`` and plain queries of the ``fireworks`` collection), and
@@ -18,6 +22,7 @@ from fireworks import Firework, Workflow
 
 from cgflow.campaign import CampaignSpec
 from cgflow.firetasks.aa import AAAnalyseTask, AABuildTask, AAEquilibrateTask, AAProduceTask
+from cgflow.firetasks.cg import CGProductionTask, iteration_firework
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
 
 AA_STEPS = (
@@ -64,6 +69,21 @@ def parameter_set_fireworks(
             spec=fw_spec,
             name=f"{spec.name}:{label_for(ps)}:{stage}",
             parents=fws[-1:] or None,
+        ))
+    if spec.cg_stage:
+        cg_params = dict(task_params, ibi=spec.ibi.model_dump())
+        cg_params.pop("space", None)
+        cg_params.pop("preset_overrides", None)
+        base = {k: fws[-1].spec[k] for k in ("campaign", "param_id", "label", "_category",
+                                             "_priority")}
+        first = iteration_firework(cg_params, base, 0)
+        first.parents = [fws[-1]]
+        fws.append(first)
+        fws.append(Firework(
+            [CGProductionTask(**cg_params)],
+            spec=dict(base, cgflow_stage="cg-production"),
+            name=f"{spec.name}:{label_for(ps)}:cg-production",
+            parents=[first],
         ))
     return fws
 
