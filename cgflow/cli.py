@@ -51,7 +51,8 @@ def cmd_db(args: argparse.Namespace) -> int:
         lp = write_embedded_configs(uri)
         _print(f"embedded job database running at {uri}")
         _print(f"launchpad file: {lp}")
-        _print(f"for plain lpad/rlaunch/qlaunch: export FW_CONFIG_FILE={lp.parent / 'FW_config.yaml'}")
+        fw_config = lp.parent / "FW_config.yaml"
+        _print(f"for plain lpad/rlaunch/qlaunch: export FW_CONFIG_FILE={fw_config}")
     elif args.action == "stop":
         server.stop()
         _print("embedded job database stopped")
@@ -130,9 +131,8 @@ def submit_campaign(spec_path: str, lp_file: Path, category: str = "cgflow") -> 
     """
     from fireworks import LaunchPad
 
-    from cgflow.workflows import campaign_workflow
-
     from cgflow.db.store import Store
+    from cgflow.workflows import campaign_workflow
 
     spec, sets = _load_spec(spec_path)
     wf = campaign_workflow(spec, sets, category=category)
@@ -199,7 +199,7 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
         _print(f"launching (rlaunch rapidfire, log: {log_path})")
         launch_dir = lp_file.parent.parent / "launches"
         launch_dir.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen(_rlaunch_cmd(lp_file, fworker_file), stdout=log,
+        proc = subprocess.Popen(_rlaunch_cmd(lp_file, fworker_file), stdout=log,  # noqa: S603
                                 stderr=subprocess.STDOUT, env=env, cwd=launch_dir)
         watcher = ProgressPrinter(lp, campaign) if campaign else None
         while proc.poll() is None:

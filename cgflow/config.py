@@ -13,7 +13,10 @@ from pathlib import Path
 def cgflow_home() -> Path:
     """The cgflow home folder (created if missing)."""
     env = os.environ.get("CGFLOW_HOME")
-    home = Path(env).expanduser() if env else Path(os.environ.get("HOME", "~")).expanduser() / ".cgflow"
+    if env:
+        home = Path(env).expanduser()
+    else:
+        home = Path(os.environ.get("HOME", "~")).expanduser() / ".cgflow"
     home.mkdir(parents=True, exist_ok=True)
     return home
 

@@ -51,7 +51,11 @@ N_PARAMETERS = len(FIELDS)
 
 #: Field -> (bonded type as in oplsaa.ff, role) for documentation and topology writing.
 BOND_TYPES = {"ctct": ("CT", "CT"), "cthc": ("CT", "HC")}
-ANGLE_TYPES = {"ctctct": ("CT", "CT", "CT"), "ctcthc": ("CT", "CT", "HC"), "hcthc": ("HC", "CT", "HC")}
+ANGLE_TYPES = {
+    "ctctct": ("CT", "CT", "CT"),
+    "ctcthc": ("CT", "CT", "HC"),
+    "hcthc": ("HC", "CT", "HC"),
+}
 DIHEDRAL_TYPES = {
     "ctctctct": ("CT", "CT", "CT", "CT"),
     "ctctcthc": ("CT", "CT", "CT", "HC"),
@@ -352,7 +356,7 @@ class ParameterSpace(BaseModel):
     def from_lammps_bounds(
         cls, name: str, bounds: Mapping[str, tuple[float, float]], description: str = ""
     ) -> ParameterSpace:
-        """Build a space from bounds given in LAMMPS real units (see :meth:`ParameterSet.to_lammps`)."""
+        """Build a space from bounds in LAMMPS real units (see :meth:`ParameterSet.to_lammps`)."""
         conv = {}
         for f, (lo, hi) in bounds.items():
             a = lammps_to_gromacs_values({f: lo})[f]

@@ -97,17 +97,22 @@ AA_PRESETS: dict[str, AAPreset] = {
 }
 
 CG_PRESETS: dict[str, CGPreset] = {
+    # seconds per stage on one core: for tests
     "tiny": CGPreset(
-        name="tiny", n_beads=343, equilibration_ps=20.0, ibi_sampling_ps=100.0,
-        production_ps=200.0, dump_interval_ps=1.0, max_ibi_iterations=8,
+        name="tiny", n_beads=343, equilibration_ps=10.0, ibi_sampling_ps=50.0, rcut_nm=1.2,
+        production_ps=100.0, dump_interval_ps=0.5, restart_interval_ps=25.0,
+        sample_every_steps=20, max_ibi_iterations=8,
     ),
+    # IBI iterations of about 20 s, a converged IBI in a few minutes on 2 cores
     "demo": CGPreset(
-        name="demo", n_beads=1000, equilibration_ps=50.0, ibi_sampling_ps=300.0,
-        production_ps=1000.0, dump_interval_ps=2.0, max_ibi_iterations=25,
+        name="demo", n_beads=1000, equilibration_ps=20.0, ibi_sampling_ps=200.0,
+        production_ps=1000.0, dump_interval_ps=2.0, restart_interval_ps=100.0,
+        sample_every_steps=20, max_ibi_iterations=15,
     ),
     "paper": CGPreset(
         name="paper", n_beads=4096, equilibration_ps=200.0, ibi_sampling_ps=2000.0,
-        production_ps=10000.0, dump_interval_ps=5.0, max_ibi_iterations=60,
+        production_ps=10000.0, dump_interval_ps=5.0, restart_interval_ps=500.0,
+        sample_every_steps=20, max_ibi_iterations=40, threads=2,
     ),
 }
 

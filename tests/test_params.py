@@ -62,8 +62,10 @@ def test_reference_matches_gromacs_oplsaa():
     ref = OPLSAA_REFERENCE
     assert find("CT", "CT", nf=5) == pytest.approx([ref.bond_ctct_r0, ref.bond_ctct_k])
     assert find("CT", "HC", nf=5) == pytest.approx([ref.bond_cthc_r0, ref.bond_cthc_k])
-    assert find("CT", "CT", "CT", nf=6) == pytest.approx([ref.angle_ctctct_theta0, ref.angle_ctctct_k])
-    assert find("HC", "CT", "HC", nf=6) == pytest.approx([ref.angle_hcthc_theta0, ref.angle_hcthc_k])
+    assert find("CT", "CT", "CT", nf=6) == pytest.approx(
+        [ref.angle_ctctct_theta0, ref.angle_ctctct_k])
+    assert find("HC", "CT", "HC", nf=6) == pytest.approx(
+        [ref.angle_hcthc_theta0, ref.angle_hcthc_k])
     for t, name in (("CT", "CT", "CT", "CT"), "ctctctct"), (("CT", "CT", "CT", "HC"), "ctctcthc"), \
             (("HC", "CT", "CT", "HC"), "hcctcthc"):
         rb = find(*t, nf=11)

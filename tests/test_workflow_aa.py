@@ -27,7 +27,8 @@ VENV_BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cgflow(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+def cgflow(*args: str, env: dict | None = None,
+           timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([str(VENV_BIN / "cgflow"), *args], capture_output=True, text=True,
                           env=env or dict(os.environ), timeout=timeout, cwd=REPO)
 
