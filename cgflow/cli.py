@@ -159,6 +159,29 @@ def cmd_campaign_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_campaign_status(args: argparse.Namespace) -> int:
+    from fireworks import LaunchPad
+
+    from cgflow.campaign_status import campaign_status, format_status
+    from cgflow.db.store import Store
+
+    lp = LaunchPad.from_file(str(_launchpad_file(args)))
+    with Store.from_launchpad(lp) as store:
+        status = campaign_status(lp, store, args.name)
+    if not status.sets:
+        raise InvalidInputError(f"campaign {args.name!r}: no Fireworks in this database")
+    _print(format_status(status))
+    return 0
+
+
+def cmd_potentials(args: argparse.Namespace) -> int:
+    from cgflow.cli_potentials import cmd_potentials as run
+    from cgflow.db.store import Store
+
+    with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
+        return run(args, store)
+
+
 def cmd_campaign_results(args: argparse.Namespace) -> int:
     from cgflow.db.store import Store
 
@@ -271,22 +294,55 @@ def results_table(store: Any, campaign: str) -> list[dict[str, Any]]:
                 "pressure_bar": r.pressure_bar,
                 "pressure_err_bar": r.pressure_err_bar,
             })
+        pot = store.get_potential(run.param_id, run.preset)
+        if pot is not None:
+            best = (pot.metrics_history[pot.best_iteration]
+                    if pot.best_iteration is not None and pot.metrics_history else {})
+            row.update({"ibi_converged": pot.converged, "ibi_iterations": pot.n_iterations,
+                        "rdf_deviation": best.get("rdf_deviation")})
+        cg = store.get_cg_run(run.param_id, run.preset)
+        if cg is not None and cg.alpha is not None:
+            row.update({
+                "d_cg_m2_s": diffusion_nm2_ps_to_m2_s(cg.d_cg_nm2_ps.mean),
+                "d_cg_err_m2_s": diffusion_nm2_ps_to_m2_s(cg.d_cg_nm2_ps.err or 0.0),
+                "alpha": cg.alpha.mean, "alpha_err": cg.alpha.err,
+            })
         rows.append(row)
     return rows
 
 
+def _pm(value: Any, err: Any, fmt: str, scale: float = 1.0) -> str:
+    if value is None:
+        return "-"
+    e = f" +- {format(err * scale, fmt)}" if err is not None else ""
+    return f"{format(value * scale, fmt)}{e}"
+
+
 def format_results_table(rows: list[dict[str, Any]]) -> str:
-    """Plain-text table of :func:`results_table` rows."""
-    head = (f"{'parameter set':18s} {'status':10s} {'density / g cm^-3':>20s} "
-            f"{'D_AA / 1e-9 m^2 s^-1':>22s} {'wall time / s':>14s}")
+    """Plain-text table of :func:`results_table` rows (CG columns when any set has them).
+
+    Units: density g/cm^3, D in 1e-9 m^2/s, wall time (all-atom stage) in s.
+    """
+    with_cg = any("ibi_iterations" in r for r in rows)
+    head = (f"{'parameter set':18s} {'status':10s} {'density g/cm3':>17s} "
+            f"{'D_AA 1e-9 m2/s':>15s} {'AA wall s':>9s}")
+    if with_cg:
+        head += (f" {'D_CG 1e-9 m2/s':>16s} {'alpha':>13s} {'IBI it':>6s} {'conv':>5s} "
+                 f"{'RDF dev':>8s}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        dens = (f"{r['density_g_cm3']:.4f} +- {r['density_err_g_cm3']:.4f}"
-                if "density_g_cm3" in r else "-")
-        d = (f"{r['d_aa_m2_s'] * 1e9:.3f} +- {r['d_aa_err_m2_s'] * 1e9:.3f}"
-             if "d_aa_m2_s" in r else "-")
+        dens = _pm(r.get("density_g_cm3"), r.get("density_err_g_cm3"), ".4f")
+        d = _pm(r.get("d_aa_m2_s"), r.get("d_aa_err_m2_s"), ".3f", 1e9)
         wall = f"{r['wall_s']:.0f}" if r.get("wall_s") else "-"
-        lines.append(f"{r['label']:18s} {r['status']:10s} {dens:>20s} {d:>22s} {wall:>14s}")
+        line = f"{r['label']:18s} {r['status']:10s} {dens:>17s} {d:>15s} {wall:>9s}"
+        if with_cg:
+            dcg = _pm(r.get("d_cg_m2_s"), r.get("d_cg_err_m2_s"), ".2f", 1e9)
+            al = _pm(r.get("alpha"), r.get("alpha_err"), ".2f")
+            it = str(r.get("ibi_iterations", "-"))
+            conv = {True: "yes", False: "no"}.get(r.get("ibi_converged"), "-")
+            dev = f"{r['rdf_deviation']:.4f}" if r.get("rdf_deviation") is not None else "-"
+            line += f" {dcg:>16s} {al:>13s} {it:>6s} {conv:>5s} {dev:>8s}"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -365,6 +421,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-l", "--launchpad")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_campaign_results)
+
+    st = csub.add_parser("status", help="stages, running/queued/failed Fireworks of a campaign")
+    st.add_argument("name")
+    st.add_argument("-l", "--launchpad")
+    st.set_defaults(func=cmd_campaign_status)
+
+    from cgflow.cli_potentials import add_parser as add_potentials
+
+    add_potentials(sub, cmd_potentials)
 
     la = sub.add_parser("launch", help="run queued Fireworks (rlaunch rapidfire)")
     la.add_argument("-l", "--launchpad")

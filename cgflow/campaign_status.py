@@ -1,0 +1,142 @@
+"""How far a campaign has come, from the database alone (``cgflow campaign status``).
+
+Each parameter set is put in one stage: ``AA <step>`` while its all-atom Fireworks run,
+``IBI iteration n`` during IBI, ``CG production``, ``done``, ``failed`` (a FIZZLED
+Firework, with the reason FireWorks stored), ``unconverged`` (IBI stopped without
+convergence; the reason comes from the stored potential) or ``waiting``. Running, queued
+(READY/RESERVED) and failed Fireworks are listed, and the time spent is summed from the
+launches. Three queries (Fireworks, their launches, the campaign's potentials), each with
+a projection, so it stays fast for campaigns of hundreds of sets.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+_AA_ORDER = ["aa-build", "aa-equilibrate", "aa-produce", "aa-analyse"]
+
+
+@dataclass
+class SetStatus:
+    """Stage of one parameter set."""
+
+    param_id: str
+    label: str
+    stage: str
+    detail: str = ""
+
+
+@dataclass
+class CampaignStatus:
+    """Everything ``cgflow campaign status`` shows."""
+
+    campaign: str
+    sets: list[SetStatus]
+    fw_states: Counter
+    running: list[dict[str, Any]] = field(default_factory=list)
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    time_spent_s: float = 0.0
+
+    def stage_counts(self) -> Counter:
+        """Number of parameter sets per stage (IBI iterations folded together)."""
+        return Counter("IBI" if s.stage.startswith("IBI") else s.stage for s in self.sets)
+
+
+def _reason(launch: dict[str, Any] | None) -> str:
+    if not launch:
+        return "no launch recorded"
+    exc = ((launch.get("action") or {}).get("stored_data") or {}).get("_exception") or {}
+    trace = exc.get("_stacktrace") or ""
+    lines = [line for line in trace.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else (launch.get("state_history") or [{}])[-1].get(
+        "state", "unknown")
+
+
+def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus:
+    """Read the stage of every parameter set of ``campaign`` and the Fireworks' states."""
+    fws = list(launchpad.fireworks.find(
+        {"spec.campaign": campaign},
+        {"fw_id": 1, "name": 1, "state": 1, "launches": 1, "spec.param_id": 1,
+         "spec.label": 1, "spec.cgflow_stage": 1, "spec.ibi_iteration": 1}))
+    launch_ids = [lid for f in fws for lid in (f.get("launches") or [])]
+    launches = {d["launch_id"]: d for d in launchpad.launches.find(
+        {"launch_id": {"$in": launch_ids}},
+        {"launch_id": 1, "runtime_secs": 1, "action.stored_data._exception._stacktrace": 1,
+         "state_history": 1, "host": 1})} if launch_ids else {}
+    potentials = {p.param_id: p for p in store.potentials(campaign=campaign)}
+
+    by_set: dict[str, list[dict]] = defaultdict(list)
+    out = CampaignStatus(campaign=campaign, sets=[], fw_states=Counter())
+    for f in fws:
+        spec = f.get("spec", {})
+        by_set[spec.get("param_id", "?")].append(f)
+        out.fw_states[f["state"]] += 1
+        for lid in f.get("launches") or []:
+            out.time_spent_s += float(launches.get(lid, {}).get("runtime_secs") or 0.0)
+        row = {"fw_id": f["fw_id"], "name": f.get("name", ""), "state": f["state"]}
+        if f["state"] == "RUNNING":
+            last = launches.get((f.get("launches") or [None])[-1]) or {}
+            row["host"] = last.get("host", "")
+            out.running.append(row)
+        elif f["state"] in ("READY", "RESERVED"):
+            out.queued.append(row)
+        elif f["state"] == "FIZZLED":
+            last = launches.get((f.get("launches") or [None])[-1])
+            row["reason"] = _reason(last)
+            out.failed.append(row)
+
+    for pid, items in by_set.items():
+        label = items[0].get("spec", {}).get("label", pid)
+        out.sets.append(_set_status(pid, label, items, potentials.get(pid)))
+    out.sets.sort(key=lambda s: s.label)
+    return out
+
+
+def _set_status(pid: str, label: str, items: list[dict], potential: Any) -> SetStatus:
+    def stage(f):
+        return f.get("spec", {}).get("cgflow_stage", "")
+
+    fizzled = [f for f in items if f["state"] == "FIZZLED"]
+    if fizzled:
+        return SetStatus(pid, label, "failed", f"{stage(fizzled[0])} FIZZLED")
+    if potential is not None and not potential.converged:
+        return SetStatus(pid, label, "unconverged", potential.reason)
+    if all(f["state"] == "COMPLETED" for f in items):
+        return SetStatus(pid, label, "done")
+    active = [f for f in items if f["state"] in ("RUNNING", "RESERVED", "READY")]
+    if not active:
+        return SetStatus(pid, label, "waiting")
+    f = max(active, key=lambda f: f["state"] == "RUNNING")
+    st = stage(f)
+    if st.startswith("aa-"):
+        return SetStatus(pid, label, f"AA {st[3:]}", f["state"])
+    if st == "cg-ibi":
+        n = f.get("spec", {}).get("ibi_iteration", 0)
+        return SetStatus(pid, label, f"IBI iteration {n}", f["state"])
+    if st == "cg-production":
+        return SetStatus(pid, label, "CG production", f["state"])
+    return SetStatus(pid, label, st or "other", f["state"])
+
+
+def format_status(s: CampaignStatus) -> str:
+    """Plain-text report of :func:`campaign_status`."""
+    lines = [f"campaign {s.campaign}: {len(s.sets)} parameter sets, "
+             f"{sum(s.fw_states.values())} Fireworks "
+             f"({', '.join(f'{k} {v}' for k, v in sorted(s.fw_states.items()))}), "
+             f"time spent {s.time_spent_s / 3600:.2f} h"]
+    lines.append("sets by stage: " + ", ".join(f"{k} {v}" for k, v in
+                                               sorted(s.stage_counts().items())))
+    lines.append("")
+    for st in s.sets:
+        lines.append(f"  {st.label:18s} {st.stage:20s} {st.detail}")
+    for title, rows in (("running", s.running), ("queued", s.queued), ("failed", s.failed)):
+        if rows:
+            lines.append("")
+            lines.append(f"{title}:")
+            for r in rows:
+                extra = r.get("reason") or r.get("host") or ""
+                lines.append(f"  fw {r['fw_id']:>5} {r['name']:45s} {extra}")
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""``cgflow potentials list | show | export``: finished CG potentials from the database.
+
+Filters: ``--campaign``, ``--converged/--unconverged``, parameter ranges
+(``--where bond_cthc_k=250000:300000``, GROMACS units, repeatable) and an alpha range
+(``--alpha 1.5:3``). Export writes, per potential, simulation-ready tables:
+``<id>.table`` (LAMMPS ``pair_style table``, units real, keyword ``CG_CG``) with a
+``<id>.in.pair`` snippet that uses it, ``<id>.xvg`` (GROMACS user-table layout) and
+``<id>.pot`` (VOTCA), plus the target and final RDFs as ``<id>.rdf.dat``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cgflow.errors import InvalidInputError
+from cgflow.params import FIELD_UNITS
+
+
+@dataclass
+class PotentialRow:
+    """A stored potential with what users filter and show it by."""
+
+    doc: Any
+    params: dict[str, float] | None
+    alpha: float | None
+    alpha_err: float | None
+
+    @property
+    def key(self) -> str:
+        """File stem of the potential: ``<param_id>-<preset>``."""
+        return f"{self.doc.param_id}-{self.doc.preset}"
+
+
+def parse_range(text: str, what: str) -> tuple[float, float]:
+    """``"lo:hi"`` (either side may be empty) -> (lo, hi); errors name the value."""
+    lo, sep, hi = text.partition(":")
+    if not sep:
+        raise InvalidInputError(f"{what}: expected LOW:HIGH, got {text!r}")
+    try:
+        return (float(lo) if lo else -np.inf, float(hi) if hi else np.inf)
+    except ValueError:
+        raise InvalidInputError(f"{what}: expected numbers in LOW:HIGH, got {text!r}") from None
+
+
+def parse_where(items: list[str] | None) -> dict[str, tuple[float, float]]:
+    """``["field=lo:hi", ...]`` -> {field: (lo, hi)} for ParameterSet fields."""
+    out = {}
+    for item in items or []:
+        name, sep, rng = item.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--where: expected FIELD=LOW:HIGH, got {item!r}")
+        if name not in FIELD_UNITS:
+            raise InvalidInputError(f"--where: field {name!r} is not a parameter "
+                                    f"(expected one of {list(FIELD_UNITS)})")
+        out[name] = parse_range(rng, f"--where {name}")
+    return out
+
+
+def select_potentials(store: Any, *, campaign: str | None = None,
+                      converged: bool | None = None,
+                      where: dict[str, tuple[float, float]] | None = None,
+                      alpha: tuple[float, float] | None = None) -> list[PotentialRow]:
+    """Stored potentials matching the filters (parameter and alpha filters client-side)."""
+    rows = []
+    for doc in store.potentials(campaign=campaign, converged=converged):
+        ps = store.get_parameter_set(doc.param_id)
+        params = dict(ps.params) if ps is not None else None
+        cg = store.get_cg_run(doc.param_id, doc.preset)
+        a = cg.alpha.mean if cg is not None and cg.alpha is not None else None
+        a_err = cg.alpha.err if cg is not None and cg.alpha is not None else None
+        if where:
+            if params is None:
+                continue
+            if not all(lo <= params[f] <= hi for f, (lo, hi) in where.items()):
+                continue
+        if alpha is not None and (a is None or not alpha[0] <= a <= alpha[1]):
+            continue
+        rows.append(PotentialRow(doc, params, a, a_err))
+    return rows
+
+
+def export_potential(row: PotentialRow, out_dir: Path) -> list[Path]:
+    """Write the tables and RDFs of one potential into ``out_dir``; returns the files."""
+    from cgflow.engines.lammps import TABLE_KEYWORD
+    from cgflow.ibi.export import write_lammps_table, write_votca_table, write_xvg_table
+    from cgflow.ibi.potential import TabulatedPotential
+    from cgflow.units import nm_to_angstrom
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pot = TabulatedPotential.from_dict(row.doc.potential.model_dump())
+    r, u, f = pot.tabulate(0.001)
+    stem = row.key
+    files = [write_lammps_table(out_dir / f"{stem}.table", r, u, f, TABLE_KEYWORD)]
+    snippet = out_dir / f"{stem}.in.pair"
+    snippet.write_text(
+        "# LAMMPS, units real: one bead type, the cgflow CG potential of "
+        f"{row.doc.param_id} ({row.doc.preset})\n"
+        f"pair_style table linear {r.size}\n"
+        f"pair_coeff 1 1 {stem}.table {TABLE_KEYWORD} {nm_to_angstrom(r[-1]):.4f}\n"
+    )
+    files.append(snippet)
+    files.append(write_xvg_table(out_dir / f"{stem}.xvg", r, u, f))
+    files.append(write_votca_table(out_dir / f"{stem}.pot", pot.r_nm, pot.u_kj_mol))
+    rdf = out_dir / f"{stem}.rdf.dat"
+    t = row.doc.target_rdf
+    fin = row.doc.final_rdf
+    g_fin = np.interp(t.r_nm, fin.r_nm, fin.g) if fin is not None else np.full(len(t.r_nm),
+                                                                               np.nan)
+    np.savetxt(rdf, np.column_stack([t.r_nm, t.g, g_fin]),
+               header="r/nm  g_target(AA)  g_final(CG)")
+    files.append(rdf)
+    return files
+
+
+def _row_summary(row: PotentialRow) -> dict[str, Any]:
+    d = row.doc
+    hist = d.metrics_history
+    last = hist[d.best_iteration] if d.best_iteration is not None and hist else {}
+    return {
+        "param_id": d.param_id, "preset": d.preset, "campaign": d.campaign,
+        "converged": d.converged, "iterations": d.n_iterations,
+        "best_iteration": d.best_iteration,
+        "rdf_deviation": last.get("rdf_deviation"),
+        "pressure_deviation_bar": last.get("pressure_deviation_bar"),
+        "alpha": row.alpha, "alpha_err": row.alpha_err, "reason": d.reason,
+    }
+
+
+def cmd_potentials(args: argparse.Namespace, store: Any) -> int:
+    """Run ``cgflow potentials ACTION`` on ``store``."""
+    converged = True if args.converged else (False if args.unconverged else None)
+    rows = select_potentials(
+        store, campaign=args.campaign, converged=converged, where=parse_where(args.where),
+        alpha=parse_range(args.alpha, "--alpha") if args.alpha else None)
+    if args.param_id:
+        rows = [r for r in rows if r.doc.param_id.startswith(args.param_id)]
+    if args.action == "list":
+        print(f"{'param_id':18s} {'preset':7s} {'conv':5s} {'iter':>4s} {'RDF dev':>8s} "
+              f"{'dP/bar':>8s} {'alpha':>14s}  campaign")
+        for r in rows:
+            s = _row_summary(r)
+            dev = f"{s['rdf_deviation']:.4f}" if s["rdf_deviation"] is not None else "-"
+            dp = (f"{s['pressure_deviation_bar']:.1f}"
+                  if s["pressure_deviation_bar"] is not None else "-")
+            al = f"{r.alpha:.2f} +- {r.alpha_err or 0:.2f}" if r.alpha is not None else "-"
+            print(f"{s['param_id']:18s} {s['preset']:7s} {str(s['converged']):5s} "
+                  f"{s['iterations']:4d} {dev:>8s} {dp:>8s} {al:>14s}  {s['campaign']}")
+        return 0
+    if args.action == "show":
+        if not rows:
+            raise InvalidInputError("no potential matches the filters")
+        for r in rows:
+            print(json.dumps({**_row_summary(r), "parameters": r.params,
+                              "potential": r.doc.potential.model_dump()}, indent=2))
+        return 0
+    if not rows:
+        raise InvalidInputError("no potential matches the filters")
+    out = Path(args.output)
+    for r in rows:
+        for f in export_potential(r, out):
+            print(f)
+    return 0
+
+
+def add_parser(sub: Any, func) -> None:
+    """Register ``potentials`` on the CLI's subparsers; ``func`` runs it."""
+    p = sub.add_parser("potentials", help="list, show and export finished CG potentials")
+    p.add_argument("action", choices=["list", "show", "export"])
+    p.add_argument("param_id", nargs="?", help="a parameter-set id (or its prefix)")
+    p.add_argument("-l", "--launchpad")
+    p.add_argument("--campaign")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--converged", action="store_true")
+    g.add_argument("--unconverged", action="store_true")
+    p.add_argument("--where", action="append", metavar="FIELD=LOW:HIGH",
+                   help="parameter range, GROMACS units (repeatable)")
+    p.add_argument("--alpha", metavar="LOW:HIGH", help="acceleration-factor range")
+    p.add_argument("-o", "--output", default="potentials", help="export folder")
+    p.set_defaults(func=func)
