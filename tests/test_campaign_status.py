@@ -1,0 +1,59 @@
+"""``cgflow campaign status``: stages, failures and reasons read from the database."""
+
+from __future__ import annotations
+
+from fireworks import Firework, FWorker, PyTask, ScriptTask, Workflow
+from fireworks.core.rocket_launcher import rapidfire
+
+from cgflow.campaign_status import campaign_status, format_status
+from cgflow.db.store import Store
+
+
+def chain(campaign: str, pid: str, stages: list[str], fail_at: str | None = None):
+    fws = []
+    for st in stages:
+        if st == fail_at:
+            task = PyTask(func="builtins.float", args=["not a number (mdrun exploded)"])
+        else:
+            task = ScriptTask.from_str("true")
+        fws.append(Firework([task], name=f"{campaign}:{pid}:{st}", parents=fws[-1:] or None,
+                            spec={"campaign": campaign, "param_id": pid, "label": pid,
+                                  "cgflow_stage": st}))
+    return fws
+
+
+def test_status_reports_stages_and_failure_reasons(launchpad, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    aa = ["aa-build", "aa-equilibrate", "aa-produce", "aa-analyse"]
+    fws = (chain("camp", "set_ok", aa) + chain("camp", "set_bad", aa, fail_at="aa-produce")
+           + chain("camp", "set_wait", aa))
+    launchpad.add_wf(Workflow(fws, name="camp"))
+    # run everything of the first two sets only
+    for fw in launchpad.fireworks.find({"spec.param_id": "set_wait"}, {"fw_id": 1}):
+        launchpad.pause_fw(fw["fw_id"])
+    rapidfire(launchpad, FWorker(), strm_lvl="ERROR")
+
+    with Store.from_launchpad(launchpad) as store:
+        s = campaign_status(launchpad, store, "camp")
+    stages = {x.param_id: x for x in s.sets}
+    assert stages["set_ok"].stage == "done"
+    assert stages["set_bad"].stage == "failed"
+    assert "aa-produce" in stages["set_bad"].detail
+    assert stages["set_wait"].stage == "waiting"
+    assert len(s.failed) == 1
+    assert "could not convert string to float" in s.failed[0]["reason"]
+    assert s.fw_states["COMPLETED"] == 4 + 2
+    text = format_status(s)
+    assert "failed 1" in text and "done 1" in text and "mdrun exploded" in text
+
+
+def test_status_during_ibi(launchpad, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fws = chain("c2", "s1", ["aa-build", "cg-ibi"])
+    fws[1].spec["ibi_iteration"] = 4
+    launchpad.add_wf(Workflow(fws, name="c2"))
+    rapidfire(launchpad, FWorker(), nlaunches=1, strm_lvl="ERROR")
+    with Store.from_launchpad(launchpad) as st:
+        s = campaign_status(launchpad, st, "c2")
+    assert s.sets[0].stage == "IBI iteration 4"
+    assert len(s.queued) == 1
