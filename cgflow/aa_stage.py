@@ -78,7 +78,8 @@ def build(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageReport
     mdp = run_dir / "em.mdp"
     gmx.write_mdp("em", preset, dt, mdp)
     report = run_stage(run_dir, "em", mdp, files.box_gro, files.topology,
-                       threads=preset.threads, maxh=preset.maxh)
+                       threads=preset.threads, maxh=preset.maxh,
+                       cpt_minutes=preset.checkpoint_minutes)
     return [report]
 
 
@@ -90,12 +91,14 @@ def equilibrate(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[Stage
     mdp = run_dir / "nvt.mdp"
     gmx.write_mdp("nvt", preset, dt, mdp)
     reports.append(run_stage(run_dir, "nvt", mdp, run_dir / "em.gro", top,
-                             threads=preset.threads, maxh=preset.maxh))
+                             threads=preset.threads, maxh=preset.maxh,
+                             cpt_minutes=preset.checkpoint_minutes))
     mdp = run_dir / "npt.mdp"
     gmx.write_mdp("npt", preset, dt, mdp, continuation=True)
     reports.append(run_stage(run_dir, "npt", mdp, run_dir / "nvt.gro", top,
                              checkpoint_in=run_dir / "nvt.cpt",
-                             threads=preset.threads, maxh=preset.maxh))
+                             threads=preset.threads, maxh=preset.maxh,
+                             cpt_minutes=preset.checkpoint_minutes))
     return reports
 
 
@@ -106,7 +109,8 @@ def produce(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageRepo
     gmx.write_mdp("production", preset, dt, mdp, continuation=True)
     report = run_stage(run_dir, "prod", mdp, run_dir / "npt.gro", run_dir / "topol.top",
                        checkpoint_in=run_dir / "npt.cpt",
-                       threads=preset.threads, maxh=preset.maxh)
+                       threads=preset.threads, maxh=preset.maxh,
+                       cpt_minutes=preset.checkpoint_minutes)
     return [report]
 
 

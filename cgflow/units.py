@@ -162,3 +162,10 @@ def number_density_nm3(density_kg_m3: float, molar_mass_g_mol: float) -> float:
     """Molecules per nm^3 at a mass density (kg/m^3) for a molar mass (g/mol)."""
     # kg/m^3 -> g/nm^3: 1 kg/m^3 = 1e3 g / 1e27 nm^3 = 1e-24 g/nm^3
     return density_kg_m3 * 1e-24 / molar_mass_g_mol * AVOGADRO
+
+
+def mass_density_kg_m3(total_mass_g_mol, volume_nm3):
+    """Mass density (kg/m^3) of ``total_mass_g_mol`` (g/mol, summed over the molecules
+    in the box) in ``volume_nm3`` (nm^3); the inverse of :func:`number_density_nm3`."""
+    # g/mol / N_A = g; g/nm^3 = 1e24 kg/m^3
+    return total_mass_g_mol / AVOGADRO / volume_nm3 * 1e24

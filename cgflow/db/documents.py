@@ -1,0 +1,623 @@
+"""Schemas of everything cgflow stores in the job database (pydantic v2 documents).
+
+Every document carries ``schema_version`` (:data:`SCHEMA_VERSION`) and ``created_at`` /
+``updated_at`` (timezone-aware UTC datetimes, millisecond precision as in BSON). The
+MongoDB ``_id`` is the field ``id`` (alias ``_id``) and is derived from the document's
+natural key, so that writing the same thing twice updates one document:
+
+===================  =============================  ======================================
+document             ``_id``                        collection (see :mod:`cgflow.db.store`)
+===================  =============================  ======================================
+ParameterSetDoc      ``param_id``                   ``parameter_sets``
+AARunDoc             ``param_id:preset``            ``aa_runs``
+IBIIterationDoc      ``param_id:preset:iteration``  ``ibi_iterations``
+PotentialDoc         ``param_id:preset``            ``potentials``
+CGRunDoc             ``param_id:preset``            ``cg_runs``
+ModelDoc             ``campaign:name``              ``models`` (+ GridFS ``model_blobs``)
+===================  =============================  ======================================
+
+A parameter set is run once per preset whatever the campaign: the run documents record
+in ``campaign`` the campaign that launched them, and :class:`ParameterSetDoc` lists in
+``campaigns`` every campaign that contains the set.
+
+Units are GROMACS units throughout (nm, ps, kJ/mol, bar, K, kg/m^3) and are spelled out in
+field names. Arrays (RDFs, MSDs, tabulated potentials) are stored inline as plain lists
+of floats. All floats must be finite (NaN and infinity are rejected); an unknown value is
+``None``.
+
+:class:`ParameterSetDoc`, :class:`AARunDoc` and their parts reject unknown fields. The
+documents of the later stages (:class:`IBIIterationDoc`, :class:`PotentialDoc`,
+:class:`CGRunDoc`, :class:`ModelDoc`) accept extra fields, which are stored as given, so
+that those stages can grow without a schema change; their listed fields are validated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import abstractmethod
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cgflow.errors import InvalidInputError, format_validation_error
+from cgflow.params import FIELDS, ParameterSet
+
+#: Version of the document schemas written by this cgflow.
+SCHEMA_VERSION = 1
+
+#: Status of a run (AA or CG).
+RunStatus = Literal["running", "completed", "failed"]
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC, truncated to milliseconds (BSON's precision)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC (as BSON returns them); aware ones are converted."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _json_safe(value: Any) -> Any:
+    """A copy made only of JSON/BSON types (dict with str keys, list, str, numbers, bool,
+    None); other objects become their ``str``."""
+    return json.loads(json.dumps(value, default=str, allow_nan=False))
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    """Like :func:`cgflow.errors.format_validation_error` (each field named with its value),
+    with long values shortened and a document-level error given by its message alone."""
+    lines = [f"{source}: {exc.error_count()} invalid field(s)"]
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        if not err["loc"]:
+            lines.append(f"  {msg}")
+            continue
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "missing":
+            lines.append(f"  field '{loc}': missing (required)")
+            continue
+        value = repr(err.get("input"))
+        if len(value) > 200:
+            value = value[:200] + "..."
+        lines.append(f"  field '{loc}': value {value}: {msg}")
+    return "\n".join(lines)
+
+
+def _no_colon(value: str) -> str:
+    if ":" in value:
+        raise ValueError(f"must not contain ':' (it separates the parts of document ids), "
+                         f"got {value!r}")
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+#: A parameter set id (:attr:`cgflow.params.ParameterSet.id`): 16 lowercase hex digits.
+ParamId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+#: A campaign name.
+CampaignName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^$\x00]")]
+#: A preset name (:mod:`cgflow.presets`).
+PresetName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_colon)]
+JsonDict = Annotated[dict[str, Any], AfterValidator(_json_safe)]
+
+
+class _Part(BaseModel):
+    """A nested part of a document: strict, finite floats."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Document(BaseModel):
+    """Base of stored documents: ``_id``, ``schema_version``, ``created_at``, ``updated_at``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+    id: str | None = Field(default=None, alias="_id")
+    schema_version: int = SCHEMA_VERSION
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_schema(cls, value: int) -> int:
+        if not 1 <= value <= SCHEMA_VERSION:
+            raise ValueError(f"schema version {value} is not supported by this cgflow "
+                             f"(it reads 1..{SCHEMA_VERSION}); upgrade cgflow")
+        return value
+
+    @abstractmethod
+    def natural_id(self) -> str:
+        """The ``_id`` this document must have, from its key fields."""
+
+    @model_validator(mode="after")
+    def _check_id(self) -> Self:
+        expected = self.natural_id()
+        if self.id is None:
+            self.id = expected
+        elif self.id != expected:
+            raise ValueError(f"_id {self.id!r} does not match its key fields "
+                             f"(expected {expected!r})")
+        return self
+
+    def to_mongo(self) -> dict[str, Any]:
+        """The document as stored (``_id`` key, datetimes as datetimes)."""
+        return self.model_dump(mode="python", by_alias=True)
+
+    @classmethod
+    def validated(cls, data: Any, what: str | None = None) -> Self:
+        """Validate ``data`` (a mapping or a document), raising :class:`InvalidInputError`
+        that names each bad field and its value."""
+        if isinstance(data, cls):
+            data = data.model_dump(by_alias=True)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInputError(describe_validation_error(exc, what or cls.__name__)) from None
+
+
+# --- parts ----------------------------------------------------------------------------------
+
+
+class Estimate(_Part):
+    """A mean with its standard error (same unit as named by the field holding it)."""
+
+    mean: float
+    #: standard error of the mean (block averaging or fit error); None if not estimated.
+    err: float | None = Field(default=None, ge=0)
+
+
+class StageTiming(_Part):
+    """Wall time of one stage of a run (s), the simulation speed (ns/day) and the time
+    step finally used (ps) when meaningful."""
+
+    wall_s: float = Field(ge=0)
+    ns_per_day: float | None = Field(default=None, ge=0)
+    dt_ps: float | None = Field(default=None, gt=0)
+
+
+class RDFData(_Part):
+    """A radial distribution function g(r) on a grid of bin centres.
+
+    ``r_nm`` strictly increasing, in nm; ``g`` dimensionless, >= 0; ``n_frames`` is the
+    number of trajectory frames averaged.
+    """
+
+    r_nm: list[float] = Field(min_length=2)
+    g: list[float] = Field(min_length=2)
+    n_frames: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _same_length(r_nm=self.r_nm, g=self.g)
+        _increasing("r_nm", self.r_nm, lower=0.0)
+        if min(self.g) < 0.0:
+            raise ValueError(f"g must be >= 0, got a minimum of {min(self.g)!r}")
+        return self
+
+
+class MSDData(_Part):
+    """Mean-squared displacement of molecular centres of mass against lag time.
+
+    ``lag_ps`` strictly increasing, in ps; ``msd_nm2`` in nm^2.
+    """
+
+    lag_ps: list[float] = Field(min_length=2)
+    msd_nm2: list[float] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _same_length(lag_ps=self.lag_ps, msd_nm2=self.msd_nm2)
+        _increasing("lag_ps", self.lag_ps, lower=0.0)
+        return self
+
+
+class DiffusionData(_Part):
+    """Self-diffusion coefficient from the Einstein relation, nm^2/ps.
+
+    Attributes
+    ----------
+    d_nm2_ps, d_err_nm2_ps
+        D from a linear fit of MSD(t) = 6 D t (+ c) over ``fit_start_ps``..``fit_end_ps``
+        in the periodic box used, and its standard error.
+    d_xyz_nm2_ps
+        D along x, y and z (MSD_i = 2 D_i t).
+    yeh_hummer_nm2_ps
+        The Yeh-Hummer finite-size correction k_B T xi / (6 pi eta L) added to D for an
+        infinite system, when a viscosity is known; else None.
+    d_corrected_nm2_ps
+        ``d_nm2_ps + yeh_hummer_nm2_ps`` (None without the correction).
+    viscosity_pa_s
+        Shear viscosity used for the correction, Pa s (None if not estimated).
+    """
+
+    d_nm2_ps: float
+    d_err_nm2_ps: float | None = Field(default=None, ge=0)
+    d_xyz_nm2_ps: list[float] = Field(min_length=3, max_length=3)
+    fit_start_ps: float = Field(ge=0)
+    fit_end_ps: float
+    yeh_hummer_nm2_ps: float | None = None
+    d_corrected_nm2_ps: float | None = None
+    viscosity_pa_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.fit_end_ps <= self.fit_start_ps:
+            raise ValueError(f"fit window must have fit_end_ps > fit_start_ps, got "
+                             f"{self.fit_start_ps!r}..{self.fit_end_ps!r}")
+        return self
+
+
+class AAResults(_Part):
+    """Results of the all-atom production run (GROMACS units).
+
+    Scalars are plain fields with their standard error in a ``*_err_*`` field (block
+    averaging over production; ``None`` if not estimated); the RDF, MSD and diffusion
+    analysis are nested parts.
+
+    Attributes
+    ----------
+    n_molecules
+        Molecules in the box.
+    production_ps
+        Length of the analysed production run, ps.
+    density_kg_m3, density_err_kg_m3
+        Mass density, kg/m^3.
+    pressure_bar, pressure_err_bar
+        Pressure, bar.
+    temperature_k, temperature_err_k
+        Temperature, K.
+    box_length_nm
+        Mean edge of the cubic box during production, nm (NPT).
+    rdf
+        Centre-of-mass RDF of the molecules (the IBI target).
+    msd
+        Centre-of-mass MSD.
+    diffusion
+        D_AA from the MSD (see :class:`DiffusionData`).
+    """
+
+    n_molecules: int = Field(gt=1)
+    production_ps: float | None = Field(default=None, gt=0)
+    density_kg_m3: float = Field(gt=0)
+    density_err_kg_m3: float | None = Field(default=None, ge=0)
+    pressure_bar: float
+    pressure_err_bar: float | None = Field(default=None, ge=0)
+    temperature_k: float = Field(gt=0)
+    temperature_err_k: float | None = Field(default=None, ge=0)
+    box_length_nm: float = Field(gt=0)
+    rdf: RDFData
+    msd: MSDData
+    diffusion: DiffusionData
+
+    @property
+    def d_nm2_ps(self) -> float:
+        """D_AA in the simulated box, nm^2/ps (``diffusion.d_nm2_ps``)."""
+        return self.diffusion.d_nm2_ps
+
+    @property
+    def d_err_nm2_ps(self) -> float | None:
+        """Standard error of D_AA, nm^2/ps (``diffusion.d_err_nm2_ps``)."""
+        return self.diffusion.d_err_nm2_ps
+
+    @classmethod
+    def from_flat(cls, data: Any) -> AAResults:
+        """Build from a flat layout (a mapping or a pydantic model) that spells the
+        nested parts as prefixed fields: ``rdf_r_nm``, ``rdf_g``, ``rdf_n_frames``,
+        ``msd_lag_ps``, ``msd_nm2``, ``d_nm2_ps``, ``d_err_nm2_ps``, ``d_xyz_nm2_ps``,
+        ``d_fit_start_ps``, ``d_fit_end_ps``, ``yeh_hummer_nm2_ps``, ``d_corrected_nm2_ps``,
+        ``viscosity_pa_s``; other keys are taken as they are.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming each bad or missing field (in the nested layout).
+        """
+        flat = dict(data.model_dump() if isinstance(data, BaseModel) else data)
+        nested: dict[str, Any] = {"rdf": {}, "msd": {}, "diffusion": {}}
+        moves = {
+            "rdf_r_nm": ("rdf", "r_nm"), "rdf_g": ("rdf", "g"),
+            "rdf_n_frames": ("rdf", "n_frames"),
+            "msd_lag_ps": ("msd", "lag_ps"), "msd_nm2": ("msd", "msd_nm2"),
+            "d_nm2_ps": ("diffusion", "d_nm2_ps"), "d_err_nm2_ps": ("diffusion", "d_err_nm2_ps"),
+            "d_xyz_nm2_ps": ("diffusion", "d_xyz_nm2_ps"),
+            "d_fit_start_ps": ("diffusion", "fit_start_ps"),
+            "d_fit_end_ps": ("diffusion", "fit_end_ps"),
+            "yeh_hummer_nm2_ps": ("diffusion", "yeh_hummer_nm2_ps"),
+            "d_corrected_nm2_ps": ("diffusion", "d_corrected_nm2_ps"),
+            "viscosity_pa_s": ("diffusion", "viscosity_pa_s"),
+        }
+        for key, value in flat.items():
+            if key in moves:
+                part, field = moves[key]
+                nested[part][field] = value
+            else:
+                nested[key] = value
+        try:
+            return cls.model_validate(nested)
+        except ValidationError as exc:
+            raise InvalidInputError(describe_validation_error(exc, "AA results")) from None
+
+
+class PotentialTable(_Part):
+    """A pair potential tabulated on a grid: ``r_nm`` (nm), ``u_kj_mol`` (kJ/mol),
+    ``f_kj_mol_nm`` = -dU/dr (kJ/mol/nm)."""
+
+    r_nm: list[float] = Field(min_length=2)
+    u_kj_mol: list[float] = Field(min_length=2)
+    f_kj_mol_nm: list[float] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _same_length(r_nm=self.r_nm, u_kj_mol=self.u_kj_mol, f_kj_mol_nm=self.f_kj_mol_nm)
+        _increasing("r_nm", self.r_nm, lower=0.0)
+        return self
+
+
+def _same_length(**arrays: list[float]) -> None:
+    lengths = {name: len(v) for name, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"arrays must have the same length, got {lengths}")
+
+
+def _increasing(name: str, values: list[float], lower: float) -> None:
+    if values[0] < lower:
+        raise ValueError(f"{name} must start at >= {lower}, got {values[0]!r}")
+    for a, b in zip(values, values[1:], strict=False):
+        if not b > a:
+            raise ValueError(f"{name} must be strictly increasing, got {a!r} then {b!r}")
+
+
+# --- documents ------------------------------------------------------------------------------
+
+
+class ParameterSetDoc(Document):
+    """A parameter set and the campaigns that contain it.
+
+    ``params`` holds the 19 fields of :class:`cgflow.params.ParameterSet` in GROMACS units
+    (``units`` is always ``"gromacs"``); ``param_id`` must equal its id. ``space`` names
+    the parameter space it was drawn from, if any (the first one recorded).
+    """
+
+    param_id: ParamId
+    params: dict[str, float]
+    units: Literal["gromacs"] = "gromacs"
+    campaigns: list[CampaignName] = Field(default_factory=list)
+    space: str | None = None
+
+    def natural_id(self) -> str:
+        return self.param_id
+
+    @model_validator(mode="after")
+    def _params_match_id(self) -> Self:
+        ps = self.parameter_set()
+        if ps.id != self.param_id:
+            raise ValueError(f"param_id {self.param_id!r} is not the id of params "
+                             f"(which is {ps.id!r})")
+        if len(set(self.campaigns)) != len(self.campaigns):
+            raise ValueError(f"campaigns must not repeat, got {self.campaigns!r}")
+        return self
+
+    def parameter_set(self) -> ParameterSet:
+        """The validated :class:`~cgflow.params.ParameterSet`."""
+        try:
+            return ParameterSet.model_validate(self.params)
+        except ValidationError as exc:
+            raise ValueError(format_validation_error(exc, "params")) from None
+
+    @classmethod
+    def from_parameter_set(cls, ps: ParameterSet, campaign: str | None = None,
+                           space: str | None = None) -> ParameterSetDoc:
+        """The document of ``ps`` in ``campaign`` (optional) drawn from ``space``."""
+        return cls.validated({
+            "param_id": ps.id, "params": {f: getattr(ps, f) for f in FIELDS},
+            "campaigns": [campaign] if campaign is not None else [], "space": space,
+        }, what="parameter set document")
+
+
+class AARunDoc(Document):
+    """One all-atom (GROMACS) run of a parameter set with a preset.
+
+    Attributes
+    ----------
+    param_id, preset
+        What was run; ``_id`` is ``f"{param_id}:{preset}"``.
+    campaign
+        The campaign that launched the run.
+    campaigns
+        Every campaign that uses the run (the launching one first; a campaign that finds
+        the run completed links itself here instead of running it again).
+    preset_settings
+        The preset's full settings (:class:`cgflow.presets.AAPreset` as a dict).
+    status
+        ``running``, ``completed`` (``results`` set) or ``failed`` (``error`` set).
+    run_dir
+        Directory holding the run's files (trajectories stay there).
+    engine
+        Engine facts, e.g. ``{"gromacs_version": "2022.5"}``.
+    timings, total_wall_s
+        Wall time per stage (``em``, ``nvt``, ``npt``, ``production``, ``analysis``, ...)
+        and in total, seconds.
+    corrections
+        Corrections applied by error handlers during the run (JSON-like dicts).
+    attempts
+        How many times the run was started.
+    fw_id, hostname
+        The Firework and host that ran it, when known.
+    started_at, finished_at
+        UTC datetimes of the last start and of completion/failure.
+    """
+
+    param_id: ParamId
+    campaign: CampaignName
+    campaigns: list[CampaignName] = Field(default_factory=list)
+    preset: PresetName
+    preset_settings: JsonDict = Field(default_factory=dict)
+    status: RunStatus = "running"
+    run_dir: str = Field(min_length=1)
+    engine: JsonDict = Field(default_factory=dict)
+    timings: dict[str, StageTiming] = Field(default_factory=dict)
+    total_wall_s: float | None = Field(default=None, ge=0)
+    corrections: list[JsonDict] = Field(default_factory=list)
+    error: str | None = None
+    results: AAResults | None = None
+    attempts: int = Field(default=1, ge=1)
+    fw_id: int | None = None
+    hostname: str | None = None
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
+
+    def natural_id(self) -> str:
+        return aa_run_id(self.param_id, self.preset)
+
+    @model_validator(mode="after")
+    def _status_consistent(self) -> Self:
+        if self.campaign not in self.campaigns:
+            self.campaigns.insert(0, self.campaign)
+        if len(set(self.campaigns)) != len(self.campaigns):
+            raise ValueError(f"campaigns must not repeat, got {self.campaigns!r}")
+        if self.status == "completed" and (self.results is None or self.error is not None):
+            raise ValueError("a completed run needs results and no error")
+        if self.status == "failed" and not self.error:
+            raise ValueError("a failed run needs an error message")
+        if self.status == "running" and self.results is not None:
+            raise ValueError("a running run cannot have results yet")
+        return self
+
+
+class IBIIterationDoc(Document):
+    """One iteration of Iterative Boltzmann Inversion for a parameter set.
+
+    ``potential`` is the potential used in this iteration's CG run and ``rdf`` the RDF it
+    produced. ``metrics`` holds at least ``rdf_deviation`` (dimensionless),
+    ``pressure_bar`` and ``pressure_deviation_bar`` (None when not computed).
+    ``update_factor`` is the IBI damping factor applied to go to the next iteration.
+    Extra fields are allowed.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    param_id: ParamId
+    campaign: CampaignName
+    preset: PresetName
+    iteration: int = Field(ge=0)
+    potential: PotentialTable
+    rdf: RDFData
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    update_factor: float | None = None
+    is_best: bool = False
+
+    def natural_id(self) -> str:
+        return f"{self.param_id}:{self.preset}:{self.iteration}"
+
+
+class PotentialDoc(Document):
+    """The outcome of IBI for a parameter set: the chosen CG pair potential.
+
+    ``reason`` says why IBI stopped (converged, maximum iterations, ...);
+    ``best_iteration`` is the iteration whose potential is kept in ``potential``;
+    ``metrics_history`` lists each iteration's metrics. Extra fields are allowed.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    param_id: ParamId
+    campaign: CampaignName
+    preset: PresetName
+    converged: bool
+    reason: str
+    n_iterations: int = Field(ge=0)
+    best_iteration: int | None = Field(default=None, ge=0)
+    potential: PotentialTable
+    target_rdf: RDFData
+    final_rdf: RDFData | None = None
+    metrics_history: list[dict[str, float | None]] = Field(default_factory=list)
+
+    def natural_id(self) -> str:
+        return f"{self.param_id}:{self.preset}"
+
+
+class CGRunDoc(Document):
+    """The coarse-grained production run of a parameter set with its final potential.
+
+    ``d_cg_nm2_ps`` is D_CG (nm^2/ps), ``d_aa_nm2_ps`` the D_AA it is compared with and
+    ``alpha`` = D_CG / D_AA (dimensionless), each with its standard error. Extra fields
+    are allowed.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    param_id: ParamId
+    campaign: CampaignName
+    preset: PresetName
+    status: RunStatus = "completed"
+    run_dir: str | None = None
+    d_cg_nm2_ps: Estimate | None = None
+    d_aa_nm2_ps: Estimate | None = None
+    alpha: Estimate | None = None
+    pressure_bar: Estimate | None = None
+    msd: MSDData | None = None
+    rdf: RDFData | None = None
+    timings: dict[str, StageTiming] = Field(default_factory=dict)
+    engine: JsonDict = Field(default_factory=dict)
+    error: str | None = None
+
+    def natural_id(self) -> str:
+        return f"{self.param_id}:{self.preset}"
+
+    @model_validator(mode="after")
+    def _status_consistent(self) -> Self:
+        if self.status == "completed" and self.alpha is None:
+            raise ValueError("a completed CG run needs alpha")
+        if self.status == "failed" and not self.error:
+            raise ValueError("a failed CG run needs an error message")
+        return self
+
+
+class ModelDoc(Document):
+    """A trained model of a campaign; its weights are a GridFS blob (``gridfs_id``).
+
+    ``kind`` names the model family (e.g. ``"gp"``, ``"mlp"``); ``metadata`` holds
+    JSON-like facts (features, scores, training set ids). ``blob_size`` (bytes) and
+    ``blob_sha256`` describe the blob. Extra fields are allowed.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    campaign: CampaignName
+    kind: str = Field(min_length=1)
+    gridfs_id: str | None = None
+    blob_size: int | None = Field(default=None, ge=0)
+    blob_sha256: str | None = None
+    metadata: JsonDict = Field(default_factory=dict)
+
+    def natural_id(self) -> str:
+        return f"{self.campaign}:{self.name}"
+
+
+def aa_run_id(param_id: str, preset: str) -> str:
+    """``_id`` of the AA run of ``param_id`` with the preset named ``preset``."""
+    return f"{param_id}:{preset}"
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` if it is a finite number, else ``None`` (for building documents)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
