@@ -169,3 +169,9 @@ def mass_density_kg_m3(total_mass_g_mol, volume_nm3):
     in the box) in ``volume_nm3`` (nm^3); the inverse of :func:`number_density_nm3`."""
     # g/mol / N_A = g; g/nm^3 = 1e24 kg/m^3
     return total_mass_g_mol / AVOGADRO / volume_nm3 * 1e24
+
+
+def kj_mol_nm3_to_bar(x):
+    """Energy density kJ/(mol nm^3) -> pressure in bar (1 kJ/(mol nm^3) = 16.6054 bar)."""
+    # 1e3 J / (N_A * 1e-27 m^3) in Pa, / 1e5 Pa per bar
+    return x * (1e3 / (AVOGADRO * 1e-27) / 1e5)

@@ -258,7 +258,7 @@ def test_killed_run_continues_from_the_newest_restart(tmp_path):
     assert f"run {s0.final_step} upto" in text and "velocity" not in text
     s1 = rd.load_settings(d)
     assert (s1.restart_file, s1.restart_step) == ("restart.16000", 16000)
-    assert (d / "rdf.dat.upto16000").exists() and (d / "attempts/1/log.lammps").exists()
+    assert (d / "rdf.dat.part1").exists() and (d / "attempts/1/log.lammps").exists()
     assert rd.load_state(d)["restart_continue"]["continuations"] == 1
 
 

@@ -1,0 +1,378 @@
+"""One IBI iteration as prepare / run / finish, and a convenience loop.
+
+An iteration directory holds the LAMMPS files of :mod:`cgflow.engines.lammps` and
+``ibi_state.json`` (the potential sampled, the iteration index, the seed). The split lets
+an external runner (a supervisor, a workflow step) run the command between
+:func:`prepare_iteration` and :func:`finish_iteration`; :func:`run_ibi_iteration` runs it
+with :func:`cgflow.engines.lammps.run_command`.
+
+LAMMPS computes the RDF (``compute rdf``) and the pressure itself and writes block
+averages, so no trajectory is written or read during IBI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cgflow import units
+from cgflow.engines import lammps
+from cgflow.errors import InvalidInputError
+from cgflow.ibi.metrics import pressure_deviation, rdf_deviation
+from cgflow.ibi.potential import (
+    TabulatedPotential,
+    initial_potential,
+    potential_grid,
+    resample_rdf,
+)
+from cgflow.ibi.settings import IBISettings, IBITarget, IterationResult
+from cgflow.ibi.update import (
+    adapt_factor,
+    ibi_update,
+    pressure_correction,
+    ramp_response_bar,
+    ramp_shape,
+)
+from cgflow.presets import CGPreset
+
+#: State of an iteration directory, written by :func:`prepare_iteration`.
+IBI_STATE_FILE = "ibi_state.json"
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A CG run directory ready to run.
+
+    Attributes
+    ----------
+    workdir
+        The run directory (run ``command`` in it).
+    command
+        LAMMPS command line (no shell).
+    input_file, log_file
+        Input script and log, inside ``workdir``.
+    lammps_settings
+        Settings the input was written from (for
+        :func:`cgflow.engines.lammps.prepare_continuation`).
+    """
+
+    workdir: Path
+    command: list[str]
+    input_file: Path
+    log_file: Path
+    lammps_settings: lammps.LammpsRunSettings
+
+
+def cutoff_nm(settings: IBISettings, cg_preset: CGPreset) -> float:
+    """Cutoff of the CG potential: the settings' or else the preset's, nm."""
+    return settings.cutoff_nm if settings.cutoff_nm is not None else cg_preset.rcut_nm
+
+
+def ibi_grid(settings: IBISettings, cg_preset: CGPreset) -> np.ndarray:
+    """The potential grid: ``r_min_nm`` to the cutoff in steps of ``grid_dr_nm``."""
+    return potential_grid(settings.r_min_nm, cutoff_nm(settings, cg_preset), settings.grid_dr_nm)
+
+
+def check_target_range(target: IBITarget, r_cut_nm: float) -> None:
+    """Raise :class:`InvalidInputError` if the target RDF ends before the cutoff.
+
+    The target's last bin (centre plus half a bin) must reach the cutoff: IBI does not
+    extrapolate the target. Choose ``IBISettings.cutoff_nm`` within the all-atom RDF
+    range (at most half the all-atom box) otherwise.
+    """
+    half_bin = 0.5 * float(target.r_nm[1] - target.r_nm[0])
+    reach = float(target.r_nm[-1]) + half_bin
+    if reach < r_cut_nm - 1e-6:
+        raise InvalidInputError(
+            f"IBI target: field 'r_nm': the target RDF reaches {reach:.4g} nm, less than the "
+            f"cutoff {r_cut_nm:.4g} nm; lower IBISettings.cutoff_nm or compute the target "
+            "RDF further")
+
+
+def cg_box_nm(target: IBITarget, cg_preset: CGPreset, r_cut_nm: float) -> float:
+    """Edge of the cubic CG box at the target density; checks it holds the cutoff."""
+    box = lammps.box_length_nm(cg_preset.n_beads, target.density_kg_m3, target.mass_g_mol)
+    if box < 2.0 * r_cut_nm:
+        raise InvalidInputError(
+            f"CG preset {cg_preset.name!r}: field 'n_beads': {cg_preset.n_beads} beads at "
+            f"{target.density_kg_m3:.1f} kg/m^3 make a box of {box:.3f} nm, less than twice "
+            f"the cutoff {r_cut_nm} nm")
+    return box
+
+
+def steps_for(ps: float, dt_fs: float) -> int:
+    """Number of MD steps (at least 1) in ``ps`` picoseconds at a time step of ``dt_fs``."""
+    return max(1, round(units.ps_to_fs(ps) / dt_fs))
+
+
+def initial_ibi_potential(target: IBITarget, settings: IBISettings,
+                          cg_preset: CGPreset) -> TabulatedPotential:
+    """The potential of mean force of the target on the IBI grid
+    (:func:`cgflow.ibi.potential.initial_potential`)."""
+    check_target_range(target, cutoff_nm(settings, cg_preset))
+    r = ibi_grid(settings, cg_preset)
+    g_t = resample_rdf(target.r_nm, target.g, r)
+    return initial_potential(r, g_t, settings.temperature_k, g_min=settings.g_min,
+                             switch_width_nm=settings.switch_width_nm,
+                             smoothing_window=settings.smoothing_window)
+
+
+def ibi_lammps_settings(settings: IBISettings, cg_preset: CGPreset, *, seed: int,
+                        table_points: int) -> lammps.LammpsRunSettings:
+    """LAMMPS settings of an IBI sampling run for a preset."""
+    dt = cg_preset.dt_fs
+    return lammps.LammpsRunSettings(
+        stage="ibi", temperature_k=settings.temperature_k, dt_fs=dt,
+        equilibration_steps=steps_for(cg_preset.equilibration_ps, dt),
+        run_steps=steps_for(cg_preset.ibi_sampling_ps, dt), rcut_nm=cutoff_nm(settings, cg_preset),
+        table_points=table_points, seed=seed,
+        sample_every=cg_preset.sample_every_steps, n_blocks=cg_preset.n_blocks,
+        rdf_bin_nm=settings.grid_dr_nm,
+    )
+
+
+def write_potential_table(path: str | os.PathLike, potential: TabulatedPotential,
+                          spacing_nm: float) -> int:
+    """Write a potential as the LAMMPS table of a run; returns the number of points."""
+    r, u, f = potential.tabulate(spacing_nm)
+    lammps.write_table(path, r, u, f, lammps.TABLE_KEYWORD)
+    return r.size
+
+
+def prepare_iteration(
+    workdir: str | os.PathLike, potential: TabulatedPotential, target: IBITarget,
+    settings: IBISettings, cg_preset: CGPreset, *, iteration: int, seed: int,
+    threads: int | None = None,
+) -> PreparedRun:
+    """Write the table, data file, input and state of one IBI iteration.
+
+    Parameters
+    ----------
+    workdir
+        Run directory (created).
+    potential
+        Potential to sample, on the IBI grid (:func:`ibi_grid`).
+    target
+        The all-atom target.
+    settings, cg_preset
+        IBI settings and CG run sizes.
+    iteration
+        Index of the iteration (from 0).
+    seed
+        Seed of the bead placement and the thermostat.
+    threads
+        LAMMPS processes; None: the preset's.
+
+    Returns
+    -------
+    PreparedRun
+        The command to run in ``workdir``.
+    """
+    check_temperature(target, settings)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    r_cut = cutoff_nm(settings, cg_preset)
+    check_target_range(target, r_cut)
+    box = cg_box_nm(target, cg_preset, r_cut)
+    grid = ibi_grid(settings, cg_preset)
+    if potential.r_nm.shape != grid.shape or not np.allclose(potential.r_nm, grid):
+        raise InvalidInputError(f"IBI iteration {iteration}: the potential's grid "
+                                f"({potential.r_nm[0]:.4g}..{potential.r_nm[-1]:.4g} nm, "
+                                f"{potential.r_nm.size} points) is not the IBI grid "
+                                f"({grid[0]:.4g}..{grid[-1]:.4g} nm, {grid.size} points)")
+    n_table = write_potential_table(workdir / lammps.TABLE_FILE, potential,
+                                    settings.table_spacing_nm)
+    lammps.write_data(workdir / lammps.DATA_FILE, cg_preset.n_beads, box, target.mass_g_mol,
+                      seed)
+    lset = ibi_lammps_settings(settings, cg_preset, seed=seed, table_points=n_table)
+    lammps.write_input(workdir / lammps.INPUT_FILE, lset)
+    state = {"iteration": iteration, "seed": seed, "potential": potential.to_dict(),
+             "box_nm": box}
+    (workdir / IBI_STATE_FILE).write_text(json.dumps(state))
+    cmd = lammps.lammps_command(lammps.INPUT_FILE, lammps.LOG_FILE,
+                                threads=threads or cg_preset.threads)
+    return PreparedRun(workdir, cmd, workdir / lammps.INPUT_FILE, workdir / lammps.LOG_FILE,
+                       lset)
+
+
+def check_temperature(target: IBITarget, settings: IBISettings) -> None:
+    """Raise :class:`InvalidInputError` if the settings' and target's temperatures differ
+    by more than 0.5 K."""
+    if abs(target.temperature_k - settings.temperature_k) > 0.5:
+        raise InvalidInputError(f"IBI settings: field 'temperature_k': {settings.temperature_k} "
+                                f"K differs from the target's {target.temperature_k} K")
+
+
+def read_sampled_rdf(workdir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block-averaged RDF of a run directory.
+
+    Returns
+    -------
+    r_nm, g, g_err : numpy.ndarray
+        Bin centres (nm), mean over the blocks, standard error of the mean.
+    """
+    _, blocks = lammps.read_block_file(Path(workdir) / lammps.RDF_FILE)
+    r = units.angstrom_to_nm(blocks[0, :, 0])
+    g = blocks[:, :, 1]
+    nb = g.shape[0]
+    err = g.std(axis=0, ddof=1) / np.sqrt(nb) if nb > 1 else np.full(r.shape, np.nan)
+    return r, g.mean(axis=0), err
+
+
+def read_sampled_pressure(workdir: str | os.PathLike) -> tuple[float, float]:
+    """Block-averaged pressure of a run directory and its standard error, bar."""
+    _, p_atm = lammps.read_block_file(Path(workdir) / lammps.PRESSURE_FILE)
+    p = units.atm_to_bar(np.asarray(p_atm, float))
+    err = float(p.std(ddof=1) / np.sqrt(p.size)) if p.size > 1 else float("nan")
+    return float(p.mean()), err
+
+
+def finish_iteration(
+    workdir: str | os.PathLike, target: IBITarget, settings: IBISettings, cg_preset: CGPreset,
+    *, previous: IterationResult | None = None,
+) -> IterationResult:
+    """Read what LAMMPS sampled, compute the metrics and the next potential.
+
+    The update factor of this iteration is ``settings.update_factor`` for the first one
+    and, with ``settings.adaptive_factor``, :func:`cgflow.ibi.update.adapt_factor` of
+    the ``previous`` result's factor and deviations afterwards.
+
+    Returns
+    -------
+    IterationResult
+        With ``converged`` set when the RDF deviation is below ``rdf_tolerance`` and (with
+        pressure correction) |P_cg - P_t| below ``pressure_tolerance_bar``; then
+        ``next_potential`` is None.
+    """
+    workdir = Path(workdir)
+    state = json.loads((workdir / IBI_STATE_FILE).read_text())
+    potential = TabulatedPotential.from_dict(state["potential"])
+    r = potential.r_nm
+    info = lammps.parse_lammps_log(workdir / lammps.LOG_FILE)
+    r_bins, g_bins, err_bins = read_sampled_rdf(workdir)
+    g_n = resample_rdf(r_bins, g_bins, r)
+    g_err = np.interp(r, r_bins, err_bins)
+    g_t = resample_rdf(target.r_nm, target.g, r)
+    p_n, p_err = read_sampled_pressure(workdir)
+    dev = rdf_deviation(r, g_n, g_t)
+    dp = pressure_deviation(p_n, target.pressure_bar)
+    converged = dev < settings.rdf_tolerance and (
+        not settings.pressure_correction or abs(dp) < settings.pressure_tolerance_bar)
+
+    if previous is None or not settings.adaptive_factor:
+        factor = settings.update_factor
+    else:
+        factor = adapt_factor(previous.factor, dev, previous.rdf_deviation,
+                              minimum=settings.factor_min, maximum=settings.factor_max)
+    amplitude = 0.0
+    drift = 0.0
+    response = None
+    next_potential = None
+    if not converged:
+        rho = target.number_density_nm3
+        u_new = ibi_update(r, potential.u_kj_mol, g_n, g_t, settings.temperature_k,
+                           factor=factor, g_min=settings.g_min,
+                           smoothing_window=settings.smoothing_window,
+                           switch_width_nm=settings.switch_width_nm)
+        if settings.pressure_correction:
+            drift = 0.0
+            if (settings.pressure_method == "virial" and previous is not None
+                    and previous.ramp_response_bar_per_kj_mol is not None):
+                explained = (previous.pressure_ramp_amplitude_kj_mol
+                             * previous.ramp_response_bar_per_kj_mol)
+                drift = settings.pressure_drift_weight * (p_n - previous.pressure_bar
+                                                          - explained)
+            ramp = pressure_correction(
+                r, p_n, target.pressure_bar, settings.temperature_k,
+                method=settings.pressure_method, g=g_n, density_nm3=rho,
+                factor=settings.pressure_factor, drift_bar=drift,
+                max_amplitude_kt=settings.pressure_max_amplitude_kt,
+                switch_width_nm=settings.switch_width_nm)
+            shape0 = ramp_shape(r, settings.switch_width_nm)[0]
+            amplitude = float(ramp[0] / shape0) if shape0 else 0.0
+            response = ramp_response_bar(r, g_n, rho, settings.switch_width_nm)
+            u_new = u_new + ramp
+        next_potential = TabulatedPotential.from_energy(r, u_new)
+    return IterationResult(
+        iteration=int(state["iteration"]), potential=potential, r_nm=r, g=g_n, g_err=g_err,
+        pressure_bar=p_n, pressure_err_bar=p_err, rdf_deviation=dev,
+        pressure_deviation_bar=dp, converged=converged, factor=factor,
+        next_potential=next_potential, pressure_ramp_amplitude_kj_mol=amplitude,
+        ramp_response_bar_per_kj_mol=response, pressure_drift_bar=drift,
+        performance_ns_day=info.performance_ns_day, wall_time_s=info.wall_time_s,
+    )
+
+
+def run_ibi_iteration(
+    workdir: str | os.PathLike, potential: TabulatedPotential, target: IBITarget,
+    settings: IBISettings, cg_preset: CGPreset, *, iteration: int, seed: int,
+    previous: IterationResult | None = None, threads: int | None = None,
+) -> IterationResult:
+    """:func:`prepare_iteration`, run LAMMPS with :func:`cgflow.engines.lammps.run_command`,
+    :func:`finish_iteration`.
+
+    Raises
+    ------
+    cgflow.errors.EngineError
+        If LAMMPS fails.
+    """
+    prep = prepare_iteration(workdir, potential, target, settings, cg_preset,
+                             iteration=iteration, seed=seed, threads=threads)
+    lammps.run_command(prep.command, prep.workdir)
+    return finish_iteration(prep.workdir, target, settings, cg_preset, previous=previous)
+
+
+def run_ibi(
+    target: IBITarget, settings: IBISettings, cg_preset: CGPreset,
+    workdir: str | os.PathLike, *, seed: int = 1, threads: int | None = None,
+    initial: TabulatedPotential | None = None,
+) -> list[IterationResult]:
+    """Run IBI from the PMF (or ``initial``) until converged or out of iterations.
+
+    Iteration ``i`` runs in ``workdir/iter_<i:03d>`` with seed ``seed + i``.
+
+    Returns
+    -------
+    list of IterationResult
+        One per iteration; the last is converged unless the limit was reached (see
+        :func:`best_iteration`).
+    """
+    workdir = Path(workdir)
+    potential = initial if initial is not None else initial_ibi_potential(target, settings,
+                                                                          cg_preset)
+    n_max = settings.max_iterations or cg_preset.max_ibi_iterations
+    results: list[IterationResult] = []
+    for i in range(n_max):
+        res = run_ibi_iteration(workdir / f"iter_{i:03d}", potential, target, settings,
+                                cg_preset, iteration=i, seed=seed + i,
+                                previous=results[-1] if results else None, threads=threads)
+        results.append(res)
+        if res.converged or res.next_potential is None:
+            break
+        potential = res.next_potential
+    return results
+
+
+def best_iteration(results: list[IterationResult], settings: IBISettings) -> IterationResult:
+    """The first converged iteration, else the one with the smallest combined deviation.
+
+    The combined deviation is ``rdf_deviation / rdf_tolerance`` plus (with pressure
+    correction) ``|pressure_deviation| / pressure_tolerance_bar``.
+    """
+    if not results:
+        raise InvalidInputError("IBI: no iteration results")
+    for res in results:
+        if res.converged:
+            return res
+
+    def score(res: IterationResult) -> float:
+        s = res.rdf_deviation / settings.rdf_tolerance
+        if settings.pressure_correction:
+            s += abs(res.pressure_deviation_bar) / settings.pressure_tolerance_bar
+        return s
+
+    return min(results, key=score)

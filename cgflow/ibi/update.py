@@ -1,0 +1,198 @@
+"""Potential updates of Iterative Boltzmann Inversion: RDF update, pressure correction,
+adaptive update factor.
+
+Units: r in nm, U in kJ/mol, pressure in bar, temperature in K, density in kg/m^3 or
+1/nm^3 where the name says so.
+
+RDF update (:func:`ibi_update`), on the region where both RDFs are reliable::
+
+    dU(r) = a kT ln(g_n(r) / g_t(r))
+
+The update ``dU`` is smoothed (Savitzky-Golay), multiplied by the switching function
+that takes it smoothly to zero at the cutoff, and added to U_n; below the reliable
+region the new potential gets the r^-12 core of
+:func:`cgflow.ibi.potential.extrapolate_core`. The factor ``a`` adapts between
+iterations (:func:`adapt_factor`): it is damped after an iteration that made the RDF
+worse and restored after iterations that improve it, so that the loop runs at full
+step while it converges and cannot oscillate.
+
+Pressure correction (:func:`pressure_correction`): a ramp A (1 - r/r_c) S(r) whose
+amplitude comes from the virial (the first-order pressure change per unit amplitude at
+the sampled structure, :func:`ramp_response_bar`) instead of VOTCA's fixed fraction of
+kT, aimed at the pressure error plus the drift of the pressure that the RDF update
+caused in the previous iteration. It brings the pressure to its target in a few
+iterations, together with the RDF.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from scipy.integrate import trapezoid
+
+from cgflow import units
+from cgflow.errors import InvalidInputError
+from cgflow.ibi.potential import (
+    extrapolate_core,
+    first_reliable_index,
+    smooth,
+    switching_function,
+)
+
+
+def ibi_update(
+    r_nm: np.ndarray, u_n: np.ndarray, g_n: np.ndarray, g_target: np.ndarray,
+    temperature_k: float, *, factor: float = 1.0, g_min: float = 0.02, smoothing_window: int = 5,
+    switch_width_nm: float = 0.1,
+) -> np.ndarray:
+    """One RDF update of the potential (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    r_nm
+        Uniform potential grid, nm; the last point is the cutoff.
+    u_n
+        Current potential U_n on ``r_nm``, kJ/mol.
+    g_n
+        RDF sampled with U_n, on ``r_nm``.
+    g_target
+        Target RDF on ``r_nm``.
+    temperature_k
+        Temperature, K.
+    factor
+        Update factor a (damping for a < 1).
+    g_min
+        Both RDFs must exceed ``g_min`` for a point to be updated
+        (:func:`cgflow.ibi.potential.first_reliable_index`).
+    smoothing_window
+        Savitzky-Golay window (points) applied to the update; < 5 disables smoothing.
+    switch_width_nm
+        Width over which the update is switched off before the cutoff.
+
+    Returns
+    -------
+    numpy.ndarray
+        U_{n+1} on ``r_nm``, kJ/mol. Where g_n equals g_t the update is exactly zero.
+    """
+    r = np.asarray(r_nm, float)
+    u_n, g_n, g_t = (np.asarray(a, float) for a in (u_n, g_n, g_target))
+    if not (u_n.shape == g_n.shape == g_t.shape == r.shape):
+        raise InvalidInputError(f"IBI update: shapes differ: r {r.shape}, U {u_n.shape}, "
+                                f"g_n {g_n.shape}, g_target {g_t.shape}")
+    if not factor > 0:
+        raise InvalidInputError(f"IBI update: field 'factor': must be > 0, got {factor!r}")
+    kt = units.kt_kj_mol(temperature_k)
+    i0 = max(first_reliable_index(g_n, g_min), first_reliable_index(g_t, g_min))
+    du = np.zeros_like(r)
+    du[i0:] = kt * np.log(np.maximum(g_n[i0:], g_min) / np.maximum(g_t[i0:], g_min))
+    du[i0:] = smooth(du[i0:], smoothing_window)
+    du *= factor * switching_function(r, r[-1], switch_width_nm)
+    u_new = u_n + du
+    return extrapolate_core(r, u_new, i0, temperature_k)
+
+
+# --- pressure ---------------------------------------------------------------------------
+
+
+def virial_pressure_bar(
+    r_nm: np.ndarray, du_dr: np.ndarray, g: np.ndarray, density_nm3: float,
+) -> float:
+    """Pair (virial) part of the pressure, bar: -(2 pi / 3) rho^2 int r^3 U'(r) g(r) dr.
+
+    ``du_dr`` is dU/dr in kJ/(mol nm) on ``r_nm``; the integral is a trapezoid sum over
+    the grid.
+    """
+    r = np.asarray(r_nm, float)
+    w = -2.0 * np.pi / 3.0 * density_nm3**2 * trapezoid(r**3 * du_dr * g, r)
+    return float(units.kj_mol_nm3_to_bar(w))
+
+
+def ramp_shape(r_nm: np.ndarray, switch_width_nm: float = 0.1) -> np.ndarray:
+    """Shape of the pressure-correction ramp: (1 - r/r_c) S(r), S the switching function."""
+    r = np.asarray(r_nm, float)
+    return (1.0 - r / r[-1]) * switching_function(r, r[-1], switch_width_nm)
+
+
+def ramp_response_bar(
+    r_nm: np.ndarray, g: np.ndarray, density_nm3: float, switch_width_nm: float = 0.1,
+) -> float:
+    """First-order pressure change (bar) per kJ/mol of ramp amplitude at the structure g.
+
+    dP1 = -(2 pi / 3) rho^2 int r^3 g(r) s'(r) dr with s = :func:`ramp_shape` (positive:
+    a repulsive ramp raises the pressure).
+    """
+    r = np.asarray(r_nm, float)
+    shape = ramp_shape(r, switch_width_nm)
+    return virial_pressure_bar(r, np.gradient(shape, r), np.asarray(g, float), density_nm3)
+
+
+def pressure_correction(
+    r_nm: np.ndarray, p_cg_bar: float, p_target_bar: float, temperature_k: float, *,
+    method: Literal["virial", "simple"] = "virial", g: np.ndarray | None = None,
+    density_nm3: float | None = None, factor: float = 1.0, drift_bar: float = 0.0,
+    max_amplitude_kt: float = 1.0, simple_scale: float = 3e-4, switch_width_nm: float = 0.1,
+) -> np.ndarray:
+    """Ramp added to the potential to move the CG pressure towards the target.
+
+    dU(r) = A (1 - r/r_c) S(r), S the switching function over the last
+    ``switch_width_nm`` (so the correction has no force jump at the cutoff).
+
+    ``method="virial"`` (default): A is chosen so that the first-order change of the
+    virial pressure at the current structure cancels a fraction ``factor`` of the
+    pressure error, together with the expected drift of the pressure caused by the RDF
+    update (``drift_bar``, see below),
+
+        A = factor (P_t - P_cg - drift) / dP1,   dP1 = :func:`ramp_response_bar`,
+
+    with g the RDF sampled with the current potential (as in the method of Wang,
+    Junghans and Kremer, with the amplitude taken from the virial rather than a fixed
+    fraction of kT). A smooth, long-ranged ramp barely changes the structure of a dense
+    liquid, so dP1 is close to the real response. The RDF update that accompanies the
+    ramp restores the structure and with it part of the pressure: the caller passes
+    that drift as measured in the previous iteration (the pressure change not explained
+    by the previous ramp), so that the two updates together aim at the target.
+
+    ``method="simple"``: VOTCA's rule, A = -sign(dP) 0.1 kT min(1, |simple_scale dP|)
+    with dP = P_cg - P_t in bar (``drift_bar`` is not used).
+
+    In both, |A| is capped at ``max_amplitude_kt`` kT.
+
+    Returns
+    -------
+    numpy.ndarray
+        dU on ``r_nm``, kJ/mol (add it to the potential).
+    """
+    r = np.asarray(r_nm, float)
+    kt = units.kt_kj_mol(temperature_k)
+    dp = p_cg_bar - p_target_bar
+    shape = ramp_shape(r, switch_width_nm)
+    if method == "simple":
+        a = -np.sign(dp) * 0.1 * kt * min(1.0, abs(simple_scale * dp))
+    elif method == "virial":
+        if g is None or density_nm3 is None:
+            raise InvalidInputError("pressure correction 'virial' needs the RDF g and the "
+                                    "number density")
+        dp1 = ramp_response_bar(r, g, density_nm3, switch_width_nm)
+        a = -factor * (dp + drift_bar) / dp1
+    else:
+        raise InvalidInputError(f"pressure correction: field 'method': unknown value "
+                                f"{method!r} (expected 'virial' or 'simple')")
+    a = float(np.clip(a, -max_amplitude_kt * kt, max_amplitude_kt * kt))
+    return a * shape
+
+
+def adapt_factor(
+    factor: float, deviation: float, previous_deviation: float | None, *,
+    grow: float = 1.5, shrink: float = 0.5, tolerance: float = 0.1, minimum: float = 0.1,
+    maximum: float = 1.0,
+) -> float:
+    """Update factor for the next iteration from the trend of the RDF deviation.
+
+    If the deviation rose by more than the fraction ``tolerance`` since the previous
+    iteration (more than sampling noise), the factor is multiplied by ``shrink``;
+    otherwise by ``grow``. The result is clipped to [``minimum``, ``maximum``].
+    """
+    worse = previous_deviation is not None and deviation > (1.0 + tolerance) * previous_deviation
+    new = factor * (shrink if worse else grow)
+    return float(np.clip(new, minimum, maximum))
