@@ -250,7 +250,8 @@ class ProgressPrinter:
 
         fws = campaign_fireworks(self.lp, self.campaign)
         n_sets = len({f.param_id for f in fws})
-        done_sets = {f.param_id for f in fws if f.stage == "aa-analyse" and f.state == "COMPLETED"}
+        unfinished = {f.param_id for f in fws if f.state != "COMPLETED"}
+        done_sets = {f.param_id for f in fws} - unfinished
         order = {"COMPLETED": 0, "FIZZLED": 1, "RUNNING": 2}
         for f in sorted(fws, key=lambda f: (order.get(f.state, 3), f.fw_id)):
             if self.seen.get(f.fw_id) != f.state and f.state in order:
