@@ -30,7 +30,7 @@ class AAPreset(BaseModel):
     temperature_k: float = Field(default=298.15, gt=0)
     pressure_bar: float = 1.0
     #: density at which the box is built (g/cm^3); NPT relaxes it.
-    build_density_g_cm3: float = Field(default=0.60, gt=0)
+    build_density_g_cm3: float = Field(default=0.65, gt=0)
     dt_max_ps: float = Field(default=0.001, gt=0)
     em_steps: int = Field(default=5000, gt=0)
     nvt_ps: float = Field(gt=0)
