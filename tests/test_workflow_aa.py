@@ -44,15 +44,18 @@ def test_campaign_build_then_lpad_add(launchpad, launchpad_file, tmp_path):
     r = cgflow("campaign", "build", "workflows/demo.yaml", "-o", str(out))
     assert r.returncode == 0, r.stderr
     wf = yaml.safe_load(out.read_text())
-    assert len(wf["fws"]) == 3 * 4
+    # 3 sets x (4 all-atom Fireworks + the first IBI iteration + CG production)
+    assert len(wf["fws"]) == 3 * 6
     r = subprocess.run([str(VENV_BIN / "lpad"), "-l", str(launchpad_file), "add", str(out)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert launchpad.fireworks.count_documents({"spec.campaign": "demo"}) == 12
+    assert launchpad.fireworks.count_documents({"spec.campaign": "demo"}) == 18
     stages = {d["spec"]["cgflow_stage"] for d in launchpad.fireworks.find({}, {"spec": 1})}
-    assert stages == {"aa-build", "aa-equilibrate", "aa-produce", "aa-analyse"}
+    assert stages == {"aa-build", "aa-equilibrate", "aa-produce", "aa-analyse", "cg-ibi",
+                      "cg-production"}
     # the chain of one set: build -> equilibrate -> produce -> analyse
-    order = ["aa-build", "aa-equilibrate", "aa-produce", "aa-analyse"]
+    order = ["aa-build", "aa-equilibrate", "aa-produce", "aa-analyse", "cg-ibi",
+             "cg-production"]
     ref = sorted(launchpad.fireworks.find({"spec.param_id": OPLSAA_REFERENCE.id}),
                  key=lambda d: order.index(d["spec"]["cgflow_stage"]))
     links = launchpad.workflows.find_one({})["links"]
