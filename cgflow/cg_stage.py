@@ -52,10 +52,16 @@ def make_settings(ibi_spec: Any, target: IBITarget, cg_preset: CGPreset) -> IBIS
     """IBI settings from a campaign's ``ibi`` section and the target.
 
     The pressure tolerance is the larger of the spec's and the AA pressure's standard
-    error (so a noisy AA pressure is not chased below its own uncertainty).
+    error (so a noisy AA pressure is not chased below its own uncertainty). The cutoff is
+    the CG preset's, shortened to the range of the target RDF when the all-atom box was
+    too small for it (IBI does not extrapolate the target).
     """
+    dr = IBISettings.grid_dr_nm
+    reach = float(target.r_nm[-1]) + 0.5 * float(target.r_nm[1] - target.r_nm[0])
+    cutoff = min(cg_preset.rcut_nm, np.floor(reach / dr + 1e-6) * dr)
     return IBISettings(
         temperature_k=target.temperature_k,
+        cutoff_nm=round(float(cutoff), 6),
         update_factor=ibi_spec.update_factor,
         pressure_correction=ibi_spec.pressure_correction,
         rdf_tolerance=ibi_spec.rdf_tolerance,
