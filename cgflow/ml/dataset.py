@@ -1,0 +1,348 @@
+"""The training table of a campaign: parameters, converged CG potentials and dynamics.
+
+A :class:`CampaignDataset` holds, for ``n`` converged parameter sets, the 19 bonded
+parameters (columns in :data:`cgflow.params.FIELDS` order, GROMACS units), the converged
+IBI potential on one common distance grid, the target RDF (optional), the all-atom and
+coarse-grained self-diffusion coefficients and the acceleration factor
+``alpha = D_CG / D_AA``. Units: r in nm, U in kJ/mol, D in nm^2/ps.
+
+:func:`splits` defines the evaluation protocol used everywhere in :mod:`cgflow.ml`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cgflow.errors import InvalidInputError
+from cgflow.params import N_PARAMETERS, parameter_set_from_mapping
+
+#: Scalar per-set quantities of a record (nm^2/ps for D, dimensionless alpha).
+SCALAR_FIELDS: tuple[str, ...] = ("d_aa", "d_aa_err", "d_cg", "d_cg_err", "alpha", "alpha_err")
+
+
+@dataclass
+class CampaignDataset:
+    """Per-parameter-set arrays of one campaign, on a common r grid.
+
+    Attributes
+    ----------
+    param_ids
+        (n,) parameter-set ids (strings).
+    X
+        (n, 19) parameters in ParameterSet field order, GROMACS units.
+    r_nm
+        (G,) common distance grid in nm, strictly increasing; its last point is the
+        cut-off of the CG potential.
+    U
+        (n, G) converged CG pair potentials in kJ/mol.
+    g_target
+        (n, G) target RDFs, or None. Rows of sets without a stored RDF are NaN.
+    d_aa, d_aa_err, d_cg, d_cg_err
+        (n,) self-diffusion coefficients and their standard errors, nm^2/ps. NaN where
+        a value is missing.
+    alpha, alpha_err
+        (n,) acceleration factor D_CG / D_AA and its standard error. NaN where missing.
+    campaign
+        Name of the campaign the sets come from (used in messages).
+    """
+
+    param_ids: np.ndarray
+    X: np.ndarray
+    r_nm: np.ndarray
+    U: np.ndarray
+    d_aa: np.ndarray
+    d_aa_err: np.ndarray
+    d_cg: np.ndarray
+    d_cg_err: np.ndarray
+    alpha: np.ndarray
+    alpha_err: np.ndarray
+    g_target: np.ndarray | None = None
+    campaign: str = field(default="unnamed")
+
+    def __post_init__(self) -> None:
+        self.param_ids = np.asarray(self.param_ids, dtype=str).reshape(-1)
+        self.X = np.asarray(self.X, dtype=float)
+        self.r_nm = np.asarray(self.r_nm, dtype=float).reshape(-1)
+        self.U = np.asarray(self.U, dtype=float)
+        n, g = self.param_ids.shape[0], self.r_nm.shape[0]
+        if self.X.shape != (n, N_PARAMETERS):
+            raise InvalidInputError(
+                f"dataset field 'X': expected shape ({n}, {N_PARAMETERS}), got {self.X.shape}"
+            )
+        if not np.all(np.isfinite(self.X)):
+            bad = int(np.argwhere(~np.isfinite(self.X))[0, 0])
+            raise InvalidInputError(
+                f"dataset field 'X': non-finite value in row {bad} "
+                f"(param_id {self.param_ids[bad]!r})"
+            )
+        _check_grid(self.r_nm, "dataset field 'r_nm'")
+        if self.U.shape != (n, g):
+            raise InvalidInputError(
+                f"dataset field 'U': expected shape ({n}, {g}), got {self.U.shape}"
+            )
+        if not np.all(np.isfinite(self.U)):
+            bad = int(np.argwhere(~np.isfinite(self.U))[0, 0])
+            raise InvalidInputError(
+                f"dataset field 'U': non-finite potential value in row {bad} "
+                f"(param_id {self.param_ids[bad]!r})"
+            )
+        for name in SCALAR_FIELDS:
+            arr = np.asarray(getattr(self, name), dtype=float).reshape(-1)
+            if arr.shape != (n,):
+                raise InvalidInputError(
+                    f"dataset field '{name}': expected shape ({n},), got {arr.shape}"
+                )
+            setattr(self, name, arr)
+        if self.g_target is not None:
+            self.g_target = np.asarray(self.g_target, dtype=float)
+            if self.g_target.shape != (n, g):
+                raise InvalidInputError(
+                    f"dataset field 'g_target': expected shape ({n}, {g}), "
+                    f"got {self.g_target.shape}"
+                )
+        if len(set(self.param_ids.tolist())) != n:
+            raise InvalidInputError("dataset field 'param_ids': ids must be unique")
+
+    # --- size and subsets ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self.param_ids.shape[0])
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> CampaignDataset:
+        """A new dataset with the rows ``index`` (in that order)."""
+        idx = np.asarray(index, dtype=int)
+        return CampaignDataset(
+            param_ids=self.param_ids[idx], X=self.X[idx], r_nm=self.r_nm.copy(),
+            U=self.U[idx], d_aa=self.d_aa[idx], d_aa_err=self.d_aa_err[idx],
+            d_cg=self.d_cg[idx], d_cg_err=self.d_cg_err[idx], alpha=self.alpha[idx],
+            alpha_err=self.alpha_err[idx],
+            g_target=None if self.g_target is None else self.g_target[idx],
+            campaign=self.campaign,
+        )
+
+    # --- construction from database records ---------------------------------------------
+
+    @classmethod
+    def from_records(
+        cls, records: Sequence[Mapping[str, Any]], r_grid_nm: Sequence[float] | np.ndarray,
+        *, campaign: str = "unnamed",
+    ) -> CampaignDataset:
+        """Build a dataset from one record per converged parameter set.
+
+        Each potential (and RDF) is linearly interpolated from its own grid onto
+        ``r_grid_nm``. Beyond the last point of a record's grid (its cut-off) the
+        potential is taken as 0 and the RDF as its last value; a common grid that starts
+        before a record's first point is an error, since the short-range wall cannot be
+        invented.
+
+        Parameters
+        ----------
+        records
+            Mappings with keys ``param_id``, ``params`` (the 19 fields, GROMACS units),
+            ``r_nm``, ``u_kj_mol``, optional ``g_target`` (on ``r_nm``), and ``d_aa``,
+            ``d_aa_err``, ``d_cg``, ``d_cg_err``, ``alpha``, ``alpha_err`` (None or a
+            missing key gives NaN).
+        r_grid_nm
+            Common grid in nm, strictly increasing.
+        campaign
+            Campaign name, used in messages.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the record (index and param_id), the field and the problem.
+        """
+        grid = np.asarray(r_grid_nm, dtype=float).reshape(-1)
+        _check_grid(grid, "argument 'r_grid_nm'")
+        if len(records) == 0:
+            raise InvalidInputError(f"campaign {campaign!r}: no records to build a dataset from")
+        ids, xs, us, gs, scalars = [], [], [], [], {k: [] for k in SCALAR_FIELDS}
+        any_g = False
+        for k, rec in enumerate(records):
+            if not isinstance(rec, Mapping):
+                raise InvalidInputError(f"record {k}: expected a mapping, got {type(rec).__name__}")
+            pid = rec.get("param_id")
+            where = f"record {k} (param_id {pid!r})"
+            for key in ("param_id", "params", "r_nm", "u_kj_mol"):
+                if key not in rec or rec[key] is None:
+                    raise InvalidInputError(f"{where}: field '{key}' missing (required)")
+            ps = parameter_set_from_mapping(rec["params"], source=f"{where} field 'params'")
+            r = np.asarray(rec["r_nm"], dtype=float).reshape(-1)
+            u = np.asarray(rec["u_kj_mol"], dtype=float).reshape(-1)
+            _check_grid(r, f"{where} field 'r_nm'")
+            if u.shape != r.shape:
+                raise InvalidInputError(
+                    f"{where}: field 'u_kj_mol' has {u.size} values but 'r_nm' has {r.size}"
+                )
+            if not np.all(np.isfinite(u)):
+                raise InvalidInputError(f"{where}: field 'u_kj_mol' has non-finite values")
+            if grid[0] < r[0] - 1e-9:
+                raise InvalidInputError(
+                    f"{where}: field 'r_nm' starts at {r[0]:g} nm, after the common grid's "
+                    f"first point {grid[0]:g} nm"
+                )
+            us.append(np.interp(grid, r, u, right=0.0))
+            g_rec = rec.get("g_target")
+            if g_rec is not None:
+                g_arr = np.asarray(g_rec, dtype=float).reshape(-1)
+                if g_arr.shape != r.shape:
+                    raise InvalidInputError(
+                        f"{where}: field 'g_target' has {g_arr.size} values but 'r_nm' has "
+                        f"{r.size}"
+                    )
+                gs.append(np.interp(grid, r, g_arr))
+                any_g = True
+            else:
+                gs.append(np.full(grid.shape, np.nan))
+            for name in SCALAR_FIELDS:
+                scalars[name].append(_scalar(rec.get(name), f"{where} field '{name}'"))
+            ids.append(str(pid))
+            xs.append(ps.to_array())
+        return cls(
+            param_ids=np.array(ids), X=np.array(xs), r_nm=grid, U=np.array(us),
+            g_target=np.array(gs) if any_g else None, campaign=campaign,
+            **{name: np.array(v) for name, v in scalars.items()},
+        )
+
+    # --- persistence and identity ------------------------------------------------------------
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "param_ids": self.param_ids, "X": self.X, "r_nm": self.r_nm, "U": self.U,
+            **{name: getattr(self, name) for name in SCALAR_FIELDS},
+        }
+        if self.g_target is not None:
+            arrays["g_target"] = self.g_target
+        return arrays
+
+    def save_npz(self, path: str | Path) -> Path:
+        """Write the dataset to a compressed ``.npz`` file; returns the path."""
+        path = Path(path)
+        np.savez_compressed(path, campaign=np.array(self.campaign), **self._arrays())
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+    @classmethod
+    def load_npz(cls, path: str | Path) -> CampaignDataset:
+        """Read a dataset written by :meth:`save_npz`."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            kw = {k: data[k] for k in data.files if k != "campaign"}
+            campaign = str(data["campaign"]) if "campaign" in data.files else "unnamed"
+        return cls(campaign=campaign, **kw)
+
+    def content_hash(self) -> str:
+        """SHA-256 (hex) of the ids and every array (shape, dtype and bytes, fixed order).
+
+        Two datasets with the same content have the same hash whatever their campaign
+        name; model metadata records it to tie a model to its training data.
+        """
+        h = hashlib.sha256()
+        for name, arr in self._arrays().items():
+            a = np.ascontiguousarray(arr)
+            if a.dtype.kind == "U":
+                payload = "\x1f".join(a.tolist()).encode()
+            else:
+                payload = a.astype("<f8").tobytes()
+            h.update(f"{name}:{a.shape}:".encode())
+            h.update(payload)
+        return h.hexdigest()
+
+
+def _check_grid(r: np.ndarray, what: str) -> None:
+    if r.ndim != 1 or r.size < 4:
+        raise InvalidInputError(f"{what}: expected a 1-D grid of at least 4 points, got {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise InvalidInputError(f"{what}: grid has non-finite values")
+    if np.any(np.diff(r) <= 0.0):
+        k = int(np.argmax(np.diff(r) <= 0.0))
+        raise InvalidInputError(
+            f"{what}: grid must be strictly increasing, but r[{k + 1}] = {r[k + 1]!r} <= "
+            f"r[{k}] = {r[k]!r}"
+        )
+    if r[0] <= 0.0:
+        raise InvalidInputError(f"{what}: grid must start at r > 0 nm, got {r[0]!r}")
+
+
+def _scalar(value: Any, what: str) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what}: expected a number or None, got {value!r}") from None
+
+
+# --- evaluation protocol ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Index sets of the evaluation protocol (see :func:`splits`).
+
+    Attributes
+    ----------
+    test
+        Sorted indices of the held-out test sets, never used for training or model choice.
+    trainval
+        Sorted indices of all other sets (cross-validation and final training).
+    folds
+        ``n_folds`` pairs ``(train, val)`` of sorted index arrays partitioning
+        ``trainval``: each set of ``trainval`` is in exactly one ``val``.
+    seed
+        Seed of the permutation.
+    """
+
+    test: np.ndarray
+    trainval: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (lists of ints)."""
+        return {
+            "seed": self.seed, "test": self.test.tolist(), "trainval": self.trainval.tolist(),
+            "folds": [{"train": t.tolist(), "val": v.tolist()} for t, v in self.folds],
+        }
+
+
+def splits(n: int, *, n_folds: int = 5, test_fraction: float = 0.2, seed: int = 0) -> Splits:
+    """The evaluation protocol: a held-out test set and k-fold CV over the rest.
+
+    The ``n`` indices are shuffled with ``numpy.random.default_rng(seed)``. The first
+    ``round(test_fraction * n)`` of the permutation (at least 1 when ``test_fraction > 0``)
+    form the test set; the rest is cut into ``n_folds`` contiguous chunks of the
+    permutation (sizes differ by at most one), each the validation set of one fold whose
+    training set is the remainder. The same ``(n, n_folds, test_fraction, seed)`` always
+    gives the same split.
+
+    Raises
+    ------
+    InvalidInputError
+        When ``n_folds < 2``, ``test_fraction`` is outside [0, 1), or fewer than
+        ``n_folds`` sets remain after the test set.
+    """
+    if n_folds < 2:
+        raise InvalidInputError(f"field 'n_folds': must be >= 2, got {n_folds!r}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise InvalidInputError(f"field 'test_fraction': must be in [0, 1), got {test_fraction!r}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(test_fraction * n))
+    if test_fraction > 0.0:
+        n_test = max(n_test, 1)
+    rest = perm[n_test:]
+    if rest.size < n_folds:
+        raise InvalidInputError(
+            f"field 'n_folds': {n_folds} folds need at least {n_folds} sets besides the "
+            f"{n_test} test set(s), but only {rest.size} remain of n = {n}"
+        )
+    folds = []
+    for chunk in np.array_split(rest, n_folds):
+        train = np.setdiff1d(rest, chunk)
+        folds.append((np.sort(train), np.sort(chunk)))
+    return Splits(test=np.sort(perm[:n_test]), trainval=np.sort(rest), folds=folds, seed=seed)
