@@ -72,7 +72,8 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
     out = CampaignStatus(campaign=campaign, sets=[], fw_states=Counter())
     for f in fws:
         spec = f.get("spec", {})
-        by_set[spec.get("param_id", "?")].append(f)
+        if spec.get("cgflow_stage") != "train":
+            by_set[spec.get("param_id", "?")].append(f)
         out.fw_states[f["state"]] += 1
         for lid in f.get("launches") or []:
             out.time_spent_s += float(launches.get(lid, {}).get("runtime_secs") or 0.0)

@@ -182,6 +182,71 @@ def cmd_potentials(args: argparse.Namespace) -> int:
         return run(args, store)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from cgflow.db.store import Store
+
+    with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
+        docs = store.models(campaign=args.campaign)
+        if args.action == "list":
+            if not docs:
+                _print("no models stored" + (f" for campaign {args.campaign!r}"
+                                             if args.campaign else ""))
+            for d in docs:
+                m = d.metadata
+                if d.kind == "status":
+                    _print(f"{d.campaign:20s} {d.name:18s} {m.get('status', ''):18s} "
+                           f"{m.get('message', '').splitlines()[0] if m.get('message') else ''}")
+                else:
+                    _print(f"{d.campaign:20s} {d.name:18s} {'trained':18s} "
+                           f"{m.get('n_sets', '?')} sets, data {str(m.get('dataset_hash'))[:12]}, "
+                           f"{d.blob_size or 0} bytes")
+        else:
+            for d in docs:
+                if args.name and d.name != args.name:
+                    continue
+                _print(json.dumps(d.model_dump(mode="json"), indent=2, default=str))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cgflow.db.store import Store
+    from cgflow.firetasks.train import load_campaign_models
+    from cgflow.ml.predict import predict_potentials
+    from cgflow.params import parameter_set_from_mapping
+    from cgflow.predict_output import write_prediction
+
+    values: dict[str, Any] = {}
+    if args.file:
+        path = Path(args.file)
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInputError(f"{path}: cannot read parameter set: {exc}") from None
+    for item in args.set or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--set: expected FIELD=VALUE, got {item!r}")
+        try:
+            values[k] = float(v)
+        except ValueError:
+            raise InvalidInputError(f"--set: field {k!r}: value {v!r} is not a number") from None
+    ps = parameter_set_from_mapping(values, units_system=args.units,
+                                    source=args.file or "command line")
+    with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
+        models = load_campaign_models(store, args.campaign)
+    t0 = time.perf_counter()
+    pred = predict_potentials(models, ps)
+    ms = (time.perf_counter() - t0) * 1e3
+    files = write_prediction(pred, Path(args.output))
+    for w in pred.out_of_space:
+        print(f"warning: {w}", file=sys.stderr)
+    _print(f"parameter set {ps.id}: predicted alpha = {pred.alpha:.3f} +- {pred.alpha_std:.3f} "
+           f"({ms:.1f} ms)")
+    for f in files:
+        _print(f"wrote {f}")
+    return 0
+
+
 def cmd_campaign_results(args: argparse.Namespace) -> int:
     from cgflow.db.store import Store
 
@@ -249,9 +314,9 @@ class ProgressPrinter:
         from cgflow.db.fw_queries import campaign_fireworks
 
         fws = campaign_fireworks(self.lp, self.campaign)
-        n_sets = len({f.param_id for f in fws})
-        unfinished = {f.param_id for f in fws if f.state != "COMPLETED"}
-        done_sets = {f.param_id for f in fws} - unfinished
+        sets = {f.param_id for f in fws if f.param_id}
+        n_sets = len(sets)
+        done_sets = sets - {f.param_id for f in fws if f.state != "COMPLETED"}
         order = {"COMPLETED": 0, "FIZZLED": 1, "RUNNING": 2}
         for f in sorted(fws, key=lambda f: (order.get(f.state, 3), f.fw_id)):
             if self.seen.get(f.fw_id) != f.state and f.state in order:
@@ -431,6 +496,23 @@ def build_parser() -> argparse.ArgumentParser:
     from cgflow.cli_potentials import add_parser as add_potentials
 
     add_potentials(sub, cmd_potentials)
+
+    mo = sub.add_parser("models", help="models trained by a campaign's final Firework")
+    mo.add_argument("action", choices=["list", "show"])
+    mo.add_argument("name", nargs="?")
+    mo.add_argument("--campaign")
+    mo.add_argument("-l", "--launchpad")
+    mo.set_defaults(func=cmd_models)
+
+    pr = sub.add_parser("predict", help="CG potential tables and alpha from AA parameters")
+    pr.add_argument("file", nargs="?", help="parameter set (YAML or JSON)")
+    pr.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                    help="a parameter value (repeatable; overrides the file)")
+    pr.add_argument("--units", choices=["gromacs", "lammps"], default="gromacs")
+    pr.add_argument("--campaign", required=True, help="whose models to use")
+    pr.add_argument("-o", "--output", default="prediction")
+    pr.add_argument("-l", "--launchpad")
+    pr.set_defaults(func=cmd_predict)
 
     la = sub.add_parser("launch", help="run queued Fireworks (rlaunch rapidfire)")
     la.add_argument("-l", "--launchpad")

@@ -6,7 +6,10 @@ Per parameter set, a chain of dependent Fireworks on one run directory::
         [-> cg-ibi-000 (-> cg-ibi-001 -> ... added as detours) -> cg-production]
 
 The CG part (``cg_stage: true`` in the spec) starts with the first IBI iteration; each
-iteration adds the next one as a detour until the IBI monitor stops the loop.
+iteration adds the next one as a detour until the IBI monitor stops the loop. A campaign
+with the CG stage ends with one ``train-models`` Firework whose parents are the last
+Firework of every branch (``_allow_fizzled_parents``: it runs when all have finished,
+converged, unconverged or failed).
 
 Every Firework's spec carries ``campaign``, ``param_id`` and ``cgflow_stage`` (for
 ``cgflow campaign status`` and plain queries of the ``fireworks`` collection), and
@@ -23,6 +26,7 @@ from fireworks import Firework, Workflow
 from cgflow.campaign import CampaignSpec
 from cgflow.firetasks.aa import AAAnalyseTask, AABuildTask, AAEquilibrateTask, AAProduceTask
 from cgflow.firetasks.cg import CGProductionTask, iteration_firework
+from cgflow.firetasks.train import TrainModelsTask
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
 
 AA_STEPS = (
@@ -93,8 +97,20 @@ def campaign_workflow(
 ) -> Workflow:
     """The whole campaign as one Workflow (one independent branch per parameter set)."""
     fws: list[Firework] = []
+    leaves: list[Firework] = []
     for i, ps in enumerate(sets):
-        fws.extend(parameter_set_fireworks(spec, ps, category, priority=len(sets) - i))
+        branch = parameter_set_fireworks(spec, ps, category, priority=len(sets) - i)
+        fws.extend(branch)
+        leaves.append(branch[-1])
+    if spec.cg_stage:
+        # the final training Firework: after every branch, converged or not
+        fws.append(Firework(
+            [TrainModelsTask(campaign=spec.name, preset=spec.preset, seed=spec.seed)],
+            spec={"campaign": spec.name, "param_id": "", "label": "campaign",
+                  "cgflow_stage": "train", "_category": category,
+                  "_allow_fizzled_parents": True},
+            name=f"{spec.name}:train-models", parents=leaves,
+        ))
     return Workflow(
         fws,
         name=f"cgflow:{spec.name}",

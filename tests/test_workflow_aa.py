@@ -44,15 +44,17 @@ def test_campaign_build_then_lpad_add(launchpad, launchpad_file, tmp_path):
     r = cgflow("campaign", "build", "workflows/demo.yaml", "-o", str(out))
     assert r.returncode == 0, r.stderr
     wf = yaml.safe_load(out.read_text())
-    # 3 sets x (4 all-atom Fireworks + the first IBI iteration + CG production)
-    assert len(wf["fws"]) == 3 * 6
+    # 3 sets x (4 all-atom Fireworks + the first IBI iteration + CG production) + training
+    assert len(wf["fws"]) == 3 * 6 + 1
     r = subprocess.run([str(VENV_BIN / "lpad"), "-l", str(launchpad_file), "add", str(out)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert launchpad.fireworks.count_documents({"spec.campaign": "demo"}) == 18
+    assert launchpad.fireworks.count_documents({"spec.campaign": "demo"}) == 19
     stages = {d["spec"]["cgflow_stage"] for d in launchpad.fireworks.find({}, {"spec": 1})}
     assert stages == {"aa-build", "aa-equilibrate", "aa-produce", "aa-analyse", "cg-ibi",
-                      "cg-production"}
+                      "cg-production", "train"}
+    train = launchpad.fireworks.find_one({"spec.cgflow_stage": "train"})
+    assert train["spec"]["_allow_fizzled_parents"] is True
     # the chain of one set: build -> equilibrate -> produce -> analyse
     order = ["aa-build", "aa-equilibrate", "aa-produce", "aa-analyse", "cg-ibi",
              "cg-production"]
@@ -61,6 +63,10 @@ def test_campaign_build_then_lpad_add(launchpad, launchpad_file, tmp_path):
     links = launchpad.workflows.find_one({})["links"]
     for a, b in zip(ref, ref[1:], strict=False):
         assert links[str(a["fw_id"])] == [b["fw_id"]]
+    # the training Firework follows the last Firework of every set
+    parents = [k for k, v in links.items() if train["fw_id"] in v]
+    stages_of = {str(d["fw_id"]): d["spec"]["cgflow_stage"] for d in launchpad.fireworks.find()}
+    assert sorted(stages_of[k] for k in parents) == ["cg-production"] * 3
 
 
 @pytest.mark.parametrize(

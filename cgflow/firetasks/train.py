@@ -1,0 +1,134 @@
+"""The campaign's final Firework: train the models from the stored results.
+
+It runs after every parameter-set branch has finished, converged or not (its spec
+allows fizzled parents). It reads the converged potentials of the campaign, their
+parameter sets and CG runs from the database, trains the structure-preserving,
+dynamics-preserving and acceleration-factor models (:func:`cgflow.ml.training.train_all`)
+and stores them: weights in GridFS, metadata (campaign, data hash, number of sets,
+metrics, library versions) in the ``models`` collection. A campaign with too few
+converged sets stores a ``status`` document with a clear message instead of a
+meaningless model, and the Firework completes.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import numpy as np
+from fireworks import FiretaskBase, FWAction, explicit_serialize
+
+from cgflow import __version__
+from cgflow.db.store import Store
+from cgflow.firetasks.context import db_file_for
+
+#: Name of the document that records why a campaign has no models.
+STATUS_MODEL = "training-status"
+
+
+def training_records(store: Store, campaign: str, preset: str | None = None
+                     ) -> list[dict[str, Any]]:
+    """One record per converged parameter set of ``campaign`` (see
+    :meth:`cgflow.ml.dataset.CampaignDataset.from_records`)."""
+    records = []
+    for pot in store.potentials(campaign=campaign, converged=True):
+        if preset is not None and pot.preset != preset:
+            continue
+        ps = store.get_parameter_set(pot.param_id)
+        cg = store.get_cg_run(pot.param_id, pot.preset)
+        if ps is None:
+            continue
+        rec: dict[str, Any] = {
+            "param_id": pot.param_id, "params": dict(ps.params),
+            "r_nm": list(pot.potential.r_nm), "u_kj_mol": list(pot.potential.u_kj_mol),
+        }
+        if cg is not None and cg.alpha is not None:
+            rec.update({
+                "d_aa": cg.d_aa_nm2_ps.mean if cg.d_aa_nm2_ps else None,
+                "d_aa_err": cg.d_aa_nm2_ps.err if cg.d_aa_nm2_ps else None,
+                "d_cg": cg.d_cg_nm2_ps.mean if cg.d_cg_nm2_ps else None,
+                "d_cg_err": cg.d_cg_nm2_ps.err if cg.d_cg_nm2_ps else None,
+                "alpha": cg.alpha.mean, "alpha_err": cg.alpha.err,
+            })
+        records.append(rec)
+    return records
+
+
+def common_grid(records: list[dict[str, Any]], dr_nm: float = 0.01) -> np.ndarray:
+    """The r grid all records cover: from the largest first point to the smallest cutoff."""
+    lo = max(r["r_nm"][0] for r in records)
+    hi = min(r["r_nm"][-1] for r in records)
+    n = int(np.floor((hi - lo) / dr_nm + 1e-6)) + 1
+    return lo + dr_nm * np.arange(n)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries the models depend on."""
+    import sklearn
+    import torch
+
+    return {"cgflow": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def train_campaign_models(store: Store, campaign: str, preset: str | None = None,
+                          seed: int = 0) -> dict[str, Any]:
+    """Train and store the models of ``campaign``; returns a summary.
+
+    Too few converged sets: a ``training-status`` document with the message is stored
+    (and any earlier status replaced), no models.
+    """
+    from cgflow.ml.dataset import CampaignDataset
+    from cgflow.ml.training import MIN_SETS_TO_TRAIN, InsufficientDataError, save_models, train_all
+
+    records = training_records(store, campaign, preset)
+    try:
+        if len(records) < MIN_SETS_TO_TRAIN:
+            raise InsufficientDataError(
+                f"campaign {campaign!r} has {len(records)} converged parameter sets; training "
+                f"needs at least {MIN_SETS_TO_TRAIN}")
+        ds = CampaignDataset.from_records(records, common_grid(records), campaign=campaign)
+        report = train_all(ds, seed=seed)
+    except InsufficientDataError as exc:
+        store.save_model({"name": STATUS_MODEL, "campaign": campaign, "kind": "status",
+                          "metadata": {"status": "insufficient_data", "message": str(exc),
+                                       "n_sets": len(records)}})
+        return {"status": "insufficient_data", "message": str(exc)}
+    meta = {"status": "trained", "dataset_hash": report.dataset_hash, "n_sets": report.n_sets,
+            "n_pairs": report.n_pairs, "cv_mean": report.cv_mean, "test": report.test,
+            "versions": library_versions(), "preset": preset}
+    blobs = save_models(report)
+    for name, blob in blobs.items():
+        store.save_model({"name": name, "campaign": campaign, "kind": name,
+                          "metadata": meta}, blob)
+    store.save_model({"name": STATUS_MODEL, "campaign": campaign, "kind": "status",
+                      "metadata": {"status": "trained", "message": report.summary(),
+                                   "n_sets": report.n_sets}})
+    return {"status": "trained", "n_sets": report.n_sets, "models": sorted(blobs)}
+
+
+def load_campaign_models(store: Store, campaign: str):
+    """The trained models of ``campaign`` (:class:`cgflow.ml.training.TrainedModels`)."""
+    from cgflow.errors import InvalidInputError
+    from cgflow.ml.training import load_models
+
+    docs = {m.name: m for m in store.models(campaign=campaign) if m.kind != "status"}
+    if "manifest" not in docs:
+        status = store.get_model(campaign, STATUS_MODEL)
+        why = status.metadata.get("message") if status is not None else "never trained"
+        raise InvalidInputError(f"campaign {campaign!r} has no trained models: {why}")
+    return load_models({name: store.get_model_blob(d.gridfs_id) for name, d in docs.items()})
+
+
+@explicit_serialize
+class TrainModelsTask(FiretaskBase):
+    """Train the campaign's models from the database (after all branches)."""
+
+    required_params = ["campaign"]
+    optional_params = ["preset", "seed"]
+
+    def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
+        with Store.from_launchpad_file(db_file_for(fw_spec)) as store:
+            out = train_campaign_models(store, self["campaign"], self.get("preset"),
+                                        int(self.get("seed", 0)))
+        return FWAction(stored_data=out)
