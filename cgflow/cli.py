@@ -247,6 +247,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from cgflow.cli_validate import cmd_validate as run
+    from cgflow.db.store import Store
+
+    with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
+        return run(args, store)
+
+
+def cmd_dataset_export(args: argparse.Namespace) -> int:
+    from cgflow.dataset_export import export_campaign
+    from cgflow.db.store import Store
+
+    with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
+        out = export_campaign(store, args.name, args.output, preset=args.preset)
+    _print(f"campaign {args.name}: {out['n_converged']} converged of {out['n_sets']} sets, "
+           f"dataset {out['dataset_hash'][:12]}")
+    for f in out["files"]:
+        _print(f"wrote {f}")
+    return 0
+
+
 def cmd_campaign_results(args: argparse.Namespace) -> int:
     from cgflow.db.store import Store
 
@@ -513,6 +534,19 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", default="prediction")
     pr.add_argument("-l", "--launchpad")
     pr.set_defaults(func=cmd_predict)
+
+    from cgflow.cli_validate import add_parser as add_validate
+
+    add_validate(sub, cmd_validate)
+
+    ds = sub.add_parser("dataset", help="a campaign's results as files")
+    dsub = ds.add_subparsers(dest="dataset_cmd", required=True)
+    de = dsub.add_parser("export", help="write dataset.npz and sets.json of a campaign")
+    de.add_argument("name")
+    de.add_argument("-o", "--output", required=True)
+    de.add_argument("--preset")
+    de.add_argument("-l", "--launchpad")
+    de.set_defaults(func=cmd_dataset_export)
 
     la = sub.add_parser("launch", help="run queued Fireworks (rlaunch rapidfire)")
     la.add_argument("-l", "--launchpad")

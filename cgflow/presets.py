@@ -1,7 +1,8 @@
 """Run presets: system sizes and run lengths of the all-atom and coarse-grained stages.
 
 ``tiny`` is for tests (seconds per stage), ``demo`` for the README's main job (a few
-minutes per parameter set on 2 cores), ``paper`` for a cluster (about 1000 molecules and
+minutes per parameter set on 2 cores), ``reference`` for the committed learning dataset
+(about two minutes per set on 2 cores), ``paper`` for a cluster (about 1000 molecules and
 nanoseconds of production, as in the original study).
 
 All times are in ps and temperatures in K, pressures in bar (GROMACS units); the CG
@@ -90,6 +91,14 @@ AA_PRESETS: dict[str, AAPreset] = {
         traj_interval_ps=0.5, energy_interval_ps=0.1, rcut_nm=1.0, maxh=2.0,
         checkpoint_minutes=1.0,
     ),
+    # the committed learning dataset (workflows/reference.yaml): about 2 min per set
+    # on 2 cores, as many sets as fit in two hours; density and D_AA are rough
+    # (35 ps of equilibration, 50 ps of production, 64 molecules)
+    "reference": AAPreset(
+        name="reference", n_molecules=64, em_steps=5000, nvt_ps=5.0, npt_ps=30.0,
+        production_ps=50.0, traj_interval_ps=0.2, energy_interval_ps=0.05, rcut_nm=1.0,
+        maxh=1.0, checkpoint_minutes=1.0,
+    ),
     "paper": AAPreset(
         name="paper", n_molecules=1000, nvt_ps=50.0, npt_ps=500.0, production_ps=2000.0,
         traj_interval_ps=1.0, energy_interval_ps=0.2, rcut_nm=1.2, threads=8, maxh=24.0,
@@ -108,6 +117,12 @@ CG_PRESETS: dict[str, CGPreset] = {
         name="demo", n_beads=1000, equilibration_ps=20.0, ibi_sampling_ps=200.0,
         production_ps=1000.0, dump_interval_ps=2.0, restart_interval_ps=100.0,
         sample_every_steps=20, max_ibi_iterations=15,
+    ),
+    # the committed learning dataset: the tiny system, longer production for D_CG
+    "reference": CGPreset(
+        name="reference", n_beads=343, equilibration_ps=10.0, ibi_sampling_ps=50.0,
+        rcut_nm=1.2, production_ps=200.0, dump_interval_ps=0.5, restart_interval_ps=50.0,
+        sample_every_steps=20, max_ibi_iterations=10,
     ),
     "paper": CGPreset(
         name="paper", n_beads=4096, equilibration_ps=200.0, ibi_sampling_ps=2000.0,

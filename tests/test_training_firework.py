@@ -7,11 +7,14 @@ the test server.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import yaml
 from fireworks import Firework, FWorker, Workflow
 from fireworks.core.rocket_launcher import rapidfire
@@ -19,6 +22,7 @@ from fireworks.core.rocket_launcher import rapidfire
 from cgflow.db.store import Store
 from cgflow.firetasks.train import STATUS_MODEL, TrainModelsTask
 from cgflow.ibi.potential import TabulatedPotential
+from cgflow.ml.dataset import CampaignDataset
 from cgflow.ml.synthetic import synthetic_campaign
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
 
@@ -106,3 +110,70 @@ def test_training_stores_models_and_predict_writes_tables(launchpad, launchpad_f
     r = cli("predict", str(pfile), "--set", "bond_cthc_k=900000", "--campaign", "synth",
             "-l", str(launchpad_file), "-o", str(out))
     assert r.returncode == 0 and "warning" in r.stderr and "bond_cthc_k" in r.stderr
+
+
+def store_unseen_aa_run(store: Store, campaign: str, n: int) -> str:
+    """An AA run, with results made from the synthetic target, for a set the models of
+    ``campaign`` did not train on; returns its param_id."""
+    from cgflow.firetasks.train import load_campaign_models
+
+    ds = synthetic_campaign(n, seed=3, campaign=campaign)
+    trained = set(load_campaign_models(store, campaign).metadata["train_param_ids"])
+    i = next(k for k in range(n) if ds.param_ids[k] not in trained)
+    r = np.arange(0.005, 1.5, 0.01)
+    g = np.interp(r, ds.r_nm, ds.g_target[i], left=0.0)
+    lag = np.linspace(0.0, 10.0, 21)
+    run = store.start_aa_run(ds.param_ids[i], campaign, "tiny", "/nonexistent/aa")
+    store.complete_aa_run(run.id, {
+        "density_kg_m3": 723.0, "density_err_kg_m3": 2.0, "pressure_bar": 0.0,
+        "pressure_err_bar": 40.0, "temperature_k": 298.15, "temperature_err_k": 0.3,
+        "box_length_nm": 2.56, "n_molecules": 64, "production_ps": 20.0,
+        "rdf_r_nm": r.tolist(), "rdf_g": g.tolist(), "rdf_n_frames": 50,
+        "msd_lag_ps": lag.tolist(), "msd_nm2": (6 * ds.d_aa[i] * lag).tolist(),
+        "d_nm2_ps": float(ds.d_aa[i]), "d_err_nm2_ps": float(ds.d_aa_err[i]),
+        "d_xyz_nm2_ps": [float(ds.d_aa[i])] * 3, "d_fit_start_ps": 2.0, "d_fit_end_ps": 8.0,
+    }, timings={"prod": {"wall_s": 1.0}})
+    return str(ds.param_ids[i])
+
+
+@pytest.mark.engine
+def test_dataset_export_and_closed_loop_validation(launchpad, launchpad_file, monkeypatch,
+                                                   tmp_path):
+    with Store.from_launchpad(launchpad) as store:
+        store_campaign(store, "loop", 12)
+    fw = run_training(launchpad, launchpad_file, "loop", monkeypatch, tmp_path)
+    assert fw["state"] == "COMPLETED"
+
+    r = cli("dataset", "export", "loop", "-o", str(tmp_path / "data"), "-l", str(launchpad_file))
+    assert r.returncode == 0, r.stderr
+    ds = CampaignDataset.load_npz(tmp_path / "data" / "dataset.npz")
+    assert len(ds) == 12 and ds.g_target is not None and np.all(np.isfinite(ds.alpha))
+    rows = json.loads((tmp_path / "data" / "sets.json").read_text())
+    assert rows["n_sets"] == 12 and rows["n_converged"] == 12
+    assert all(s["ibi_converged"] for s in rows["sets"])
+
+    # a set the models have not seen, with all-atom results: simulate its predictions
+    with Store.from_launchpad(launchpad) as store:
+        pid = store_unseen_aa_run(store, "loop", 12)
+    r = cli("validate", "--campaign", "loop", "--max-sets", "1", "--preset", "tiny",
+            "-o", str(tmp_path / "val"), "-l", str(launchpad_file))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert pid in r.stdout and "D_CG/alpha vs D_AA" in r.stdout
+    with Store.from_launchpad(launchpad) as store:
+        (doc,) = store.validations("loop")
+    assert doc.param_id == pid and doc.preset == "tiny"
+    s, d = doc.structure, doc.dynamics
+    assert 0 <= s["rdf_deviation"] < 1 and s["d_cg"] > 0
+    assert s["d_rescaled"] == pytest.approx(s["d_cg"] / doc.alpha_pred)
+    assert s["d_rescaled_rel_error"] == pytest.approx(s["d_rescaled"] / doc.d_aa - 1)
+    if d is not None:
+        assert d["d_rel_error"] == pytest.approx(d["d_cg"] / doc.d_aa - 1)
+    assert (tmp_path / "val" / "loop" / f"{pid}-tiny" / "structure" / "production").is_dir()
+
+    # the training sets themselves are refused by name
+    with Store.from_launchpad(launchpad) as store:
+        from cgflow.firetasks.train import load_campaign_models
+
+        trained = load_campaign_models(store, "loop").metadata["train_param_ids"][0]
+    r = cli("validate", "--campaign", "loop", "--param-id", trained, "-l", str(launchpad_file))
+    assert r.returncode == 2 and "trained on this set" in r.stderr

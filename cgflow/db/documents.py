@@ -14,6 +14,8 @@ IBIIterationDoc      ``param_id:preset:iteration``  ``ibi_iterations``
 PotentialDoc         ``param_id:preset``            ``potentials``
 CGRunDoc             ``param_id:preset``            ``cg_runs``
 ModelDoc             ``campaign:name``              ``models`` (+ GridFS ``model_blobs``)
+ValidationDoc        ``models_campaign:param_id:    ``validations``
+                     preset``
 ===================  =============================  ======================================
 
 A parameter set is run once per preset whatever the campaign: the run documents record
@@ -586,6 +588,34 @@ class CGRunDoc(Document):
         if self.status == "failed" and not self.error:
             raise ValueError("a failed CG run needs an error message")
         return self
+
+
+class ValidationDoc(Document):
+    """Closed-loop validation of a campaign's models on one unseen parameter set.
+
+    ``models_campaign`` names the campaign whose models predicted; ``param_id`` the set
+    (not among their training sets) and ``preset`` the CG preset of the runs.
+    ``structure`` and ``dynamics`` hold, per route, the RDF deviation, pressure and D_CG
+    of the simulated predicted potential (:func:`cgflow.closed_loop.validate_prediction`);
+    ``alpha_pred``/``alpha_std`` the predicted alpha; ``d_aa``/``d_aa_err`` the AA value
+    compared against (nm^2/ps). Extra fields are allowed.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    models_campaign: CampaignName
+    param_id: ParamId
+    preset: PresetName
+    alpha_pred: float
+    alpha_std: float | None = Field(default=None, ge=0)
+    d_aa: float = Field(gt=0)
+    d_aa_err: float | None = Field(default=None, ge=0)
+    structure: JsonDict
+    dynamics: JsonDict | None = None
+    run_dir: str | None = None
+
+    def natural_id(self) -> str:
+        return f"{self.models_campaign}:{self.param_id}:{self.preset}"
 
 
 class ModelDoc(Document):

@@ -19,6 +19,9 @@ Collections (in the same database as FireWorks' own ``fireworks``, ``workflows``
 ``models`` and the GridFS bucket ``model_blobs``
     :class:`~cgflow.db.documents.ModelDoc`, ``_id`` = ``campaign:name``; the weights are
     a GridFS file whose id the document holds.
+``validations``
+    :class:`~cgflow.db.documents.ValidationDoc`, ``_id`` =
+    ``models_campaign:param_id:preset`` (``cgflow validate``).
 
 How data is stored
 ------------------
@@ -75,6 +78,7 @@ from cgflow.db.documents import (
     ParameterSetDoc,
     PotentialDoc,
     StageTiming,
+    ValidationDoc,
     aa_run_id,
     describe_validation_error,
     utcnow,
@@ -90,6 +94,7 @@ IBI_ITERATIONS = "ibi_iterations"
 POTENTIALS = "potentials"
 CG_RUNS = "cg_runs"
 MODELS = "models"
+VALIDATIONS = "validations"
 #: GridFS bucket of model weights.
 MODEL_BLOBS = "model_blobs"
 #: Database name used when neither the caller nor the URI names one.
@@ -282,6 +287,7 @@ class Store:
             CG_RUNS: [("param_id", [("param_id", ASCENDING)], False),
                       ("campaign_status", [("campaign", ASCENDING), ("status", ASCENDING)], False)],
             MODELS: [("campaign_kind", [("campaign", ASCENDING), ("kind", ASCENDING)], False)],
+            VALIDATIONS: [("models_campaign", [("models_campaign", ASCENDING)], False)],
         }
         out: dict[str, list[str]] = {}
         for coll, indexes in spec.items():
@@ -293,7 +299,8 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Number of documents in each of cgflow's collections."""
         return {c: self.db[c].count_documents({}) for c in
-                (PARAMETER_SETS, AA_RUNS, IBI_ITERATIONS, POTENTIALS, CG_RUNS, MODELS)}
+                (PARAMETER_SETS, AA_RUNS, IBI_ITERATIONS, POTENTIALS, CG_RUNS, MODELS,
+                 VALIDATIONS)}
 
     # --- parameter sets --------------------------------------------------------------------
 
@@ -728,6 +735,17 @@ class Store:
         if kind is not None:
             query["kind"] = kind
         return self._find(MODELS, ModelDoc, query)
+
+    # --- closed-loop validations -----------------------------------------------------------
+
+    def save_validation(self, doc: ValidationDoc | Mapping[str, Any]) -> ValidationDoc:
+        """Store (or replace) the validation of one set by one campaign's models."""
+        return self._save(VALIDATIONS, ValidationDoc, doc, "validation document")
+
+    def validations(self, models_campaign: str | None = None) -> list[ValidationDoc]:
+        """Validations, filtered by the campaign whose models were validated, oldest first."""
+        query = {} if models_campaign is None else {"models_campaign": models_campaign}
+        return self._find(VALIDATIONS, ValidationDoc, query)
 
     # --- generic helpers -------------------------------------------------------------------
 

@@ -38,9 +38,12 @@ def training_records(store: Store, campaign: str, preset: str | None = None
         cg = store.get_cg_run(pot.param_id, pot.preset)
         if ps is None:
             continue
+        r = np.asarray(pot.potential.r_nm, float)
         rec: dict[str, Any] = {
             "param_id": pot.param_id, "params": dict(ps.params),
-            "r_nm": list(pot.potential.r_nm), "u_kj_mol": list(pot.potential.u_kj_mol),
+            "r_nm": r.tolist(), "u_kj_mol": list(pot.potential.u_kj_mol),
+            # the target RDF on the potential's grid (its own bins are finer or coarser)
+            "g_target": np.interp(r, pot.target_rdf.r_nm, pot.target_rdf.g).tolist(),
         }
         if cg is not None and cg.alpha is not None:
             rec.update({

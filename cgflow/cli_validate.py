@@ -1,0 +1,140 @@
+"""``cgflow validate``: closed-loop validation of a campaign's models on unseen sets.
+
+Glue between the database and :mod:`cgflow.closed_loop`: it loads the models of a
+campaign, picks parameter sets with a completed all-atom run that are not among the
+models' training sets (by default the campaign's own held-out test sets), predicts their
+potentials and alpha, simulates them in LAMMPS, stores one ``validations`` document per
+set and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from cgflow.errors import InvalidInputError
+
+
+def unseen_aa_runs(store: Any, sets_campaign: str, trained: set[str],
+                   param_ids: list[str] | None = None) -> list[Any]:
+    """Completed AA runs of ``sets_campaign`` whose sets are not in ``trained``."""
+    runs = [r for r in store.aa_runs(campaign=sets_campaign, status="completed")
+            if r.param_id not in trained and r.results is not None]
+    if param_ids:
+        wanted = set(param_ids)
+        seen = {r.param_id for r in runs}
+        for pid in param_ids:
+            if pid in trained:
+                raise InvalidInputError(f"--param-id {pid}: the models were trained on this set")
+            if pid not in seen:
+                raise InvalidInputError(f"--param-id {pid}: no completed all-atom run in "
+                                        f"campaign {sets_campaign!r}")
+        runs = [r for r in runs if r.param_id in wanted]
+    return runs
+
+
+def validate_campaign_models(
+    store: Any, models_campaign: str, *, sets_campaign: str | None = None,
+    work_root: str | Path = "validation", preset: str | None = None,
+    max_sets: int | None = None, param_ids: list[str] | None = None, threads: int = 1,
+    progress=print,
+) -> list[Any]:
+    """Validate the models of ``models_campaign`` on unseen sets; returns the stored docs.
+
+    Raises
+    ------
+    InvalidInputError
+        No trained models, or no unseen set with a completed all-atom run.
+    """
+    from cgflow import cg_stage
+    from cgflow.campaign import IBISpec
+    from cgflow.closed_loop import validate_prediction
+    from cgflow.firetasks.train import load_campaign_models
+    from cgflow.ml.predict import predict_potentials
+    from cgflow.params import parameter_set_from_mapping
+    from cgflow.presets import get_cg_preset
+
+    models = load_campaign_models(store, models_campaign)
+    trained = set(models.metadata.get("train_param_ids") or [])
+    source = sets_campaign or models_campaign
+    runs = unseen_aa_runs(store, source, trained, param_ids)
+    if not runs:
+        raise InvalidInputError(
+            f"campaign {source!r} has no completed all-atom run of a set the models of "
+            f"{models_campaign!r} have not seen ({len(trained)} training sets)")
+    if max_sets is not None:
+        runs = runs[:max_sets]
+    docs = []
+    for k, aa in enumerate(runs, 1):
+        cg_preset = get_cg_preset(preset or aa.preset)
+        ps_doc = store.get_parameter_set(aa.param_id)
+        ps = parameter_set_from_mapping(ps_doc.params, source=f"parameter set {aa.param_id}")
+        r = aa.results
+        target = cg_stage.make_target(
+            rdf_r_nm=r.rdf.r_nm, rdf_g=r.rdf.g, density_kg_m3=r.density_kg_m3,
+            pressure_bar=r.pressure_bar, pressure_err_bar=r.pressure_err_bar or 0.0,
+            temperature_k=aa.preset_settings.get("temperature_k", 298.15))
+        settings = cg_stage.make_settings(IBISpec(), target, cg_preset)
+        pred = predict_potentials(models, ps)
+        progress(f"[validate] {k}/{len(runs)} {aa.param_id}: simulating the predicted "
+                 f"potentials ({cg_preset.name} CG preset)")
+        workdir = Path(work_root) / models_campaign / f"{aa.param_id}-{cg_preset.name}"
+        out = validate_prediction(workdir, pred, target, settings, cg_preset,
+                                  d_aa=r.diffusion.d_nm2_ps, d_aa_err=r.diffusion.d_err_nm2_ps,
+                                  threads=threads)
+        docs.append(store.save_validation({
+            "models_campaign": models_campaign, "param_id": aa.param_id,
+            "preset": cg_preset.name, "sets_campaign": source, "run_dir": str(workdir),
+            **out,
+        }))
+    return docs
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{100 * x:+.0f} %"
+
+
+def format_validations(docs: list[Any]) -> str:
+    """A table: per set, the structure route's RDF deviation and alpha-rescaled D error,
+    and the dynamics route's D error (and RDF deviation)."""
+    head = (f"{'param_id':16s}  {'RDF dev (struct)':>16s}  {'alpha pred':>14s}  "
+            f"{'D_CG/alpha vs D_AA':>18s}  {'D_CG dyn vs D_AA':>16s}  {'RDF dev (dyn)':>13s}")
+    lines = [head, "-" * len(head)]
+    for d in docs:
+        s, dyn = d.structure, d.dynamics or {}
+        std = f" +- {d.alpha_std:.2f}" if d.alpha_std is not None else ""
+        lines.append(
+            f"{d.param_id:16s}  {s['rdf_deviation']:16.3f}  {d.alpha_pred:7.2f}{std:>7s}  "
+            f"{_pct(s.get('d_rescaled_rel_error')):>18s}  {_pct(dyn.get('d_rel_error')):>16s}  "
+            f"{dyn.get('rdf_deviation', float('nan')):13.3f}")
+    return "\n".join(lines)
+
+
+def add_parser(sub: Any, func: Any) -> None:
+    """Add ``cgflow validate`` to the subparsers ``sub``."""
+    v = sub.add_parser("validate", help="simulate predicted potentials of unseen sets and "
+                       "compare with their all-atom results")
+    v.add_argument("--campaign", required=True, help="whose models to validate")
+    v.add_argument("--sets-from", help="campaign whose unseen sets to use "
+                   "(default: the models' campaign, i.e. its held-out test sets)")
+    v.add_argument("--param-id", action="append", help="only this set (repeatable)")
+    v.add_argument("--max-sets", type=int, help="at most this many sets")
+    v.add_argument("--preset", help="CG preset of the runs (default: the set's AA preset)")
+    v.add_argument("--threads", type=int, default=1)
+    v.add_argument("-o", "--output", default="validation", help="run directories")
+    v.add_argument("-l", "--launchpad")
+    v.set_defaults(func=func)
+
+
+def cmd_validate(args: argparse.Namespace, store: Any) -> int:
+    """Run ``cgflow validate`` on ``store``."""
+    if args.max_sets is not None and args.max_sets < 1:
+        raise InvalidInputError(f"--max-sets: value {args.max_sets}: must be >= 1")
+    docs = validate_campaign_models(
+        store, args.campaign, sets_campaign=args.sets_from, work_root=args.output,
+        preset=args.preset, max_sets=args.max_sets, param_ids=args.param_id,
+        threads=args.threads)
+    print(format_validations(docs), flush=True)
+    return 0

@@ -1,0 +1,122 @@
+"""``cgflow dataset export``: a campaign's stored results as files others can learn from.
+
+Writes, for one campaign, into a folder:
+
+``dataset.npz``
+    The training table (:class:`cgflow.ml.dataset.CampaignDataset`) of the converged
+    sets: parameters (19 columns, :data:`cgflow.params.FIELDS` order, GROMACS units),
+    the converged IBI potential on one common grid (kJ/mol, r in nm), the target RDF on
+    that grid, D_AA, D_CG (nm^2/ps) and alpha with their standard errors.
+    ``CampaignDataset.load_npz`` reads it back.
+``sets.json``
+    One row per parameter set of the campaign, converged or not: its parameters, the
+    all-atom results (density, pressure, D_AA with error), the IBI outcome (converged,
+    reason, iterations, final RDF deviation and pressure deviation) and the CG results
+    (D_CG, alpha). Unconverged and failed sets are kept here with their reasons, so a
+    reader sees what the dataset left out and why.
+
+The folder is self-describing; the training, the tests and the benchmarks read it without
+a database.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cgflow.errors import InvalidInputError
+
+
+def _estimate(est: Any) -> dict[str, float | None] | None:
+    return None if est is None else {"mean": est.mean, "err": est.err}
+
+
+def set_rows(store: Any, campaign: str, preset: str | None = None) -> list[dict[str, Any]]:
+    """One row per parameter set of ``campaign`` (see the module docstring)."""
+    rows = []
+    pots = {p.param_id: p for p in store.potentials(campaign=campaign)
+            if preset is None or p.preset == preset}
+    aa_runs = {}
+    for run in store.aa_runs(campaign=campaign):
+        if preset is None or run.preset == preset:
+            if run.param_id not in aa_runs or run.status == "completed":
+                aa_runs[run.param_id] = run
+    for ps in store.parameter_sets(campaign=campaign):
+        pid = ps.param_id
+        row: dict[str, Any] = {"param_id": pid, "params": dict(ps.params)}
+        aa = aa_runs.get(pid)
+        row["aa_status"] = aa.status if aa is not None else "not run"
+        if aa is not None and aa.error:
+            row["aa_error"] = aa.error
+        if aa is not None and aa.results is not None:
+            r = aa.results
+            row.update({
+                "preset": aa.preset,
+                "density_kg_m3": r.density_kg_m3, "density_err_kg_m3": r.density_err_kg_m3,
+                "pressure_bar": r.pressure_bar, "pressure_err_bar": r.pressure_err_bar,
+                "d_aa": r.diffusion.d_nm2_ps, "d_aa_err": r.diffusion.d_err_nm2_ps,
+                "aa_wall_s": aa.total_wall_s,
+            })
+        pot = pots.get(pid)
+        if pot is not None:
+            last = pot.metrics_history[-1] if pot.metrics_history else {}
+            best = (pot.metrics_history[pot.best_iteration]
+                    if pot.best_iteration is not None
+                    and pot.best_iteration < len(pot.metrics_history) else last)
+            row.update({
+                "ibi_converged": pot.converged, "ibi_reason": pot.reason,
+                "ibi_iterations": pot.n_iterations, "ibi_best_iteration": pot.best_iteration,
+                "rdf_deviation": best.get("rdf_deviation"),
+                "pressure_deviation_bar": best.get("pressure_deviation_bar"),
+            })
+            cg = store.get_cg_run(pid, pot.preset)
+            if cg is not None:
+                row.update({"cg_status": cg.status, "d_cg": _estimate(cg.d_cg_nm2_ps),
+                            "alpha": _estimate(cg.alpha)})
+        rows.append(row)
+    return rows
+
+
+def export_campaign(store: Any, campaign: str, out_dir: str | Path,
+                    preset: str | None = None) -> dict[str, Any]:
+    """Write ``dataset.npz`` and ``sets.json`` of ``campaign`` into ``out_dir``.
+
+    Returns
+    -------
+    dict
+        ``n_sets`` (all), ``n_converged`` (rows of the dataset), ``files``, ``dataset_hash``.
+
+    Raises
+    ------
+    InvalidInputError
+        When the campaign has no parameter sets or no converged potential.
+    """
+    from cgflow.firetasks.train import common_grid, training_records
+    from cgflow.ml.dataset import CampaignDataset
+
+    rows = set_rows(store, campaign, preset)
+    if not rows:
+        raise InvalidInputError(f"campaign {campaign!r}: no parameter sets in the database")
+    records = training_records(store, campaign, preset)
+    if not records:
+        raise InvalidInputError(f"campaign {campaign!r}: no converged potential to export "
+                                f"({len(rows)} parameter sets)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = CampaignDataset.from_records(records, common_grid(records), campaign=campaign)
+    npz = ds.save_npz(out / "dataset.npz")
+    sets_file = out / "sets.json"
+    summary = {
+        "campaign": campaign, "preset": preset, "n_sets": len(rows),
+        "n_converged": len(ds), "n_with_alpha": int(np.isfinite(ds.alpha).sum()),
+        "dataset_hash": ds.content_hash(), "units": {
+            "params": "GROMACS (nm, kJ/mol, degrees)", "D": "nm^2/ps",
+            "density": "kg/m^3", "pressure": "bar"},
+        "sets": rows,
+    }
+    sets_file.write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    return {"n_sets": len(rows), "n_converged": len(ds), "files": [str(npz), str(sets_file)],
+            "dataset_hash": summary["dataset_hash"]}
