@@ -229,6 +229,7 @@ def write_qlaunch_files(
     ping_time_s: int = 60,
     extra_pre_rocket: str = "",
     fworker_name: str = "slurm-test",
+    fworker_env: dict[str, Any] | None = None,
 ) -> QlaunchFiles:
     """Write launchpad, fworker, FW_config and qadapter files for ``launchpad`` into ``folder``.
 
@@ -236,7 +237,8 @@ def write_qlaunch_files(
     documented keys changed: ``queue`` (partition), ``account`` (none: no accounting
     here), ``walltime``, ``cpus_per_task`` 1 (two jobs fit the 2-CPU node),
     ``pre_rocket`` (activate this interpreter's environment, then ``extra_pre_rocket``),
-    the config folder in ``rocket_launch`` and ``logdir``.
+    the config folder in ``rocket_launch`` and ``logdir``. ``fworker_env`` becomes the
+    FireWorker's ``env`` (e.g. ``cgflow_work_root``).
     """
     config_dir = folder / "fw_config"
     launch_dir = folder / "launches"
@@ -247,7 +249,8 @@ def write_qlaunch_files(
     launchpad.to_file(str(lp_file))
     fworker = config_dir / "my_fworker.yaml"
     fworker.write_text(yaml.safe_dump(
-        {"name": fworker_name, "category": "", "query": "{}", "env": {}}, sort_keys=False))
+        {"name": fworker_name, "category": "", "query": "{}", "env": dict(fworker_env or {})},
+        sort_keys=False))
     fw_config = config_dir / "FW_config.yaml"
     fw_config.write_text(yaml.safe_dump({
         "CONFIG_FILE_DIR": str(config_dir),

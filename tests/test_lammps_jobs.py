@@ -473,3 +473,51 @@ def test_job_resumes_a_run_whose_supervisor_died(tmp_path):
     assert report.resumed_from_step == step and report.corrections == []
     assert eng.parse_lammps_log(tmp_path / eng.LOG_FILE).thermo[0]["Step"][0] == step
     assert report.final_step == s.final_step
+
+
+def _lmp_in(d: Path) -> list[int]:
+    """Pids of LAMMPS processes working in ``d``."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "comm").read_text().startswith("lmp") and \
+                    Path(os.readlink(proc / "cwd")) == d.resolve():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.engine
+@needs_lmp
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="util-linux setpriv not installed")
+def test_engine_dies_with_its_killed_supervisor_and_the_rerun_resumes(tmp_path):
+    """kill -9 of the process running the job (as of an rlaunch) leaves no orphan LAMMPS
+    behind; a new run_lammps continues from the last restart file."""
+    import subprocess
+    import sys
+
+    r = np.linspace(0.3, 1.5, 241)
+    s = _system(tmp_path, (r, *lj(r)), run_steps=12000, n_blocks=4, restart_every=1)
+    rd.save_settings(tmp_path, s)
+    supervisor = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", "import sys; from cgflow.jobs.lammps import LammpsJob; "
+         "LammpsJob().run(sys.argv[1]).wait()", str(tmp_path)])
+    try:
+        t0 = time.monotonic()
+        while rd.latest_restart(tmp_path) is None and time.monotonic() - t0 < 60:
+            time.sleep(0.05)
+        (engine,) = _lmp_in(tmp_path)
+        supervisor.kill()
+        supervisor.wait(timeout=10)
+        t0 = time.monotonic()
+        while _lmp_in(tmp_path) and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert _lmp_in(tmp_path) == [], f"LAMMPS {engine} outlived its supervisor"
+    finally:
+        supervisor.kill()
+        for pid in _lmp_in(tmp_path):
+            os.kill(pid, signal.SIGKILL)
+    restart, step = rd.latest_restart(tmp_path)
+    report = run_lammps(tmp_path)
+    assert report.resumed_from_step == step and report.final_step == s.final_step

@@ -237,6 +237,72 @@ def test_killed_job_is_a_lost_run_and_reruns(qfiles, launchpad, tmp_path):
 
 
 
+
+def test_campaign_through_slurm_resumes_a_killed_job_from_its_checkpoint(
+        slurm, launchpad, tmp_path):
+    """A real (tiny, all-atom) cgflow campaign through SLURM in reservation mode. Its
+    production job is scancelled once mdrun has written a checkpoint; drive_qlaunch finds
+    the Firework lost (no pings), reruns it, and the new job continues mdrun from the
+    checkpoint. The database ends with one completed AA run for the set."""
+    from cgflow.cli import submit_campaign
+    from cgflow.db.store import Store
+    from cgflow.params import OPLSAA_REFERENCE
+
+    runs = tmp_path / "runs"
+    files = write_qlaunch_files(tmp_path, launchpad, partition=slurm.partition, ping_time_s=1,
+                                fworker_env={"cgflow_work_root": str(runs)})
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text("name: slurm-tiny\nn_sets: 0\ninclude_reference: true\n"
+                         "preset: tiny\nthreads: 1\n")
+    submit_campaign(str(spec_file), files.launchpad)
+    first = min(launchpad.get_fw_ids())
+    run_dir = runs / OPLSAA_REFERENCE.id / "tiny" / "aa"
+    cancelled: list[str] = []
+
+    def cancel_production_job() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not cancelled:
+            if (run_dir / "prod.cpt").exists():
+                jobs = [j for j in squeue_jobs()
+                        if str(j.work_dir).startswith(str(files.launch_dir.resolve()))]
+                if jobs:
+                    cancel_jobs([j.job_id for j in jobs])
+                    cancelled.extend(j.job_id for j in jobs)
+                    return
+            time.sleep(0.2)
+
+    import threading
+
+    killer = threading.Thread(target=cancel_production_job, daemon=True)
+    killer.start()
+    events: list[str] = []
+    try:
+        result = drive_qlaunch(launchpad, first, qadapter_file=files.qadapter,
+                               launch_dir=files.launch_dir, fworker_file=files.fworker,
+                               launchpad_file=files.launchpad, reserve=True, max_jobs=1,
+                               timeout_s=600, poll_s=0.5, rerun_lost_after_s=6,
+                               env=files.env, log=events.append)
+    finally:
+        killer.join(5)
+        left = _our_jobs(files)
+        if left:
+            cancel_jobs(left)
+            wait_for_jobs(left, timeout_s=30)
+    assert cancelled, "the production job was never cancelled (no checkpoint seen)"
+    assert result.completed, (result, events)
+    assert launchpad.get_wf_summary_dict(first)["state"] == "COMPLETED"
+    prod = [fw for fw in launchpad.fireworks.find({}, {"fw_id": 1, "name": 1})
+            if fw["name"].endswith("aa-produce")]
+    assert len(prod) == 1
+    fw = launchpad.get_fw_by_id(prod[0]["fw_id"])
+    assert len(fw.archived_launches) == 1, "the lost production run was not rerun once"
+    with Store.from_launchpad(launchpad) as store:
+        (run,) = store.aa_runs(campaign="slurm-tiny")
+        assert run.status == "completed" and run.results.d_nm2_ps > 0
+    # mdrun continued from the checkpoint the cancelled job left, not from step 0
+    assert (run_dir / "prod.log").read_text().count("Restarting from checkpoint") >= 1
+
+
 # --- the session fixture's decisions, without touching the real cluster --------------------
 
 

@@ -77,6 +77,7 @@ from cgflow.jobs.gromacs_handlers import (
     state_path,
 )
 from cgflow.jobs.gromacs_validators import GromacsOutputValidator, stage_problems
+from cgflow.jobs.lifetime import tied_to_parent
 
 logger = logging.getLogger(__name__)
 
@@ -348,7 +349,7 @@ class GromacsJob(Job):
         state.phase, state.returncode, state.grompp_failure = "mdrun", None, None
         with (d / f"{self.deffnm}{MDRUN_OUT_SUFFIX}").open("w") as out:
             self.process = _MdrunProcess(
-                cmd, on_exit=lambda rc: self._record_exit(d, rc), cwd=d, stdout=out,
+                tied_to_parent(cmd), on_exit=lambda rc: self._record_exit(d, rc), cwd=d, stdout=out,
                 stderr=subprocess.STDOUT, env=_gmx_env(),
             )
         state.pid = self.process.pid

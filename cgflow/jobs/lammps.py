@@ -40,6 +40,7 @@ from cgflow.jobs.lammps_handlers import (
     continue_from_restart,
     interruption,
 )
+from cgflow.jobs.lifetime import tied_to_parent
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ class LammpsJob(Job):
         self.command = self.current_command(d)
         self.n_runs += 1
         with (d / self.stdout_file).open("w") as out:
-            self.process = subprocess.Popen(self.command, cwd=d, stdout=out,  # noqa: S603
+            self.process = subprocess.Popen(tied_to_parent(self.command), cwd=d,  # noqa: S603
+                                            stdout=out,
                                             stderr=subprocess.STDOUT)
         return self.process
 
