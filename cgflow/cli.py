@@ -147,9 +147,12 @@ def submit_campaign(spec_path: str, lp_file: Path, category: str = "cgflow") -> 
 
 def ensure_launchpad_initialised(lp: Any) -> None:
     """Initialise a LaunchPad database that has never been used (no id counters, no
-    Fireworks); a database already in use is left untouched."""
+    Fireworks); a database already in use is left untouched but for cgflow's index on
+    ``spec.campaign`` (created if missing)."""
     if lp.fw_id_assigner.find_one({}) is None and lp.fireworks.count_documents({}) == 0:
         lp.reset("", require_password=False)
+    # cgflow finds a campaign's Fireworks by spec.campaign (status, progress)
+    lp.fireworks.create_index("spec.campaign", name="cgflow_campaign")
 
 
 def cmd_campaign_submit(args: argparse.Namespace) -> int:

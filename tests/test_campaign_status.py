@@ -57,3 +57,30 @@ def test_status_during_ibi(launchpad, tmp_path, monkeypatch):
         s = campaign_status(launchpad, st, "c2")
     assert s.sets[0].stage == "IBI iteration 4"
     assert len(s.queued) == 1
+
+
+def test_set_stage_rules_without_a_database():
+    """An active Firework wins over a stored unconverged potential (a rerun); held sets
+    say why they wait; a running launch counts until now."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from cgflow.campaign_status import _launch_seconds, _set_status
+
+    def fw(stage, state, **spec):
+        return {"state": state, "spec": {"cgflow_stage": stage, **spec}}
+
+    unconverged = SimpleNamespace(converged=False, reason="stagnated")
+    rerun = [fw("aa-produce", "COMPLETED"), fw("cg-ibi", "RUNNING", ibi_iteration=3)]
+    assert _set_status("p", "p", rerun, unconverged).stage == "IBI iteration 3"
+    ended = [fw("aa-produce", "COMPLETED"), fw("cg-ibi", "COMPLETED"),
+             fw("cg-production", "COMPLETED")]
+    st = _set_status("p", "p", ended, unconverged)
+    assert (st.stage, st.detail) == ("unconverged", "stagnated")
+    held = [fw("aa-build", "COMPLETED"), fw("aa-equilibrate", "PAUSED")]
+    st = _set_status("p", "p", held, None)
+    assert (st.stage, st.detail) == ("waiting", "1 PAUSED")
+    assert _launch_seconds({"runtime_secs": 12.5}) == 12.5
+    began = (datetime.now(UTC) - timedelta(seconds=90)).replace(tzinfo=None)
+    running = {"runtime_secs": None, "state_history": [{"state": "RUNNING", "created_on": began}]}
+    assert 89 < _launch_seconds(running) < 120

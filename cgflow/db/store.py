@@ -624,14 +624,17 @@ class Store:
         """The final potential of ``param_id`` with ``preset``, or ``None``."""
         return self._get(POTENTIALS, PotentialDoc, f"{param_id}:{preset}")
 
-    def potentials(self, campaign: str | None = None,
-                   converged: bool | None = None) -> list[PotentialDoc]:
-        """Final potentials, filtered by campaign and/or convergence, oldest first."""
+    def potentials(self, campaign: str | None = None, converged: bool | None = None,
+                   param_ids: Iterable[str] | None = None) -> list[PotentialDoc]:
+        """Final potentials, filtered by campaign, convergence and/or parameter set ids,
+        oldest first."""
         query: dict[str, Any] = {}
         if campaign is not None:
             query["campaign"] = campaign
         if converged is not None:
             query["converged"] = converged
+        if param_ids is not None:
+            query["param_id"] = {"$in": list(param_ids)}
         return self._find(POTENTIALS, PotentialDoc, query)
 
     def save_cg_run(self, doc: CGRunDoc | Mapping[str, Any]) -> CGRunDoc:
