@@ -189,6 +189,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     from cgflow.db.store import Store
 
     with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
+        if args.action == "train":
+            from cgflow.firetasks.train import train_campaign_models
+
+            if not args.campaign:
+                raise InvalidInputError("cgflow models train: --campaign is required")
+            out = train_campaign_models(store, args.campaign, args.preset, args.seed)
+            _print(f"campaign {args.campaign}: {out['status']}: "
+                   f"{out.get('message') or ', '.join(out.get('models', []))}")
+            return 0 if out["status"] == "trained" else 1
         docs = store.models(campaign=args.campaign)
         if args.action == "list":
             if not docs:
@@ -522,9 +531,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_potentials(sub, cmd_potentials)
 
     mo = sub.add_parser("models", help="models trained by a campaign's final Firework")
-    mo.add_argument("action", choices=["list", "show"])
+    mo.add_argument("action", choices=["list", "show", "train"],
+                    help="train: (re)train a campaign's models now, as its final Firework does")
     mo.add_argument("name", nargs="?")
     mo.add_argument("--campaign")
+    mo.add_argument("--preset", help="train: only sets run with this preset")
+    mo.add_argument("--seed", type=int, default=0, help="train: seed of split and models")
     mo.add_argument("-l", "--launchpad")
     mo.set_defaults(func=cmd_models)
 

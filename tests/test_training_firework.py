@@ -77,6 +77,8 @@ def test_too_few_sets_ends_with_a_clear_message(launchpad, launchpad_file, monke
         assert [m.name for m in store.models(campaign="small")] == [STATUS_MODEL]
     r = cli("models", "list", "--campaign", "small", "-l", str(launchpad_file))
     assert r.returncode == 0 and "insufficient_data" in r.stdout, r.stdout + r.stderr
+    r = cli("models", "train", "--campaign", "small", "-l", str(launchpad_file))
+    assert r.returncode == 1 and "has 3 converged parameter sets" in r.stdout, r.stdout
     r = cli("predict", "--campaign", "small", "-l", str(launchpad_file),
             "-o", str(tmp_path / "p"), *[f"--set={k}={v}" for k, v in
                                          OPLSAA_REFERENCE.model_dump().items()])
