@@ -63,6 +63,7 @@ def make_settings(ibi_spec: Any, target: IBITarget, cg_preset: CGPreset) -> IBIS
         temperature_k=target.temperature_k,
         cutoff_nm=round(float(cutoff), 6),
         update_factor=ibi_spec.update_factor,
+        adaptive_factor=ibi_spec.adaptive_factor,
         pressure_correction=ibi_spec.pressure_correction,
         rdf_tolerance=ibi_spec.rdf_tolerance,
         pressure_tolerance_bar=max(ibi_spec.pressure_tolerance_bar, target.pressure_err_bar),
