@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from plain_lammps import run_snippet_in_plain_lammps
 
 from cgflow.cli_potentials import export_potential, parse_where, select_potentials
 from cgflow.errors import InvalidInputError
@@ -81,14 +81,4 @@ def test_exported_table_runs_in_plain_lammps(populated, tmp_path: Path):
     names = {f.suffix for f in files}
     assert {".table", ".pair", ".xvg", ".pot", ".dat"} <= names
     snippet = next(f for f in files if f.name.endswith(".in.pair")).read_text()
-    (tmp_path / "in.test").write_text(
-        "units real\natom_style atomic\nboundary p p p\n"
-        "lattice sc 7.0\nregion box block 0 5 0 5 0 5\ncreate_box 1 box\n"
-        "create_atoms 1 box\nmass 1 114.23\n"
-        + "\n".join(line for line in snippet.splitlines() if not line.startswith("#"))
-        + "\nvelocity all create 298.15 1\nfix 1 all nve\ntimestep 5.0\nthermo 10\nrun 50\n")
-    r = subprocess.run(["lmp", "-in", "in.test", "-log", "log.test", "-nocite"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    log = (tmp_path / "log.test").read_text()
-    assert "Total wall time" in log and "ERROR" not in log
+    run_snippet_in_plain_lammps(snippet, tmp_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import yaml
 from fireworks import Firework, FWorker, Workflow
 from fireworks.core.rocket_launcher import rapidfire
+from plain_lammps import run_snippet_in_plain_lammps
 
 from cgflow.db.store import Store
 from cgflow.firetasks.train import STATUS_MODEL, TrainModelsTask
@@ -108,6 +110,11 @@ def test_training_stores_models_and_predict_writes_tables(launchpad, launchpad_f
     assert "predicted alpha" in r.stdout
     assert (out / f"{OPLSAA_REFERENCE.id}-structure.table").exists()
     assert (out / f"{OPLSAA_REFERENCE.id}-structure.xvg").exists()
+    if shutil.which("lmp"):  # the predicted tables run in a plain LAMMPS input
+        for route in ("structure", "dynamics"):
+            snippet = out / f"{OPLSAA_REFERENCE.id}-{route}.in.pair"
+            if route == "structure" or snippet.exists():
+                run_snippet_in_plain_lammps(snippet.read_text(), out)
     # a parameter far outside the training data is warned about
     r = cli("predict", str(pfile), "--set", "bond_cthc_k=900000", "--campaign", "synth",
             "-l", str(launchpad_file), "-o", str(out))
