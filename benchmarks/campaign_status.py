@@ -2,8 +2,10 @@
 
 What is measured
 ----------------
-:func:`cgflow.campaign_status.campaign_status` (three queries: the campaign's Fireworks,
-their launches, its stored potentials; then the stage of each set in Python) and the
+:func:`cgflow.campaign_status.campaign_status` (its queries: the campaign's Fireworks,
+their launches in chunks of ids, the potentials of its sets; then the stage of each set
+in Python; the per-query timings below are of the first version's single queries, kept
+for comparison) and the
 whole ``cgflow campaign status NAME -l LAUNCHPAD`` command (a new process: Python
 start-up, imports, connection, the function, formatting), on a database that looks like
 a campaign in progress. No simulation runs.

@@ -8,7 +8,7 @@ A campaign spec is a YAML file (see ``workflows/``)::
     seed: 7                    # sampling seed (reproducible)
     sampling: lhs              # "lhs" (Latin hypercube) or "uniform"
     include_reference: true    # also run the OPLS-AA reference set
-    preset: demo               # run preset for both stages ("tiny", "demo", "paper")
+    preset: demo               # run preset for both stages ("tiny", "demo", "reference", "paper")
     parameter_sets: []         # optional explicit sets (GROMACS units unless units: lammps)
     units: gromacs             # units of parameter_sets
 

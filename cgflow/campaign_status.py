@@ -73,20 +73,24 @@ def _find_launches(launchpad: Any, ids: list[int], projection: dict[str, int]) -
     return out
 
 
-def _launch_seconds(launch: dict[str, Any]) -> float:
-    """Run time of a launch; a running one counts from its RUNNING time until now."""
+def _utc(t: Any) -> datetime:
+    t = datetime.fromisoformat(t) if isinstance(t, str) else t
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def _launch_seconds(launch: dict[str, Any], running: bool = False) -> float:
+    """Run time of a launch. Without ``runtime_secs`` (not finished): from its RUNNING
+    entry until now when it is the live launch of a RUNNING Firework (``running``), else
+    until that entry's last update (its last ping: a lost or archived run stops there)."""
     if launch.get("runtime_secs") is not None:
         return float(launch["runtime_secs"])
-    started = [h.get("created_on") for h in launch.get("state_history") or []
-               if h.get("state") == "RUNNING"]
-    if not started or started[-1] is None:
+    entries = [h for h in launch.get("state_history") or [] if h.get("state") == "RUNNING"]
+    if not entries or entries[-1].get("created_on") is None:
         return 0.0
-    t0 = started[-1]
-    if isinstance(t0, str):
-        t0 = datetime.fromisoformat(t0)
-    if t0.tzinfo is None:
-        t0 = t0.replace(tzinfo=UTC)
-    return max(0.0, (datetime.now(UTC) - t0).total_seconds())
+    t0 = _utc(entries[-1]["created_on"])
+    last = entries[-1].get("updated_on")
+    t1 = datetime.now(UTC) if running or last is None else _utc(last)
+    return max(0.0, (t1 - t0).total_seconds())
 
 
 def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus:
@@ -103,15 +107,21 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
         launchpad, all_ids, {"launch_id": 1, "runtime_secs": 1, "state_history": 1})}
     shown = [f["launches"][-1] for f in fws
              if f["state"] in ("RUNNING", "FIZZLED") and f.get("launches")]
+    live = {f["launches"][-1] for f in fws if f["state"] == "RUNNING" and f.get("launches")}
     launches = {d["launch_id"]: d for d in _find_launches(
         launchpad, shown, {"launch_id": 1, "action.stored_data._exception._stacktrace": 1,
                            "state_history": 1, "host": 1})}
-    pids = sorted({f.get("spec", {}).get("param_id") for f in fws} - {None})
+    pids = sorted({f.get("spec", {}).get("param_id") for f in fws} - {None, ""})
+    wf = launchpad.workflows.find_one({"metadata.cgflow_campaign": campaign},
+                                      {"metadata.spec.preset": 1}) or {}
+    preset = ((wf.get("metadata") or {}).get("spec") or {}).get("preset")
     potentials: dict[str, Any] = {}
-    for p in store.potentials(param_ids=pids):  # the campaign's own first, for shared sets
+    for p in store.potentials(param_ids=pids):  # this preset's, the campaign's own first
+        if preset is not None and p.preset != preset:
+            continue
         if p.param_id not in potentials or p.campaign == campaign:
             potentials[p.param_id] = p
-    out_time = sum(_launch_seconds(d) for d in runtimes.values())
+    out_time = sum(_launch_seconds(d, d["launch_id"] in live) for d in runtimes.values())
 
     by_set: dict[str, list[dict]] = defaultdict(list)
     out = CampaignStatus(campaign=campaign, sets=[], fw_states=Counter(), time_spent_s=out_time)

@@ -48,6 +48,16 @@ def make_target(*, rdf_r_nm, rdf_g, density_kg_m3: float, pressure_bar: float,
                      temperature_k=temperature_k, pressure_err_bar=pressure_err_bar)
 
 
+def target_from_aa_results(results: Any, temperature_k: float) -> IBITarget:
+    """The IBI target from a stored all-atom result (an
+    :class:`cgflow.db.documents.AAResults`, or anything with its ``rdf``,
+    ``density_kg_m3``, ``pressure_bar`` and ``pressure_err_bar``)."""
+    return make_target(rdf_r_nm=results.rdf.r_nm, rdf_g=results.rdf.g,
+                       density_kg_m3=results.density_kg_m3, pressure_bar=results.pressure_bar,
+                       pressure_err_bar=results.pressure_err_bar or 0.0,
+                       temperature_k=temperature_k)
+
+
 def make_settings(ibi_spec: Any, target: IBITarget, cg_preset: CGPreset) -> IBISettings:
     """IBI settings from a campaign's ``ibi`` section and the target.
 
@@ -90,9 +100,11 @@ def initial_potential(target: IBITarget, settings: IBISettings,
 def run_iteration(
     cg_dir: Path, iteration: int, potential: TabulatedPotential, target: IBITarget,
     settings: IBISettings, cg_preset: CGPreset, *, previous: IterationResult | None,
-    threads: int = 1,
+    threads: int = 1, seed: int | None = None,
 ) -> tuple[IterationResult, LammpsRunReport]:
     """One IBI iteration in ``cg_dir/iter_NNN``: LAMMPS under Custodian, then the update.
+
+    ``seed`` (bead placement and thermostat) defaults to ``SEED_BASE + iteration``.
 
     Raises
     ------
@@ -100,7 +112,8 @@ def run_iteration(
         When LAMMPS fails in a way the handlers cannot correct.
     """
     prep = prepare_iteration(iteration_dir(cg_dir, iteration), potential, target, settings,
-                             cg_preset, iteration=iteration, seed=SEED_BASE + iteration,
+                             cg_preset, iteration=iteration,
+                             seed=SEED_BASE + iteration if seed is None else seed,
                              threads=threads)
     report = run_lammps(prep.workdir, prep.input_file.name, settings=prep.lammps_settings,
                         threads=threads)
@@ -133,8 +146,10 @@ def apply_corrections(settings: IBISettings, cg_preset: CGPreset, *,
 def run_cg_production(
     cg_dir: Path, potential: TabulatedPotential, target: IBITarget, settings: IBISettings,
     cg_preset: CGPreset, *, d_aa_nm2_ps: float, d_aa_err_nm2_ps: float, threads: int = 1,
+    seed: int = PRODUCTION_SEED,
 ) -> dict[str, Any]:
-    """CG production with the final potential: D_CG, alpha = D_CG / D_AA with error.
+    """CG production with the final potential in ``cg_dir/production``: D_CG, alpha =
+    D_CG / D_AA with error.
 
     Returns
     -------
@@ -143,7 +158,7 @@ def run_cg_production(
         ``msd`` (lag_ps, msd_nm2), ``wall_s``, ``ns_per_day``, ``corrections``.
     """
     prep = prepare_production(cg_dir / "production", potential, target, settings, cg_preset,
-                              seed=PRODUCTION_SEED, threads=threads)
+                              seed=seed, threads=threads)
     report = run_lammps(prep.workdir, prep.input_file.name, settings=prep.lammps_settings,
                         threads=threads)
     prod = finish_production(prep.workdir)

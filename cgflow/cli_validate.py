@@ -2,9 +2,11 @@
 
 Glue between the database and :mod:`cgflow.closed_loop`: it loads the models of a
 campaign, picks parameter sets with a completed all-atom run that are not among the
-models' training sets (by default the campaign's own held-out test sets), predicts their
-potentials and alpha, simulates them in LAMMPS, stores one ``validations`` document per
-set and prints a table.
+models' training sets (by default from the models' own campaign: its held-out test sets,
+and sets whose IBI did not converge), predicts their potentials and alpha, simulates them
+in LAMMPS, stores one ``validations`` document per set (tied to the models by their
+training data's hash) and prints a table. A set whose runs fail is reported and the
+others go on; the command then exits non-zero.
 """
 
 from __future__ import annotations
@@ -40,24 +42,37 @@ def validate_campaign_models(
     work_root: str | Path = "validation", preset: str | None = None,
     max_sets: int | None = None, param_ids: list[str] | None = None, threads: int = 1,
     progress=print,
-) -> list[Any]:
-    """Validate the models of ``models_campaign`` on unseen sets; returns the stored docs.
+) -> tuple[list[Any], list[str]]:
+    """Validate the models of ``models_campaign`` on unseen sets.
+
+    Returns
+    -------
+    docs, failures
+        The stored validation documents, and one message per set whose runs failed.
 
     Raises
     ------
     InvalidInputError
-        No trained models, or no unseen set with a completed all-atom run.
+        No trained models, models without their training ids, an unknown preset, or no
+        unseen set with a completed all-atom run.
     """
     from cgflow import cg_stage
     from cgflow.campaign import IBISpec
     from cgflow.closed_loop import validate_prediction
+    from cgflow.errors import CgflowError
     from cgflow.firetasks.train import load_campaign_models
     from cgflow.ml.predict import predict_potentials
     from cgflow.params import parameter_set_from_mapping
     from cgflow.presets import get_cg_preset
 
+    if preset is not None:
+        get_cg_preset(preset)
     models = load_campaign_models(store, models_campaign)
-    trained = set(models.metadata.get("train_param_ids") or [])
+    if not models.metadata.get("train_param_ids"):
+        raise InvalidInputError(f"the models of {models_campaign!r} do not record their "
+                                "training sets ('train_param_ids'): cannot tell unseen sets")
+    trained = set(models.metadata["train_param_ids"])
+    data_hash = str(models.metadata.get("dataset_hash") or "unknown")
     source = sets_campaign or models_campaign
     runs = unseen_aa_runs(store, source, trained, param_ids)
     if not runs:
@@ -66,30 +81,37 @@ def validate_campaign_models(
             f"{models_campaign!r} have not seen ({len(trained)} training sets)")
     if max_sets is not None:
         runs = runs[:max_sets]
-    docs = []
+    docs, failures = [], []
     for k, aa in enumerate(runs, 1):
         cg_preset = get_cg_preset(preset or aa.preset)
         ps_doc = store.get_parameter_set(aa.param_id)
+        if ps_doc is None:
+            failures.append(f"{aa.param_id}: its parameter set is not in the database")
+            continue
         ps = parameter_set_from_mapping(ps_doc.params, source=f"parameter set {aa.param_id}")
-        r = aa.results
-        target = cg_stage.make_target(
-            rdf_r_nm=r.rdf.r_nm, rdf_g=r.rdf.g, density_kg_m3=r.density_kg_m3,
-            pressure_bar=r.pressure_bar, pressure_err_bar=r.pressure_err_bar or 0.0,
-            temperature_k=aa.preset_settings.get("temperature_k", 298.15))
+        target = cg_stage.target_from_aa_results(
+            aa.results, aa.preset_settings.get("temperature_k", 298.15))
         settings = cg_stage.make_settings(IBISpec(), target, cg_preset)
         pred = predict_potentials(models, ps)
         progress(f"[validate] {k}/{len(runs)} {aa.param_id}: simulating the predicted "
                  f"potentials ({cg_preset.name} CG preset)")
-        workdir = Path(work_root) / models_campaign / f"{aa.param_id}-{cg_preset.name}"
-        out = validate_prediction(workdir, pred, target, settings, cg_preset,
-                                  d_aa=r.diffusion.d_nm2_ps, d_aa_err=r.diffusion.d_err_nm2_ps,
-                                  threads=threads)
+        # one directory per models version: a retrain never resumes an older run
+        workdir = (Path(work_root) / models_campaign
+                   / f"{aa.param_id}-{cg_preset.name}-{data_hash[:12]}")
+        try:
+            out = validate_prediction(
+                workdir, pred, target, settings, cg_preset, d_aa=aa.results.diffusion.d_nm2_ps,
+                d_aa_err=aa.results.diffusion.d_err_nm2_ps, threads=threads)
+        except CgflowError as exc:
+            failures.append(f"{aa.param_id}: {exc}")
+            progress(f"[validate] {aa.param_id}: failed: {exc}")
+            continue
         docs.append(store.save_validation({
-            "models_campaign": models_campaign, "param_id": aa.param_id,
-            "preset": cg_preset.name, "sets_campaign": source, "run_dir": str(workdir),
-            **out,
+            "models_campaign": models_campaign, "models_dataset_hash": data_hash,
+            "param_id": aa.param_id, "preset": cg_preset.name, "sets_campaign": source,
+            "run_dir": str(workdir), **out,
         }))
-    return docs
+    return docs, failures
 
 
 def _pct(x: float | None) -> str:
@@ -117,8 +139,8 @@ def add_parser(sub: Any, func: Any) -> None:
     v = sub.add_parser("validate", help="simulate predicted potentials of unseen sets and "
                        "compare with their all-atom results")
     v.add_argument("--campaign", required=True, help="whose models to validate")
-    v.add_argument("--sets-from", help="campaign whose unseen sets to use "
-                   "(default: the models' campaign, i.e. its held-out test sets)")
+    v.add_argument("--sets-from", help="campaign whose unseen sets to use (default: the "
+                   "models' campaign: its held-out test sets and unconverged sets)")
     v.add_argument("--param-id", action="append", help="only this set (repeatable)")
     v.add_argument("--max-sets", type=int, help="at most this many sets")
     v.add_argument("--preset", help="CG preset of the runs (default: the set's AA preset)")
@@ -132,9 +154,11 @@ def cmd_validate(args: argparse.Namespace, store: Any) -> int:
     """Run ``cgflow validate`` on ``store``."""
     if args.max_sets is not None and args.max_sets < 1:
         raise InvalidInputError(f"--max-sets: value {args.max_sets}: must be >= 1")
-    docs = validate_campaign_models(
+    docs, failures = validate_campaign_models(
         store, args.campaign, sets_campaign=args.sets_from, work_root=args.output,
         preset=args.preset, max_sets=args.max_sets, param_ids=args.param_id,
         threads=args.threads)
     print(format_validations(docs), flush=True)
-    return 0
+    for msg in failures:
+        print(f"failed: {msg}", flush=True)
+    return 1 if failures else 0

@@ -2,9 +2,10 @@
 
 For one parameter set the models have not seen, with its all-atom results (target RDF,
 density, pressure, D_AA), each predicted potential is run in LAMMPS twice, exactly as
-the CG stage runs a potential: a sampling run as in an IBI iteration (the RDF and the
-pressure, block-averaged by LAMMPS) and a CG production (D_CG from the MSD, the same
-analysis as D_AA). Then
+the CG stage runs a potential (:func:`cgflow.cg_stage.run_iteration` and
+:func:`cgflow.cg_stage.run_cg_production`): a sampling run as in an IBI iteration (the
+RDF and the pressure, block-averaged by LAMMPS) and a CG production (D_CG from the MSD,
+the same analysis as D_AA). Then
 
 * structure route: the RDF deviation of the structure-preserving potential against the
   AA target (:func:`cgflow.ibi.metrics.rdf_deviation`), and its D_CG rescaled by the
@@ -18,16 +19,18 @@ Relative D errors are (D - D_AA) / D_AA. Plain functions on run directories, lik
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cgflow.ibi.iteration import finish_iteration, ibi_grid, prepare_iteration
-from cgflow.ibi.potential import TabulatedPotential
-from cgflow.ibi.production import finish_production, prepare_production
+from cgflow import cg_stage
+from cgflow.errors import InvalidInputError
+from cgflow.ibi.iteration import ibi_grid
+from cgflow.ibi.potential import TabulatedPotential, switching_function
 from cgflow.ibi.settings import IBISettings, IBITarget
-from cgflow.jobs.lammps import run_lammps
+from cgflow.jobs.table_repair import extend_inward, extend_outward, tail_is_zero
 from cgflow.ml.predict import Prediction
 from cgflow.presets import CGPreset
 
@@ -40,25 +43,39 @@ def on_ibi_grid(r_nm: np.ndarray, u_kj_mol: np.ndarray, settings: IBISettings,
                 cg_preset: CGPreset) -> TabulatedPotential:
     """A predicted potential moved onto the IBI grid of ``settings`` and ``cg_preset``.
 
-    Linear interpolation inside the predicted grid; beyond its last point (its cutoff)
-    the potential is 0; before its first point the wall is continued linearly with the
-    slope of its first two points (steeper and steeper is not needed: the beads never
-    get there at 298 K).
+    Below the predicted grid's first point the r^-12 core of
+    :func:`cgflow.jobs.table_repair.extend_inward` continues the wall; a predicted grid
+    that ends before the IBI cutoff is extended with zeros (only if it already ends at
+    U = F = 0, :func:`~cgflow.jobs.table_repair.tail_is_zero`); one that reaches beyond is
+    cut at the IBI cutoff and switched off over the last ``switch_width_nm``, as IBI
+    potentials are (an approximation of the predicted tail, said in the README). Then
+    linear interpolation onto the grid.
+
+    Raises
+    ------
+    InvalidInputError
+        When the predicted potential ends before the cutoff without going to zero.
     """
     grid = ibi_grid(settings, cg_preset)
-    r = np.asarray(r_nm, float)
-    u = np.asarray(u_kj_mol, float)
-    out = np.interp(grid, r, u, right=0.0)
-    below = grid < r[0]
-    if np.any(below):
-        slope = (u[1] - u[0]) / (r[1] - r[0])
-        out[below] = u[0] + slope * (grid[below] - r[0])
+    pot = TabulatedPotential.from_energy(np.asarray(r_nm, float), np.asarray(u_kj_mol, float))
+    r, u, f = extend_inward(pot.r_nm, pot.u_kj_mol, pot.f_kj_mol_nm, float(grid[0]))
+    if r[-1] < grid[-1] - 1e-9:
+        if not tail_is_zero(u, f):
+            raise InvalidInputError(
+                f"predicted potential: ends at {r[-1]:.4g} nm with U = {u[-1]:.4g} kJ/mol, "
+                f"before the cutoff {grid[-1]:.4g} nm: cannot extend it with zeros")
+        r, u, f = extend_outward(r, u, f, float(grid[-1]))
+    out = np.interp(grid, r, u)
+    if r[-1] > grid[-1] + 1e-9:
+        out = (out - out[-1]) * switching_function(grid, float(grid[-1]),
+                                                    settings.switch_width_nm)
     return TabulatedPotential.from_energy(grid, out)
 
 
 def simulate_potential(
     workdir: str | Path, potential: TabulatedPotential, target: IBITarget,
-    settings: IBISettings, cg_preset: CGPreset, *, threads: int = 1,
+    settings: IBISettings, cg_preset: CGPreset, *, d_aa: float, d_aa_err: float,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Sample the RDF and pressure of ``potential``, then run a CG production with it.
 
@@ -75,29 +92,36 @@ def simulate_potential(
         When LAMMPS fails in a way its handlers cannot correct.
     """
     workdir = Path(workdir)
-    prep = prepare_iteration(workdir / "sampling", potential, target, settings, cg_preset,
-                             iteration=0, seed=SAMPLING_SEED, threads=threads)
-    rep_s = run_lammps(prep.workdir, prep.input_file.name, settings=prep.lammps_settings,
-                       threads=threads)
-    sampled = finish_iteration(prep.workdir, target, settings, cg_preset)
-    prod = prepare_production(workdir / "production", potential, target, settings, cg_preset,
-                              seed=PRODUCTION_SEED, threads=threads)
-    rep_p = run_lammps(prod.workdir, prod.input_file.name, settings=prod.lammps_settings,
-                       threads=threads)
-    d = finish_production(prod.workdir).diffusion
+    sampled, report = cg_stage.run_iteration(workdir, 0, potential, target, settings,
+                                             cg_preset, previous=None, threads=threads,
+                                             seed=SAMPLING_SEED)
+    prod = cg_stage.run_cg_production(workdir, potential, target, settings, cg_preset,
+                                      d_aa_nm2_ps=d_aa, d_aa_err_nm2_ps=d_aa_err,
+                                      threads=threads, seed=PRODUCTION_SEED)
     return {
         "rdf_deviation": sampled.rdf_deviation, "pressure_bar": sampled.pressure_bar,
         "pressure_err_bar": sampled.pressure_err_bar,
         "pressure_deviation_bar": sampled.pressure_deviation_bar,
         "rdf": {"r_nm": sampled.r_nm.tolist(), "g": sampled.g.tolist()},
-        "d_cg": d.d_nm2_ps, "d_cg_err": d.d_err_nm2_ps,
-        "wall_s": float((rep_s.wall_time_s or 0.0) + (rep_p.wall_time_s or 0.0)),
+        "d_cg": prod["d_cg"], "d_cg_err": prod["d_cg_err"],
+        "wall_s": float((report.wall_time_s or 0.0) + (prod["wall_s"] or 0.0)),
     }
 
 
 def relative_error(value: float, reference: float) -> float:
     """(value - reference) / reference."""
     return (value - reference) / reference
+
+
+def _positive(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (math.isfinite(v) and v > 0):
+        raise InvalidInputError(f"closed-loop validation: field {name!r}: value {value!r}: "
+                                "must be a finite number > 0")
+    return v
 
 
 def validate_prediction(
@@ -121,27 +145,35 @@ def validate_prediction(
     Returns
     -------
     dict
-        ``alpha_pred``, ``alpha_std``, ``d_aa``, ``d_aa_err``, ``structure`` (the
-        :func:`simulate_potential` result plus ``d_rescaled`` = D_CG / alpha_pred and
+        ``alpha_pred``, ``alpha_std``, ``d_aa``, ``d_aa_err``, ``warnings``, ``structure``
+        (the :func:`simulate_potential` result plus ``d_rescaled`` = D_CG / alpha_pred and
         ``d_rescaled_rel_error``) and ``dynamics`` (plus ``d_rel_error``; None without a
         dynamics model).
+
+    Raises
+    ------
+    InvalidInputError
+        Before any run, when D_AA or the predicted alpha is not a finite number > 0.
     """
+    d_aa = _positive("d_aa", d_aa)
+    alpha = _positive("alpha_pred", prediction.alpha)
+    err = 0.0 if d_aa_err is None or not math.isfinite(d_aa_err) else float(d_aa_err)
     workdir = Path(workdir)
-    out: dict[str, Any] = {"alpha_pred": prediction.alpha, "alpha_std": prediction.alpha_std,
+    out: dict[str, Any] = {"alpha_pred": alpha, "alpha_std": prediction.alpha_std,
                            "d_aa": d_aa, "d_aa_err": d_aa_err,
                            "warnings": list(prediction.out_of_space)}
     pot_s = on_ibi_grid(prediction.r_nm, prediction.U_structure, settings, cg_preset)
+    pot_d = (None if prediction.U_dynamics is None
+             else on_ibi_grid(prediction.r_nm, prediction.U_dynamics, settings, cg_preset))
     s = simulate_potential(workdir / "structure", pot_s, target, settings, cg_preset,
-                           threads=threads)
-    s["d_rescaled"] = s["d_cg"] / prediction.alpha
+                           d_aa=d_aa, d_aa_err=err, threads=threads)
+    s["d_rescaled"] = s["d_cg"] / alpha
     s["d_rescaled_rel_error"] = relative_error(s["d_rescaled"], d_aa)
     out["structure"] = s
     out["dynamics"] = None
-    if prediction.U_dynamics is not None:
-        pot_d = on_ibi_grid(prediction.r_nm, prediction.U_dynamics, settings, cg_preset)
+    if pot_d is not None:
         dyn = simulate_potential(workdir / "dynamics", pot_d, target, settings, cg_preset,
-                                 threads=threads)
+                                 d_aa=d_aa, d_aa_err=err, threads=threads)
         dyn["d_rel_error"] = relative_error(dyn["d_cg"], d_aa)
         out["dynamics"] = dyn
     return out
-

@@ -97,6 +97,10 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
     from cgflow.firetasks.train import common_grid, training_records
     from cgflow.ml.dataset import CampaignDataset
 
+    if preset is not None:
+        from cgflow.presets import get_cg_preset
+
+        get_cg_preset(preset)  # an unknown name is an error naming it
     rows = set_rows(store, campaign, preset)
     if not rows:
         raise InvalidInputError(f"campaign {campaign!r}: no parameter sets in the database")
@@ -104,11 +108,7 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
     if not records:
         raise InvalidInputError(f"campaign {campaign!r}: no converged potential to export "
                                 f"({len(rows)} parameter sets)")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ds = CampaignDataset.from_records(records, common_grid(records), campaign=campaign)
-    npz = ds.save_npz(out / "dataset.npz")
-    sets_file = out / "sets.json"
     summary = {
         "campaign": campaign, "preset": preset, "n_sets": len(rows),
         "n_converged": len(ds), "n_with_alpha": int(np.isfinite(ds.alpha).sum()),
@@ -117,6 +117,11 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
             "density": "kg/m^3", "pressure": "bar"},
         "sets": rows,
     }
-    sets_file.write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    text = json.dumps(summary, indent=1, default=float) + "\n"  # all checks before writing
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    npz = ds.save_npz(out / "dataset.npz")
+    sets_file = out / "sets.json"
+    sets_file.write_text(text)
     return {"n_sets": len(rows), "n_converged": len(ds), "files": [str(npz), str(sets_file)],
             "dataset_hash": summary["dataset_hash"]}

@@ -118,7 +118,8 @@ CG_PRESETS: dict[str, CGPreset] = {
         production_ps=1000.0, dump_interval_ps=2.0, restart_interval_ps=100.0,
         sample_every_steps=20, max_ibi_iterations=15,
     ),
-    # the committed learning dataset: the tiny system, longer production for D_CG
+    # the committed learning dataset: the tiny system, 10 IBI iterations at most (tiny: 8),
+    # a longer production for D_CG
     "reference": CGPreset(
         name="reference", n_beads=343, equilibration_ps=10.0, ibi_sampling_ps=50.0,
         rcut_nm=1.2, production_ps=200.0, dump_interval_ps=0.5, restart_interval_ps=50.0,

@@ -31,6 +31,7 @@ from cgflow.jobs.lammps_handlers import (
     TableRangeHandler,
     interruption,
 )
+from cgflow.jobs.lifetime import tied_to_parent
 
 CASES = Path(__file__).parent / "data" / "lammps_failures"
 HAVE_LMP = shutil.which(os.environ.get("CGFLOW_LMP", "lmp")) is not None
@@ -490,7 +491,8 @@ def _lmp_in(d: Path) -> list[int]:
 
 @pytest.mark.engine
 @needs_lmp
-@pytest.mark.skipif(shutil.which("setpriv") is None, reason="util-linux setpriv not installed")
+@pytest.mark.skipif(not tied_to_parent(["x"])[0].endswith("setpriv"),
+                    reason="util-linux setpriv with --pdeathsig not installed")
 def test_engine_dies_with_its_killed_supervisor_and_the_rerun_resumes(tmp_path):
     """kill -9 of the process running the job (as of an rlaunch) leaves no orphan LAMMPS
     behind; a new run_lammps continues from the last restart file."""
@@ -507,7 +509,9 @@ def test_engine_dies_with_its_killed_supervisor_and_the_rerun_resumes(tmp_path):
         t0 = time.monotonic()
         while rd.latest_restart(tmp_path) is None and time.monotonic() - t0 < 60:
             time.sleep(0.05)
-        (engine,) = _lmp_in(tmp_path)
+        engines = _lmp_in(tmp_path)
+        assert len(engines) == 1, f"expected one running LAMMPS in {tmp_path}, got {engines}"
+        (engine,) = engines
         supervisor.kill()
         supervisor.wait(timeout=10)
         t0 = time.monotonic()

@@ -10,6 +10,7 @@ per Firework, one job at a time (the embedded database serves one launcher at a 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -238,9 +239,12 @@ def test_killed_job_is_a_lost_run_and_reruns(qfiles, launchpad, tmp_path):
 
 
 
+@pytest.mark.skipif(shutil.which("gmx") is None, reason="GROMACS (gmx) not installed")
+@pytest.mark.parametrize("reserve", [True, False], ids=["reservation", "normal"])
 def test_campaign_through_slurm_resumes_a_killed_job_from_its_checkpoint(
-        slurm, launchpad, tmp_path):
-    """A real (tiny, all-atom) cgflow campaign through SLURM in reservation mode. Its
+        slurm, launchpad, tmp_path, reserve):
+    """A real (tiny, all-atom) cgflow campaign through SLURM, in reservation and in normal
+    mode. Its
     production job is scancelled once mdrun has written a checkpoint; drive_qlaunch finds
     the Firework lost (no pings), reruns it, and the new job continues mdrun from the
     checkpoint. The database ends with one completed AA run for the set."""
@@ -279,7 +283,7 @@ def test_campaign_through_slurm_resumes_a_killed_job_from_its_checkpoint(
     try:
         result = drive_qlaunch(launchpad, first, qadapter_file=files.qadapter,
                                launch_dir=files.launch_dir, fworker_file=files.fworker,
-                               launchpad_file=files.launchpad, reserve=True, max_jobs=1,
+                               launchpad_file=files.launchpad, reserve=reserve, max_jobs=1,
                                timeout_s=600, poll_s=0.5, rerun_lost_after_s=6,
                                env=files.env, log=events.append)
     finally:

@@ -177,7 +177,8 @@ def test_dataset_export_and_closed_loop_validation(launchpad, launchpad_file, mo
     assert s["d_rescaled_rel_error"] == pytest.approx(s["d_rescaled"] / doc.d_aa - 1)
     if d is not None:
         assert d["d_rel_error"] == pytest.approx(d["d_cg"] / doc.d_aa - 1)
-    assert (tmp_path / "val" / "loop" / f"{pid}-tiny" / "structure" / "production").is_dir()
+    assert doc.models_dataset_hash and doc.run_dir.endswith(doc.models_dataset_hash[:12])
+    assert (Path(doc.run_dir) / "structure" / "production").is_dir()
 
     # the training sets themselves are refused by name
     with Store.from_launchpad(launchpad) as store:

@@ -604,14 +604,18 @@ class ValidationDoc(Document):
     model_config = ConfigDict(extra="allow")
 
     models_campaign: CampaignName
+    #: hash of the data the validated models were trained on (ties the result to them)
+    models_dataset_hash: str = Field(min_length=1)
     param_id: ParamId
     preset: PresetName
-    alpha_pred: float
+    sets_campaign: CampaignName | None = None
+    alpha_pred: float = Field(gt=0)
     alpha_std: float | None = Field(default=None, ge=0)
     d_aa: float = Field(gt=0)
     d_aa_err: float | None = Field(default=None, ge=0)
     structure: JsonDict
     dynamics: JsonDict | None = None
+    warnings: list[str] = Field(default_factory=list)
     run_dir: str | None = None
 
     def natural_id(self) -> str:

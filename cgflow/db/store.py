@@ -726,6 +726,16 @@ class Store:
             self.delete_model_blob(previous.gridfs_id)
         return saved
 
+    def delete_model(self, campaign: str, name: str) -> bool:
+        """Delete the model ``name`` of ``campaign`` and its weights; False if absent."""
+        doc = self.get_model(campaign, name)
+        if doc is None:
+            return False
+        self.db[MODELS].delete_one({"_id": doc.id})
+        if doc.gridfs_id:
+            self.delete_model_blob(doc.gridfs_id)
+        return True
+
     def get_model(self, campaign: str, name: str) -> ModelDoc | None:
         """The model ``name`` of ``campaign``, or ``None``."""
         return self._get(MODELS, ModelDoc, f"{campaign}:{name}")

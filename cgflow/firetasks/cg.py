@@ -32,12 +32,8 @@ def _target_and_settings(ctx: TaskContext, ibi: dict[str, Any], cg_preset):
     aa = ctx.store.get_aa_run(ctx.aa_run_id)
     if aa is None or aa.status != "completed" or aa.results is None:
         raise CgflowError(f"IBI of {ctx.param_id}: no completed all-atom run {ctx.aa_run_id}")
-    r = aa.results
-    target = cg_stage.make_target(
-        rdf_r_nm=r.rdf.r_nm, rdf_g=r.rdf.g, density_kg_m3=r.density_kg_m3,
-        pressure_bar=r.pressure_bar, pressure_err_bar=r.pressure_err_bar or 0.0,
-        temperature_k=aa.preset_settings.get("temperature_k", 298.15),
-    )
+    target = cg_stage.target_from_aa_results(
+        aa.results, aa.preset_settings.get("temperature_k", 298.15))
     settings = cg_stage.make_settings(IBISpec.model_validate(ibi or {}), target, cg_preset)
     return aa, target, settings
 

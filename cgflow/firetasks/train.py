@@ -84,6 +84,10 @@ def train_campaign_models(store: Store, campaign: str, preset: str | None = None
     from cgflow.ml.dataset import CampaignDataset
     from cgflow.ml.training import MIN_SETS_TO_TRAIN, InsufficientDataError, save_models, train_all
 
+    if preset is not None:
+        from cgflow.presets import get_cg_preset
+
+        get_cg_preset(preset)  # an unknown name is an error naming it, not "0 sets"
     records = training_records(store, campaign, preset)
     try:
         if len(records) < MIN_SETS_TO_TRAIN:
@@ -104,6 +108,9 @@ def train_campaign_models(store: Store, campaign: str, preset: str | None = None
     for name, blob in blobs.items():
         store.save_model({"name": name, "campaign": campaign, "kind": name,
                           "metadata": meta}, blob)
+    for old in store.models(campaign=campaign):  # e.g. a dynamics model this data lacks
+        if old.kind != "status" and old.name not in blobs:
+            store.delete_model(campaign, old.name)
     store.save_model({"name": STATUS_MODEL, "campaign": campaign, "kind": "status",
                       "metadata": {"status": "trained", "message": report.summary(),
                                    "n_sets": report.n_sets}})

@@ -391,7 +391,9 @@ def load_models(blobs: dict[str, bytes]) -> TrainedModels:
         raise InvalidInputError("model blobs: the manifest lists 'dynamics' but it is missing")
     return TrainedModels(
         structure=StructureModel.from_bytes(blobs["structure"]),
-        dynamics=DynamicsModel.from_bytes(blobs["dynamics"]) if "dynamics" in blobs else None,
+        # only what the manifest lists: a stale blob of an earlier training is ignored
+        dynamics=(DynamicsModel.from_bytes(blobs["dynamics"])
+                  if "dynamics" in manifest.get("models", []) else None),
         alpha=AccelerationFactorModel.from_bytes(blobs["alpha"]),
         metadata=dict(manifest.get("metadata", {})),
     )
