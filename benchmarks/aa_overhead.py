@@ -102,6 +102,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _common import cpu_model, home_env, load_average
 
 from cgflow.engines import gromacs as eng
 from cgflow.errors import EngineError, InvalidInputError
@@ -127,18 +128,6 @@ def _say(msg: str) -> None:
 # --- machine and load ------------------------------------------------------------------------
 
 
-def _load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        return None
-    return platform.processor() or None
 
 
 def machine_facts() -> dict[str, Any]:
@@ -150,7 +139,7 @@ def machine_facts() -> dict[str, Any]:
     return {
         "nproc": os.cpu_count(),
         "usable_cpus": usable,
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "gromacs_version": eng.gromacs_version(),
@@ -199,14 +188,14 @@ class LoadGate:
     def wait(self, what: str) -> dict[str, Any]:
         """Poll the 1-minute load until it is at most ``max_load`` or the budget is spent."""
         t0 = time.monotonic()
-        start = _load()
+        start = load_average()
         while os.getloadavg()[0] > self.max_load and self.budget_s > 0:
             _say(f"1-minute load {os.getloadavg()[0]:.2f} > {self.max_load} before {what}; "
                  f"waiting (up to {self.budget_s:.0f} s more)")
             step = min(LOAD_POLL_S, self.budget_s)
             time.sleep(step)
             self.budget_s -= step
-        entry = {"before": what, "load_at_start": start, "load_at_end": _load(),
+        entry = {"before": what, "load_at_start": start, "load_at_end": load_average(),
                  "waited_s": round(time.monotonic() - t0, 1),
                  "quiet": os.getloadavg()[0] <= self.max_load}
         self.waits.append(entry)
@@ -223,13 +212,6 @@ def _cgflow_exe() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "cgflow.cli"]
 
 
-def _home_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("FW_CONFIG_FILE", "CGFLOW_DB_FILE", "CGFLOW_WORK_ROOT")}
-    env["CGFLOW_HOME"] = str(home)
-    env["CGFLOW_WORK_ROOT"] = str(home / "runs")
-    return env
-
 
 def run_cgflow(args: list[str], home: Path, log: Path, timeout_s: float) -> dict[str, float]:
     """Run ``cgflow ARGS`` with the private home; returns its start/end times (epoch s).
@@ -244,7 +226,7 @@ def run_cgflow(args: list[str], home: Path, log: Path, timeout_s: float) -> dict
     try:
         with log.open("w") as out:
             res = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                                 env=_home_env(home), cwd=home, timeout=timeout_s, check=False)
+                                 env=home_env(home), cwd=home, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
         raise EngineError(f"command {cmd} timed out after {timeout_s} s; output in {log}:\n"
                           + _tail(log)) from None
@@ -421,7 +403,7 @@ def run_bare(tpr: Path, work: Path, cmd: list[str]) -> dict[str, Any]:
     """Run ``cmd`` on a copy of ``tpr`` in ``work``; ns/day and times from its log."""
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy2(tpr, work / "prod.tpr")
-    load = _load()
+    load = load_average()
     t0 = time.perf_counter()
     eng.run_command(cmd, work, "mdrun.out", env={"GMX_MAXBACKUP": "-1"},
                     timeout_s=BARE_TIMEOUT_S)
@@ -482,12 +464,12 @@ def measure_campaign(home: Path, args: argparse.Namespace, gate: LoadGate) -> di
     _say(f"campaign {campaign}: submit + launch (preset {args.preset}, n_sets {args.n_sets}, "
          f"threads {args.threads})")
     with LoadSampler() as sampler:
-        load_before = _load()
+        load_before = load_average()
         sub = run_cgflow(["campaign", "submit", str(spec_path), "-l", str(lp_file)], home,
                          logs / "submit.out", 600.0)
         lau = run_cgflow(["launch", "-l", str(lp_file), "--campaign", campaign], home,
                          logs / "launch.out", LAUNCH_TIMEOUT_S)
-        load_after = _load()
+        load_after = load_average()
     campaign_wall = lau["end"] - sub["start"]
     _say(f"campaign finished in {campaign_wall:.1f} s")
 
@@ -591,7 +573,7 @@ def run_cgflow_stage(run_dir: Path, work: Path, threads: int, preset_name: str
     work.mkdir(parents=True, exist_ok=True)
     for name in ("prod.mdp", "npt.gro", "npt.cpt", eng.TOPOLOGY_TOP):
         shutil.copy2(run_dir / name, work / name)
-    load = _load()
+    load = load_average()
     t0 = time.perf_counter()
     report = run_stage(work, "production", work / "prod.mdp", work / "npt.gro",
                        work / eng.TOPOLOGY_TOP, checkpoint_in=work / "npt.cpt",
@@ -817,7 +799,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Run all measurements in a private cgflow home; returns the results entry."""
     get_aa_preset(args.preset)  # unknown preset: InvalidInputError before anything runs
     machine = machine_facts()
-    machine["load_before"] = _load()
+    machine["load_before"] = load_average()
     gate = LoadGate(args.max_load, 60.0 * args.wait_minutes)
     home = Path(tempfile.mkdtemp(prefix="cgflow-bench-aa-"))
     _say(f"private cgflow home {home}; load {machine['load_before']}")
@@ -833,7 +815,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             _say(f"stopping the embedded database failed: {exc}")
         if not args.keep_home:
             shutil.rmtree(home, ignore_errors=True)
-    machine["load_after"] = _load()
+    machine["load_after"] = load_average()
     camp.pop("_lp_file", None)
     loads = [machine["load_before"][0], machine["load_after"][0],
              *(w["load_at_end"][0] for w in gate.waits)]

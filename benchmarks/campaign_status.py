@@ -95,6 +95,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _common import home_env, load_average
 
 RESULTS_DEFAULT = Path(__file__).resolve().parent / "results" / "campaign_status.json"
 CAMPAIGN = "status-bench"
@@ -125,9 +126,6 @@ def _say(msg: str) -> None:
 
 # --- machine --------------------------------------------------------------------------------
 
-
-def _load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _nproc() -> int:
@@ -163,13 +161,6 @@ def machine_facts() -> dict[str, Any]:
 # --- the private home and its database --------------------------------------------------------
 
 
-def _home_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("FW_CONFIG_FILE", "CGFLOW_DB_FILE", "CGFLOW_WORK_ROOT")}
-    env["CGFLOW_HOME"] = str(home)
-    env["CGFLOW_WORK_ROOT"] = str(home / "runs")
-    return env
-
 
 @contextlib.contextmanager
 def private_database(keep_home: bool) -> Iterator[tuple[Path, Path, Any]]:
@@ -182,7 +173,7 @@ def private_database(keep_home: bool) -> Iterator[tuple[Path, Path, Any]]:
     home = Path(tempfile.mkdtemp(prefix="cgflow-bench-status-"))
     saved = dict(os.environ)
     os.environ.clear()
-    os.environ.update(_home_env(home))
+    os.environ.update(home_env(home))
     server = None
     try:
         from cgflow.db.server import EmbeddedServer
@@ -820,7 +811,7 @@ def time_cli(home: Path, lp_file: Path, repeats: int) -> dict[str, Any]:
     """``cgflow campaign status`` as a new process; ``cgflow --help`` and ``python -c pass``
     as start-up baselines; the split/memory child (``_CHILD``). Interleaved, so that the
     variants see similar load."""
-    env = _home_env(home)
+    env = home_env(home)
     logs = home / "bench-logs"
     logs.mkdir(exist_ok=True)
     variants = {"status": _cgflow_exe() + ["campaign", "status", CAMPAIGN, "-l", str(lp_file)],
@@ -866,7 +857,7 @@ def time_cli(home: Path, lp_file: Path, repeats: int) -> dict[str, Any]:
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Set up the database, check the status, time it; returns the results."""
     machine = machine_facts()
-    machine["load_before"] = _load()
+    machine["load_before"] = load_average()
     _say(f"nproc {machine['nproc']}, load {machine['load_before']}")
     with private_database(args.keep_home) as (home, lp_file, server):
         from fireworks import LaunchPad
@@ -900,17 +891,17 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             (home / "bench-logs" / "status.txt").write_text(format_status(status))
             del status
 
-            load_fn = _load()
+            load_fn = load_average()
             _say(f"timing the function ({args.repeats} calls; load {load_fn})")
             fn = time_function(lp, store, args.repeats, server_pid)
             fn["memory"] = measure_tracemalloc(lp, store)
             fn["load_before"] = load_fn
             parts = time_queries(lp, store, args.repeats)
-        load_cli = _load()
+        load_cli = load_average()
         _say(f"timing the command ({args.repeats} runs; load {load_cli})")
         cli = time_cli(home, lp_file, args.repeats)
         cli["load_before"] = load_cli
-    machine["load_after"] = _load()
+    machine["load_after"] = load_average()
     return _round({
         "benchmark": "campaign_status",
         "machine": machine,

@@ -1,0 +1,32 @@
+"""Helpers shared by the benchmark scripts (run as ``python benchmarks/<script>.py``, so
+this folder is on ``sys.path``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from pathlib import Path
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15-minute load averages, rounded."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_model() -> str | None:
+    """The CPU model from /proc/cpuinfo (or platform's guess; None if unknown)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """This environment pointed at a private cgflow home (never the user's ~/.cgflow)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FW_CONFIG_FILE", "CGFLOW_DB_FILE", "CGFLOW_WORK_ROOT")}
+    env["CGFLOW_HOME"] = str(home)
+    env["CGFLOW_WORK_ROOT"] = str(home / "runs")
+    return env
