@@ -118,6 +118,10 @@ def _pct(x: float | None) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{100 * x:+.0f} %"
 
 
+def _num(x: float | None) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
 def format_validations(docs: list[Any]) -> str:
     """A table: per set, the structure route's RDF deviation and alpha-rescaled D error,
     and the dynamics route's D error (and RDF deviation)."""
@@ -128,9 +132,9 @@ def format_validations(docs: list[Any]) -> str:
         s, dyn = d.structure, d.dynamics or {}
         std = f" +- {d.alpha_std:.2f}" if d.alpha_std is not None else ""
         lines.append(
-            f"{d.param_id:16s}  {s['rdf_deviation']:16.3f}  {d.alpha_pred:7.2f}{std:>7s}  "
+            f"{d.param_id:16s}  {_num(s['rdf_deviation']):>16s}  {d.alpha_pred:7.2f}{std:>7s}  "
             f"{_pct(s.get('d_rescaled_rel_error')):>18s}  {_pct(dyn.get('d_rel_error')):>16s}  "
-            f"{dyn.get('rdf_deviation', float('nan')):13.3f}")
+            f"{_num(dyn.get('rdf_deviation')):>13s}")
     return "\n".join(lines)
 
 
