@@ -58,9 +58,12 @@ def training_records(store: Store, campaign: str, preset: str | None = None
 
 
 def common_grid(records: list[dict[str, Any]], dr_nm: float = 0.01) -> np.ndarray:
-    """The r grid all records cover: from the largest first point to the smallest cutoff."""
+    """The r grid of a campaign's potentials: from the largest first point (the short-range
+    wall cannot be invented) to the largest cutoff (beyond its own cutoff a potential is
+    exactly zero, so a set with a shorter cutoff is extended with zeros, not the others
+    truncated)."""
     lo = max(r["r_nm"][0] for r in records)
-    hi = min(r["r_nm"][-1] for r in records)
+    hi = max(r["r_nm"][-1] for r in records)
     n = int(np.floor((hi - lo) / dr_nm + 1e-6)) + 1
     return lo + dr_nm * np.arange(n)
 
