@@ -17,6 +17,7 @@ can run on its own)::
     python benchmarks/votca_ibi.py --stage baseline  # VOTCA's rules inside cgflow's loop
     python benchmarks/votca_ibi.py --stage floor     # known potential: noise floor of D, dP
     python benchmarks/votca_ibi.py --stage repeat --seed 101 [--no-stop]  # cgflow again
+    python benchmarks/votca_ibi.py --stage methods   # IBI vs IHNC update, 3 seeds each
     python benchmarks/votca_ibi.py --stage report    # JSON, Markdown, PNG
     python benchmarks/votca_ibi.py --stage all       # target, cgflow, votca, report
 
@@ -323,6 +324,55 @@ def run_cgflow(workdir: Path, preset_name: str, n_iter: int, label: str,
     data.update(step_means(iters))
     write_json(workdir / f"{label}.json", data)
     return data
+
+
+def compare_methods(workdir: Path, preset_name: str, n_iter: int, seeds: tuple[int, ...],
+                    out_json: Path) -> dict:
+    """cgflow's IBI update against its IHNC update (:mod:`cgflow.ibi.integral_equation`)
+    on the same target, seeds and run length, all iterations run (rdf_tolerance 1e-9);
+    writes ``<out_json>`` and a Markdown table beside it."""
+    variants = {"ibi": {}, "ihnc": {"update_method": "ihnc", "pressure_factor": 0.5}}
+    runs = []
+    for name, extra in variants.items():
+        for seed in seeds:
+            settings = IBISettings(temperature_k=TEMPERATURE_K, max_iterations=n_iter,
+                                   rdf_tolerance=1e-9, **extra)
+            d = run_cgflow(workdir, preset_name, n_iter, f"method_{name}_seed{seed}", settings,
+                           seed=seed)
+            runs.append({"method": name, "seed": seed,
+                         "D": [i["D"] for i in d["iterations"]],
+                         "dP_bar": [i["dP_bar"] for i in d["iterations"]],
+                         "iterations_to_D_and_P_within_tol":
+                             d["iterations_to_D_and_P_within_tol"],
+                         "wall_per_iteration_s": d["wall_per_iteration_s"],
+                         "cpu_python_per_iteration_s": d["cpu_python_s"] / len(d["iterations"]),
+                         "load_before": d["load_before"],
+                         "final_potential_rms_error_kj_mol": potential_error(workdir, d)})
+    summary = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+               "preset": preset_name, "tolerances": {"D": RDF_TOL, "dP_bar": P_TOL_BAR},
+               "variants": variants, "runs": runs}
+    for name in variants:
+        mine = [r for r in runs if r["method"] == name]
+        summary[f"mean_D_last3_{name}"] = float(np.mean([np.mean(r["D"][-3:]) for r in mine]))
+    write_json(out_json, summary)
+    lines = ["# IBI update against the iterative HNC (IHNC) update", "",
+             f"Date {summary['date_utc']} UTC; target and system of `votca_ibi.md` (LJ "
+             f"beads, preset `{preset_name}`); every run does {n_iter} iterations "
+             "(no stop); machine shared with a running campaign (load in the JSON).", "",
+             "| method | seed | iterations to D <= 0.02 and \\|dP\\| <= 50 bar | D per "
+             "iteration | dP per iteration (bar) | rms U - U_LJ, last (kJ/mol) |",
+             "|---|---|---|---|---|---|"]
+    for r in runs:
+        n_conv = r["iterations_to_D_and_P_within_tol"]
+        lines.append(f"| {r['method']} | {r['seed']} | "
+                     f"{'not reached' if n_conv is None else n_conv} | "
+                     + ", ".join(f"{x:.3f}" for x in r["D"]) + " | "
+                     + ", ".join(f"{x:+.0f}" for x in r["dP_bar"]) + " | "
+                     + f"{r['final_potential_rms_error_kj_mol']:.3f} |")
+    lines += ["", "Mean D of the last three iterations: "
+              + ", ".join(f"{n} {summary[f'mean_D_last3_{n}']:.4f}" for n in variants), ""]
+    out_json.with_suffix(".md").write_text("\n".join(lines))
+    return summary
 
 
 # ---------------------------------------------------------------- VOTCA
@@ -738,7 +788,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--stage", default="all",
                     choices=["target", "floor", "cgflow", "votca", "baseline", "repeat",
-                             "report", "all"])
+                             "methods", "report", "all"])
     ap.add_argument("--seed", type=int, default=11,
                     help="first seed of --stage repeat (cgflow defaults again, other seeds)")
     ap.add_argument("--no-stop", action="store_true",
@@ -770,6 +820,9 @@ def main(argv: list[str] | None = None) -> None:
                    f"cgflow_seed{a.seed}" + ("_nostop" if a.no_stop else ""),
                    IBISettings(temperature_k=TEMPERATURE_K, max_iterations=a.iterations,
                                **extra), seed=a.seed)
+    if a.stage == "methods":
+        compare_methods(a.workdir, a.preset, a.iterations, (11, 101, 201),
+                        RESULTS / "ibi_methods.json")
     if a.stage in ("report", "all"):
         report(a.workdir, a.out)
 

@@ -50,6 +50,10 @@ class IBISpec(BaseModel):
     #: ... and the CG pressure is within max(this, the AA pressure error) of the AA pressure.
     pressure_tolerance_bar: float = Field(default=50.0, gt=0)
     update_factor: float = Field(default=1.0, gt=0, le=2.0)
+    #: "ibi" (Boltzmann inversion) or "ihnc" (iterative HNC, cgflow.ibi.integral_equation).
+    update_method: Literal["ibi", "ihnc"] = "ibi"
+    #: fraction of the pressure error the virial ramp aims to cancel per iteration.
+    pressure_factor: float = Field(default=1.0, gt=0, le=1.0)
     #: adapt the update factor to the trend of the RDF deviation (False: VOTCA-like fixed).
     adaptive_factor: bool = True
     pressure_correction: bool = True

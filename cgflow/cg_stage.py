@@ -73,6 +73,8 @@ def make_settings(ibi_spec: Any, target: IBITarget, cg_preset: CGPreset) -> IBIS
         temperature_k=target.temperature_k,
         cutoff_nm=round(float(cutoff), 6),
         update_factor=ibi_spec.update_factor,
+        update_method=ibi_spec.update_method,
+        pressure_factor=ibi_spec.pressure_factor,
         adaptive_factor=ibi_spec.adaptive_factor,
         pressure_correction=ibi_spec.pressure_correction,
         rdf_tolerance=ibi_spec.rdf_tolerance,

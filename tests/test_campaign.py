@@ -37,6 +37,7 @@ def test_demo_includes_reference_and_is_reproducible():
         ("name: 'bad name!'\n", ["field 'name'", "'bad name!'"]),
         ("name: x\nn_sets: [1\n", ["malformed YAML", "line"]),
         ("- just\n- a list\n", ["expected a mapping"]),
+        ("name: x\nibi: {update_method: newton}\n", ["update_method", "'newton'"]),
     ],
 )
 def test_bad_specs_are_refused_with_field_and_value(text, fragments):
@@ -66,3 +67,20 @@ def test_lammps_units_explicit_sets_are_converted():
     assert spec.units == "lammps"
     assert sets[0].to_lammps()["bond_cthc_k"] == pytest.approx(400.0)
     assert sets[0].bond_ctct_k == pytest.approx(OPLSAA_REFERENCE.bond_ctct_k)
+
+
+def test_ibi_method_reaches_the_ibi_settings():
+    import numpy as np
+
+    from cgflow import cg_stage
+    from cgflow.presets import get_cg_preset
+
+    spec, _ = campaign_spec_from_text(
+        "name: x\nibi: {update_method: ihnc, pressure_factor: 0.5}\n", source="spec.yaml")
+    r = np.round(np.arange(0.005, 1.6, 0.01), 6)
+    target = cg_stage.make_target(rdf_r_nm=r, rdf_g=np.ones_like(r), density_kg_m3=700.0,
+                                  pressure_bar=1.0, pressure_err_bar=5.0, temperature_k=298.15)
+    settings = cg_stage.make_settings(spec.ibi, target, get_cg_preset("tiny"))
+    assert settings.update_method == "ihnc" and settings.pressure_factor == 0.5
+    default, _ = campaign_spec_from_text("name: x\n", source="spec.yaml")
+    assert cg_stage.make_settings(default.ibi, target, get_cg_preset("tiny")).update_method == "ibi"

@@ -111,14 +111,17 @@ def steps_for(ps: float, dt_fs: float) -> int:
 
 def initial_ibi_potential(target: IBITarget, settings: IBISettings,
                           cg_preset: CGPreset) -> TabulatedPotential:
-    """The potential of mean force of the target on the IBI grid
-    (:func:`cgflow.ibi.potential.initial_potential`)."""
+    """The first potential on the IBI grid: the target's potential of mean force or its
+    HNC inversion (``settings.initial_guess``, :func:`cgflow.ibi.potential.initial_potential`)."""
     check_target_range(target, cutoff_nm(settings, cg_preset))
     r = ibi_grid(settings, cg_preset)
     g_t = resample_rdf(target.r_nm, target.g, r)
     return initial_potential(r, g_t, settings.temperature_k, g_min=settings.g_min,
                              switch_width_nm=settings.switch_width_nm,
-                             smoothing_window=settings.smoothing_window)
+                             smoothing_window=settings.smoothing_window,
+                             method=settings.initial_guess,
+                             density_nm3=target.number_density_nm3,
+                             s_min=settings.hnc_s_min)
 
 
 def ibi_lammps_settings(settings: IBISettings, cg_preset: CGPreset, *, seed: int,
@@ -277,7 +280,9 @@ def finish_iteration(
         u_new = ibi_update(r, potential.u_kj_mol, g_n, g_t, settings.temperature_k,
                            factor=factor, g_min=settings.g_min,
                            smoothing_window=settings.smoothing_window,
-                           switch_width_nm=settings.switch_width_nm)
+                           switch_width_nm=settings.switch_width_nm,
+                           method=settings.update_method, density_nm3=rho,
+                           s_min=settings.hnc_s_min)
         if settings.pressure_correction:
             drift = 0.0
             if (settings.pressure_method == "virial" and previous is not None

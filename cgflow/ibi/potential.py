@@ -18,6 +18,7 @@ from scipy.signal import savgol_filter
 
 from cgflow import units
 from cgflow.errors import InvalidInputError
+from cgflow.ibi.integral_equation import S_MIN, hnc_potential_correction
 
 #: Exponent of the repulsive core continuation U ~ r^-n.
 CORE_EXPONENT = 12
@@ -197,15 +198,18 @@ def resample_rdf(r_from_nm: np.ndarray, g_from: np.ndarray, r_to_nm: np.ndarray)
 
 def initial_potential(
     r_nm: np.ndarray, g_target: np.ndarray, temperature_k: float, *, g_min: float = 0.02,
-    switch_width_nm: float = 0.1, smoothing_window: int = 5,
+    switch_width_nm: float = 0.1, smoothing_window: int = 5, method: str = "pmf",
+    density_nm3: float | None = None, s_min: float = S_MIN,
 ) -> TabulatedPotential:
-    """Potential of mean force of a target RDF, as the first IBI potential.
+    """Potential of mean force (or HNC potential) of a target RDF, as the first IBI potential.
 
     Steps, on the grid ``r_nm`` (see :func:`potential_grid`; ``g_target`` already on it):
 
     1. U = -kT ln g_t where g_t is reliable (from :func:`first_reliable_index` with
        ``g_min``), smoothed with :func:`smooth` (Savitzky-Golay, ``smoothing_window``
-       points) to damp the noise of the target.
+       points) to damp the noise of the target. With ``method="hnc"``, plus the HNC
+       term kT gamma[g_t] at ``density_nm3``
+       (:func:`cgflow.ibi.integral_equation.hnc_potential_correction`).
     2. Below the reliable region, a repulsive r^-12 core (:func:`extrapolate_core`).
     3. Tail: U is shifted so that U(r_cut) = 0 and multiplied by
        :func:`switching_function` over the last ``switch_width_nm``, so energy and force
@@ -233,7 +237,16 @@ def initial_potential(
     kt = units.kt_kj_mol(temperature_k)
     i0 = first_reliable_index(g, g_min)
     u = np.zeros_like(r)
-    u[i0:] = smooth(-kt * np.log(np.maximum(g[i0:], g_min)), smoothing_window)
+    u[i0:] = -kt * np.log(np.maximum(g[i0:], g_min))
+    if method == "hnc":
+        if density_nm3 is None:
+            raise InvalidInputError("initial potential: method 'hnc' needs the number density "
+                                    "(field 'density_nm3')")
+        u[i0:] += hnc_potential_correction(r, g, density_nm3, temperature_k, s_min=s_min)[i0:]
+    elif method != "pmf":
+        raise InvalidInputError(f"initial potential: field 'method': unknown value {method!r} "
+                                "(expected 'pmf' or 'hnc')")
+    u[i0:] = smooth(u[i0:], smoothing_window)
     u = extrapolate_core(r, u, i0, temperature_k)
     u = (u - u[-1]) * switching_function(r, r[-1], switch_width_nm)
     return TabulatedPotential.from_energy(r, u)

@@ -41,6 +41,15 @@ class IBISettings:
         ``grid_dr_nm``); the r^-12 core covers the region up to the reliable RDF.
     table_spacing_nm
         Spacing of the LAMMPS table (the spline through the grid is resampled), nm.
+    update_method
+        ``"ibi"``: U += a kT ln(g_n/g_t); ``"ihnc"``: the iterative HNC update, which adds
+        kT (gamma[g_t] - gamma[g_n]) (:mod:`cgflow.ibi.integral_equation`).
+    initial_guess
+        First potential: ``"pmf"`` (-kT ln g_t) or ``"hnc"`` (the HNC inversion of g_t,
+        -kT ln g_t + kT gamma[g_t]).
+    hnc_s_min
+        Floor of the structure factor in the Ornstein-Zernike division of ``"ihnc"`` and
+        ``"hnc"`` (bounds the amplification of small-k errors of the truncated RDF).
     update_factor
         Update factor a of the first iteration.
     adaptive_factor
@@ -80,6 +89,9 @@ class IBISettings:
     grid_dr_nm: float = 0.01
     r_min_nm: float = 0.1
     table_spacing_nm: float = 0.001
+    update_method: Literal["ibi", "ihnc"] = "ibi"
+    initial_guess: Literal["pmf", "hnc"] = "pmf"
+    hnc_s_min: float = 0.3
     update_factor: float = 1.0
     adaptive_factor: bool = True
     factor_min: float = 0.1
@@ -99,7 +111,7 @@ class IBISettings:
     def __post_init__(self) -> None:
         src = "IBI settings"
         pos = ("temperature_k", "grid_dr_nm", "r_min_nm", "table_spacing_nm", "update_factor",
-               "factor_min", "factor_max", "g_min", "pressure_factor",
+               "factor_min", "factor_max", "g_min", "hnc_s_min", "pressure_factor",
                "pressure_max_amplitude_kt", "rdf_tolerance", "pressure_tolerance_bar")
         for name in pos:
             v = getattr(self, name)
@@ -114,6 +126,10 @@ class IBISettings:
                "must exceed r_min_nm + switch_width_nm")
         _check(src, "pressure_method", self.pressure_method,
                self.pressure_method in ("virial", "simple"), "expected 'virial' or 'simple'")
+        _check(src, "update_method", self.update_method,
+               self.update_method in ("ibi", "ihnc"), "expected 'ibi' or 'ihnc'")
+        _check(src, "initial_guess", self.initial_guess,
+               self.initial_guess in ("pmf", "hnc"), "expected 'pmf' or 'hnc'")
         _check(src, "factor_max", self.factor_max, self.factor_max >= self.factor_min,
                "must be >= factor_min")
         _check(src, "max_iterations", self.max_iterations,

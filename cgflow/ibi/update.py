@@ -33,6 +33,7 @@ from scipy.integrate import trapezoid
 
 from cgflow import units
 from cgflow.errors import InvalidInputError
+from cgflow.ibi.integral_equation import S_MIN, hnc_potential_correction
 from cgflow.ibi.potential import (
     extrapolate_core,
     first_reliable_index,
@@ -44,9 +45,14 @@ from cgflow.ibi.potential import (
 def ibi_update(
     r_nm: np.ndarray, u_n: np.ndarray, g_n: np.ndarray, g_target: np.ndarray,
     temperature_k: float, *, factor: float = 1.0, g_min: float = 0.02, smoothing_window: int = 5,
-    switch_width_nm: float = 0.1,
+    switch_width_nm: float = 0.1, method: Literal["ibi", "ihnc"] = "ibi",
+    density_nm3: float | None = None, s_min: float = S_MIN,
 ) -> np.ndarray:
     """One RDF update of the potential (see the module docstring for the rule).
+
+    With ``method="ihnc"`` the update is that of the iterative HNC method
+    (:mod:`cgflow.ibi.integral_equation`): the IBI term plus kT (gamma[g_t] - gamma[g_n]),
+    gamma the indirect correlation of the Ornstein-Zernike relation at ``density_nm3``.
 
     Parameters
     ----------
@@ -69,6 +75,10 @@ def ibi_update(
         Savitzky-Golay window (points) applied to the update; < 5 disables smoothing.
     switch_width_nm
         Width over which the update is switched off before the cutoff.
+    method
+        ``"ibi"`` (Boltzmann inversion of the RDF ratio) or ``"ihnc"`` (iterative HNC).
+    density_nm3
+        Number density, 1/nm^3 (needed by ``"ihnc"``).
 
     Returns
     -------
@@ -86,6 +96,16 @@ def ibi_update(
     i0 = max(first_reliable_index(g_n, g_min), first_reliable_index(g_t, g_min))
     du = np.zeros_like(r)
     du[i0:] = kt * np.log(np.maximum(g_n[i0:], g_min) / np.maximum(g_t[i0:], g_min))
+    if method == "ihnc":
+        if density_nm3 is None:
+            raise InvalidInputError("IBI update: method 'ihnc' needs the number density "
+                                    "(field 'density_nm3')")
+        corr = (hnc_potential_correction(r, g_t, density_nm3, temperature_k, s_min=s_min)
+                - hnc_potential_correction(r, g_n, density_nm3, temperature_k, s_min=s_min))
+        du[i0:] += corr[i0:]
+    elif method != "ibi":
+        raise InvalidInputError(f"IBI update: field 'method': unknown value {method!r} "
+                                "(expected 'ibi' or 'ihnc')")
     du[i0:] = smooth(du[i0:], smoothing_window)
     du *= factor * switching_function(r, r[-1], switch_width_nm)
     u_new = u_n + du
