@@ -280,6 +280,17 @@ def cmd_dataset_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset_merge(args: argparse.Namespace) -> int:
+    from cgflow.dataset_export import merge_exports
+
+    out = merge_exports(args.folders, args.output, name=args.name)
+    _print(f"dataset {out['campaign']}: {out['n_converged']} converged of {out['n_sets']} "
+           f"sets, dataset {out['dataset_hash'][:12]}")
+    for f in out["files"]:
+        _print(f"wrote {f}")
+    return 0
+
+
 def cmd_campaign_results(args: argparse.Namespace) -> int:
     from cgflow.db.store import Store
 
@@ -562,6 +573,12 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--preset")
     de.add_argument("-l", "--launchpad")
     de.set_defaults(func=cmd_dataset_export)
+    dm = dsub.add_parser("merge", help="merge exported folders (e.g. of several campaigns)")
+    dm.add_argument("folders", nargs="+", help="folders written by 'cgflow dataset export'")
+    dm.add_argument("-o", "--output", required=True)
+    dm.add_argument("--name", help="name of the merged dataset (default: the campaigns "
+                    "joined by '+')")
+    dm.set_defaults(func=cmd_dataset_merge)
 
     la = sub.add_parser("launch", help="run queued Fireworks (rlaunch rapidfire)")
     la.add_argument("-l", "--launchpad")

@@ -1,4 +1,5 @@
-"""``cgflow dataset export``: a campaign's stored results as files others can learn from.
+"""``cgflow dataset export | merge``: a campaign's stored results as files others can learn
+from, and several such folders merged into one.
 
 Writes, for one campaign, into a folder:
 
@@ -125,3 +126,68 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
     sets_file.write_text(text)
     return {"n_sets": len(rows), "n_converged": len(ds), "files": [str(npz), str(sets_file)],
             "dataset_hash": summary["dataset_hash"]}
+
+
+def merge_exports(dirs: list[str | Path], out_dir: str | Path,
+                  name: str | None = None) -> dict[str, Any]:
+    """Merge folders written by :func:`export_campaign` into one.
+
+    ``dataset.npz`` holds the rows of every part on one grid
+    (:meth:`cgflow.ml.dataset.CampaignDataset.concatenate`); ``sets.json`` lists every
+    set with the campaign it came from, and under ``sources`` each part's campaign,
+    preset, counts and dataset hash, so a merged dataset can be traced to its campaigns.
+
+    Raises
+    ------
+    InvalidInputError
+        When fewer than two folders are given, a folder lacks its files, the parts were
+        made with different presets or units, or a set is in two parts; nothing is
+        written then.
+    """
+    from cgflow.ml.dataset import CampaignDataset
+
+    if len(dirs) < 2:
+        raise InvalidInputError(f"dataset merge: need at least two export folders, got "
+                                f"{len(dirs)}")
+    parts, summaries = [], []
+    for d in dirs:
+        d = Path(d)
+        npz, sets_file = d / "dataset.npz", d / "sets.json"
+        for f in (npz, sets_file):
+            if not f.is_file():
+                raise InvalidInputError(f"dataset merge: {f} is missing (expected a folder "
+                                        "written by 'cgflow dataset export')")
+        summary = json.loads(sets_file.read_text())
+        ds = CampaignDataset.load_npz(npz)
+        if summary.get("dataset_hash") != ds.content_hash():
+            raise InvalidInputError(f"dataset merge: {npz} does not match the dataset_hash "
+                                    f"of {sets_file}")
+        parts.append(ds)
+        summaries.append(summary)
+    for key in ("preset", "units"):
+        values = [s.get(key) for s in summaries]
+        if any(v != values[0] for v in values):
+            raise InvalidInputError(f"dataset merge: field {key!r} differs between the "
+                                    f"parts: {values}")
+    merged = CampaignDataset.concatenate(parts, campaign=name)
+    rows = [{"campaign": s.get("campaign"), **row} for s in summaries for row in s["sets"]]
+    summary = {
+        "campaign": merged.campaign, "preset": summaries[0].get("preset"),
+        "n_sets": len(rows), "n_converged": len(merged),
+        "n_with_alpha": int(np.isfinite(merged.alpha).sum()),
+        "dataset_hash": merged.content_hash(), "units": summaries[0].get("units"),
+        "sources": [{"campaign": s.get("campaign"), "folder": Path(d).name,
+                     "n_sets": s.get("n_sets"), "n_converged": s.get("n_converged"),
+                     "dataset_hash": s.get("dataset_hash")}
+                    for s, d in zip(summaries, dirs, strict=True)],
+        "sets": rows,
+    }
+    text = json.dumps(summary, indent=1, default=float) + "\n"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    npz = merged.save_npz(out / "dataset.npz")
+    sets_file = out / "sets.json"
+    sets_file.write_text(text)
+    return {"n_sets": len(rows), "n_converged": len(merged),
+            "files": [str(npz), str(sets_file)], "dataset_hash": summary["dataset_hash"],
+            "campaign": merged.campaign}

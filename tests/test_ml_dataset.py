@@ -134,3 +134,39 @@ def test_splits_partition_and_are_seeded():
 def test_splits_reject_bad_settings(kwargs, fragment):
     with pytest.raises(InvalidInputError, match=fragment):
         splits(10, **kwargs)
+
+
+def _part(sets, r, campaign, offset=0.0):
+    recs = [_record(ps, r, 3.0 - 2.0 * r + offset, g_target=np.full(r.size, 1.5))
+            for ps in sets]
+    return CampaignDataset.from_records(recs, r, campaign=campaign)
+
+
+def test_concatenate_aligns_grids_and_keeps_rows():
+    sets = SPACES["narrow"].sample(5, seed=7)
+    a = _part(sets[:3], np.round(np.arange(0.30, 1.201, 0.01), 10), "a")
+    b = _part(sets[3:], np.round(np.arange(0.30, 1.501, 0.01), 10), "b", offset=1.0)
+    ab = CampaignDataset.concatenate([a, b])
+    assert ab.campaign == "a+b" and len(ab) == 5
+    assert ab.param_ids.tolist() == [ps.id for ps in sets]
+    assert ab.r_nm[0] == pytest.approx(0.30) and ab.r_nm[-1] == pytest.approx(1.50)
+    # a's potentials end at its cutoff: zero beyond, unchanged before
+    beyond = ab.r_nm > 1.2 + 1e-9
+    assert np.all(ab.U[:3, beyond] == 0.0)
+    np.testing.assert_allclose(ab.U[:3, ~beyond], a.U, atol=1e-12)
+    np.testing.assert_allclose(ab.U[3:], b.U, atol=1e-12)
+    np.testing.assert_allclose(ab.X, np.vstack([a.X, b.X]))
+    assert CampaignDataset.concatenate([a, b], campaign="ref").campaign == "ref"
+
+
+def test_concatenate_rejects_a_set_in_two_parts_and_other_spacings():
+    sets = SPACES["narrow"].sample(3, seed=7)
+    a = _part(sets[:2], np.round(np.arange(0.30, 1.201, 0.01), 10), "a")
+    b = _part(sets[1:], np.round(np.arange(0.30, 1.201, 0.01), 10), "b")
+    with pytest.raises(InvalidInputError, match=f"{sets[1].id!r} is in both 'a' and 'b'"):
+        CampaignDataset.concatenate([a, b])
+    c = _part(sets[2:], np.round(np.arange(0.30, 1.201, 0.02), 10), "c")
+    with pytest.raises(InvalidInputError, match="different spacings"):
+        CampaignDataset.concatenate([a, c])
+    with pytest.raises(InvalidInputError, match="no datasets"):
+        CampaignDataset.concatenate([])

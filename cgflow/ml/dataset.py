@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from cgflow.errors import InvalidInputError
-from cgflow.params import N_PARAMETERS, parameter_set_from_mapping
+from cgflow.params import FIELDS, N_PARAMETERS, parameter_set_from_mapping
 
 #: Scalar per-set quantities of a record (nm^2/ps for D, dimensionless alpha).
 SCALAR_FIELDS: tuple[str, ...] = ("d_aa", "d_aa_err", "d_cg", "d_cg_err", "alpha", "alpha_err")
@@ -210,6 +210,51 @@ class CampaignDataset:
             g_target=np.array(gs) if any_g else None, campaign=campaign,
             **{name: np.array(v) for name, v in scalars.items()},
         )
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[CampaignDataset], *,
+                    campaign: str | None = None) -> CampaignDataset:
+        """The rows of several datasets (e.g. of several campaigns) on one grid.
+
+        The grids must share their spacing. The common grid runs from the largest first
+        point to the largest last point, with the rule of :meth:`from_records`: beyond a
+        part's grid its potentials are 0 (they end at their cut-off) and its RDFs hold
+        their last value.
+
+        Raises
+        ------
+        InvalidInputError
+            On no parts, different grid spacings, or a parameter-set id in two parts
+            (naming the id and both campaigns).
+        """
+        if not parts:
+            raise InvalidInputError("dataset concatenate: no datasets given")
+        steps = [float(p.r_nm[1] - p.r_nm[0]) for p in parts]
+        if max(steps) - min(steps) > 1e-9:
+            raise InvalidInputError(f"dataset concatenate: field 'r_nm': the grids have "
+                                    f"different spacings {sorted(set(steps))} nm")
+        seen: dict[str, str] = {}
+        records: list[dict[str, Any]] = []
+        for part in parts:
+            for i, pid in enumerate(part.param_ids.tolist()):
+                if pid in seen:
+                    raise InvalidInputError(
+                        f"dataset concatenate: field 'param_ids': {pid!r} is in both "
+                        f"{seen[pid]!r} and {part.campaign!r}")
+                seen[pid] = part.campaign
+                rec: dict[str, Any] = {
+                    "param_id": pid, "params": dict(zip(FIELDS, part.X[i].tolist(), strict=True)),
+                    "r_nm": part.r_nm, "u_kj_mol": part.U[i],
+                    "g_target": None if part.g_target is None else part.g_target[i],
+                }
+                rec.update({name: float(getattr(part, name)[i]) for name in SCALAR_FIELDS})
+                records.append(rec)
+        dr = steps[0]
+        lo = max(float(p.r_nm[0]) for p in parts)
+        hi = max(float(p.r_nm[-1]) for p in parts)
+        grid = np.round(lo + dr * np.arange(int(np.floor((hi - lo) / dr + 1e-6)) + 1), 10)
+        name = campaign if campaign is not None else "+".join(p.campaign for p in parts)
+        return cls.from_records(records, grid, campaign=name)
 
     # --- persistence and identity ------------------------------------------------------------
 
