@@ -37,8 +37,10 @@ def _estimate(est: Any) -> dict[str, float | None] | None:
 
 def set_rows(store: Any, campaign: str, preset: str | None = None) -> list[dict[str, Any]]:
     """One row per parameter set of ``campaign`` (see the module docstring)."""
+    from cgflow.firetasks.train import campaign_potentials
+
     rows = []
-    pots = {p.param_id: p for p in store.potentials(campaign=campaign)
+    pots = {p.param_id: p for p in campaign_potentials(store, campaign)
             if preset is None or p.preset == preset}
     aa_runs = {}
     for run in store.aa_runs(campaign=campaign):

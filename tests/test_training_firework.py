@@ -187,3 +187,24 @@ def test_dataset_export_and_closed_loop_validation(launchpad, launchpad_file, mo
         trained = load_campaign_models(store, "loop").metadata["train_param_ids"][0]
     r = cli("validate", "--campaign", "loop", "--param-id", trained, "-l", str(launchpad_file))
     assert r.returncode == 2 and "trained on this set" in r.stderr
+
+
+def test_a_campaign_trains_on_the_sets_it_reused(launchpad):
+    """Sets whose potentials and CG runs an earlier campaign made (and a later one reused
+    instead of rerunning) are part of the later campaign's training data and export."""
+    from cgflow.dataset_export import set_rows
+    from cgflow.firetasks.train import training_records
+
+    with Store.from_launchpad(launchpad) as store:
+        store_campaign(store, "first", 6)
+        reused = [ps.param_id for ps in store.parameter_sets("first")][:4]
+        for pid in reused:
+            doc = store.get_parameter_set(pid)
+            store.upsert_parameter_set(ParameterSet(**doc.params), "second", "narrow")
+        records = training_records(store, "second", "tiny")
+        assert sorted(r["param_id"] for r in records) == sorted(reused)
+        assert all(np.isfinite(r["alpha"]) for r in records)
+        rows = set_rows(store, "second", "tiny")
+        assert {r["param_id"] for r in rows} == set(reused)
+        assert all(r["ibi_converged"] for r in rows)
+        assert len(training_records(store, "first", "tiny")) == 6

@@ -26,12 +26,26 @@ from cgflow.firetasks.context import db_file_for
 STATUS_MODEL = "training-status"
 
 
+def campaign_potentials(store: Store, campaign: str, converged: bool | None = None
+                        ) -> list[Any]:
+    """Stored potentials of the parameter sets of ``campaign``, made by it or reused."""
+    ids = store.param_ids(campaign)
+    out: list[Any] = []
+    for k in range(0, len(ids), 250):  # a long $in is slow on the embedded server
+        out += store.potentials(converged=converged, param_ids=ids[k:k + 250])
+    return out
+
+
 def training_records(store: Store, campaign: str, preset: str | None = None
                      ) -> list[dict[str, Any]]:
     """One record per converged parameter set of ``campaign`` (see
-    :meth:`cgflow.ml.dataset.CampaignDataset.from_records`)."""
+    :meth:`cgflow.ml.dataset.CampaignDataset.from_records`).
+
+    The sets are those of the campaign, including sets whose results it reused from an
+    earlier campaign (a stored potential is kept once per set and preset, under the
+    campaign that made it)."""
     records = []
-    for pot in store.potentials(campaign=campaign, converged=True):
+    for pot in campaign_potentials(store, campaign, converged=True):
         if preset is not None and pot.preset != preset:
             continue
         ps = store.get_parameter_set(pot.param_id)
