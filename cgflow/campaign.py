@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cgflow.errors import InvalidInputError, format_validation_error
+from cgflow.ibi.settings import IBISettings
 from cgflow.params import (
     OPLSAA_REFERENCE,
     SPACES,
@@ -51,9 +52,16 @@ class IBISpec(BaseModel):
     pressure_tolerance_bar: float = Field(default=50.0, gt=0)
     update_factor: float = Field(default=1.0, gt=0, le=2.0)
     #: "ibi" (Boltzmann inversion) or "ihnc" (iterative HNC, cgflow.ibi.integral_equation).
-    update_method: Literal["ibi", "ihnc"] = "ibi"
+    update_method: Literal["ibi", "ihnc"] = IBISettings.update_method
+    #: with "ihnc": the first iterations before this one use the plain IBI update.
+    ihnc_start_iteration: int = Field(default=IBISettings.ihnc_start_iteration, ge=0)
+    #: width over which the potential and its updates are switched off before the cutoff.
+    switch_width_nm: float = Field(default=IBISettings.switch_width_nm, ge=0, le=0.5)
     #: fraction of the pressure error the virial ramp aims to cancel per iteration.
-    pressure_factor: float = Field(default=1.0, gt=0, le=1.0)
+    pressure_factor: float = Field(default=IBISettings.pressure_factor, gt=0, le=1.0)
+    #: weight of the previous iteration's unexplained pressure drift in the ramp (0..1).
+    pressure_drift_weight: float = Field(default=IBISettings.pressure_drift_weight, ge=0,
+                                         le=1.0)
     #: adapt the update factor to the trend of the RDF deviation (False: VOTCA-like fixed).
     adaptive_factor: bool = True
     pressure_correction: bool = True

@@ -194,7 +194,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
             if not args.campaign:
                 raise InvalidInputError("cgflow models train: --campaign is required")
-            out = train_campaign_models(store, args.campaign, args.preset, args.seed)
+            out = train_campaign_models(store, args.campaign, args.preset, args.seed,
+                                        dataset=args.dataset)
             _print(f"campaign {args.campaign}: {out['status']}: "
                    f"{out.get('message') or ', '.join(out.get('models', []))}")
             return 0 if out["status"] == "trained" else 1
@@ -548,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--campaign")
     mo.add_argument("--preset", help="train: only sets run with this preset")
     mo.add_argument("--seed", type=int, default=0, help="train: seed of split and models")
+    mo.add_argument("--dataset", help="train: from this exported dataset.npz (e.g. of "
+                    "'cgflow dataset merge') instead of the campaign's stored sets; the "
+                    "models are stored under --campaign")
     mo.add_argument("-l", "--launchpad")
     mo.set_defaults(func=cmd_models)
 

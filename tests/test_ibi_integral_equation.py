@@ -116,3 +116,13 @@ def test_settings_name_a_bad_method():
         IBISettings(initial_guess="py")
     with pytest.raises(InvalidInputError, match="hnc_s_min"):
         IBISettings(hnc_s_min=0.0)
+
+
+def test_ihnc_starts_at_its_iteration():
+    from cgflow.ibi.iteration import update_method
+
+    s = IBISettings(update_method="ihnc", ihnc_start_iteration=1)
+    assert [update_method(s, i) for i in range(3)] == ["ibi", "ihnc", "ihnc"]
+    assert update_method(IBISettings(), 5) == "ibi"
+    with pytest.raises(InvalidInputError, match="ihnc_start_iteration"):
+        IBISettings(ihnc_start_iteration=-1)

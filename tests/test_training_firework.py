@@ -208,3 +208,25 @@ def test_a_campaign_trains_on_the_sets_it_reused(launchpad):
         assert {r["param_id"] for r in rows} == set(reused)
         assert all(r["ibi_converged"] for r in rows)
         assert len(training_records(store, "first", "tiny")) == 6
+
+
+def test_models_train_from_an_exported_dataset(launchpad, launchpad_file, tmp_path):
+    """``cgflow models train --dataset`` trains on a file (e.g. a merged export) and
+    stores the models under the given campaign, where predict and validate find them."""
+    ds = synthetic_campaign(10, seed=5, campaign="files")
+    ds.save_npz(tmp_path / "dataset.npz")
+    r = cli("models", "train", "--campaign", "from-files", "--dataset",
+            str(tmp_path / "dataset.npz"), "-l", str(launchpad_file))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "campaign from-files: trained" in r.stdout
+    with Store.from_launchpad(launchpad) as store:
+        from cgflow.firetasks.train import load_campaign_models
+
+        manifest = store.get_model("from-files", "manifest")
+        assert manifest.metadata["dataset_hash"] == ds.content_hash()
+        assert manifest.metadata["data_source"].endswith("dataset.npz")
+        trained = load_campaign_models(store, "from-files")
+        assert set(trained.metadata["train_param_ids"]) <= set(ds.param_ids.tolist())
+    r = cli("models", "train", "--campaign", "x", "--dataset", str(tmp_path / "none.npz"),
+            "-l", str(launchpad_file))
+    assert r.returncode == 2 and "none.npz" in r.stderr and "no such file" in r.stderr

@@ -92,9 +92,12 @@ def library_versions() -> dict[str, str]:
 
 
 def train_campaign_models(store: Store, campaign: str, preset: str | None = None,
-                          seed: int = 0) -> dict[str, Any]:
+                          seed: int = 0, dataset: Any = None) -> dict[str, Any]:
     """Train and store the models of ``campaign``; returns a summary.
 
+    The data are the campaign's converged sets in the database or, with ``dataset`` (a
+    :class:`cgflow.ml.dataset.CampaignDataset` or the path of an exported
+    ``dataset.npz``), that dataset; the models are stored under ``campaign`` either way.
     Too few converged sets: a ``training-status`` document with the message is stored
     (and any earlier status replaced), no models.
     """
@@ -105,22 +108,34 @@ def train_campaign_models(store: Store, campaign: str, preset: str | None = None
         from cgflow.presets import get_cg_preset
 
         get_cg_preset(preset)  # an unknown name is an error naming it, not "0 sets"
-    records = training_records(store, campaign, preset)
+    source = "database"
+    if dataset is not None:
+        if not isinstance(dataset, CampaignDataset):
+            source = str(dataset)
+            dataset = CampaignDataset.load_npz(dataset)
+        else:
+            source = f"dataset {dataset.campaign!r}"
+        records = None
+        n_found = len(dataset)
+    else:
+        records = training_records(store, campaign, preset)
+        n_found = len(records)
     try:
-        if len(records) < MIN_SETS_TO_TRAIN:
+        if n_found < MIN_SETS_TO_TRAIN:
             raise InsufficientDataError(
-                f"campaign {campaign!r} has {len(records)} converged parameter sets; training "
+                f"campaign {campaign!r} has {n_found} converged parameter sets; training "
                 f"needs at least {MIN_SETS_TO_TRAIN}")
-        ds = CampaignDataset.from_records(records, common_grid(records), campaign=campaign)
+        ds = dataset if records is None else CampaignDataset.from_records(
+            records, common_grid(records), campaign=campaign)
         report = train_all(ds, seed=seed)
     except InsufficientDataError as exc:
         store.save_model({"name": STATUS_MODEL, "campaign": campaign, "kind": "status",
                           "metadata": {"status": "insufficient_data", "message": str(exc),
-                                       "n_sets": len(records)}})
+                                       "n_sets": n_found}})
         return {"status": "insufficient_data", "message": str(exc)}
     meta = {"status": "trained", "dataset_hash": report.dataset_hash, "n_sets": report.n_sets,
             "n_pairs": report.n_pairs, "cv_mean": report.cv_mean, "test": report.test,
-            "versions": library_versions(), "preset": preset}
+            "versions": library_versions(), "preset": preset, "data_source": source}
     blobs = save_models(report)
     for name, blob in blobs.items():
         store.save_model({"name": name, "campaign": campaign, "kind": name,

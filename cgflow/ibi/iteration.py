@@ -234,6 +234,14 @@ def read_sampled_pressure(workdir: str | os.PathLike) -> tuple[float, float]:
     return float(p.mean()), err
 
 
+def update_method(settings: IBISettings, iteration: int) -> str:
+    """The update rule of ``iteration``: ``settings.update_method``, except plain IBI
+    before ``settings.ihnc_start_iteration``."""
+    if settings.update_method == "ihnc" and iteration < settings.ihnc_start_iteration:
+        return "ibi"
+    return settings.update_method
+
+
 def finish_iteration(
     workdir: str | os.PathLike, target: IBITarget, settings: IBISettings, cg_preset: CGPreset,
     *, previous: IterationResult | None = None,
@@ -281,7 +289,8 @@ def finish_iteration(
                            factor=factor, g_min=settings.g_min,
                            smoothing_window=settings.smoothing_window,
                            switch_width_nm=settings.switch_width_nm,
-                           method=settings.update_method, density_nm3=rho,
+                           method=update_method(settings, int(state["iteration"])),
+                           density_nm3=rho,
                            s_min=settings.hnc_s_min)
         if settings.pressure_correction:
             drift = 0.0

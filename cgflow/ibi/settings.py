@@ -47,6 +47,9 @@ class IBISettings:
     initial_guess
         First potential: ``"pmf"`` (-kT ln g_t) or ``"hnc"`` (the HNC inversion of g_t,
         -kT ln g_t + kT gamma[g_t]).
+    ihnc_start_iteration
+        With ``"ihnc"``: iterations before this one use the plain IBI update (the HNC
+        linearisation is poor far from the target, e.g. at the potential of mean force).
     hnc_s_min
         Floor of the structure factor in the Ornstein-Zernike division of ``"ihnc"`` and
         ``"hnc"`` (bounds the amplification of small-k errors of the truncated RDF).
@@ -91,6 +94,7 @@ class IBISettings:
     table_spacing_nm: float = 0.001
     update_method: Literal["ibi", "ihnc"] = "ibi"
     initial_guess: Literal["pmf", "hnc"] = "pmf"
+    ihnc_start_iteration: int = 0
     hnc_s_min: float = 0.3
     update_factor: float = 1.0
     adaptive_factor: bool = True
@@ -130,6 +134,9 @@ class IBISettings:
                self.update_method in ("ibi", "ihnc"), "expected 'ibi' or 'ihnc'")
         _check(src, "initial_guess", self.initial_guess,
                self.initial_guess in ("pmf", "hnc"), "expected 'pmf' or 'hnc'")
+        _check(src, "ihnc_start_iteration", self.ihnc_start_iteration,
+               isinstance(self.ihnc_start_iteration, int) and self.ihnc_start_iteration >= 0,
+               "must be an integer >= 0")
         _check(src, "factor_max", self.factor_max, self.factor_max >= self.factor_min,
                "must be >= factor_min")
         _check(src, "max_iterations", self.max_iterations,

@@ -276,6 +276,8 @@ class CampaignDataset:
     @classmethod
     def load_npz(cls, path: str | Path) -> CampaignDataset:
         """Read a dataset written by :meth:`save_npz`."""
+        if not Path(path).is_file():
+            raise InvalidInputError(f"dataset file {str(path)!r}: no such file")
         with np.load(Path(path), allow_pickle=False) as data:
             kw = {k: data[k] for k in data.files if k != "campaign"}
             campaign = str(data["campaign"]) if "campaign" in data.files else "unnamed"
