@@ -36,7 +36,7 @@ def test_dataset_matches_its_summary_and_spec(dataset, summary):
     converged = {s["param_id"] for s in summary["sets"] if s.get("ibi_converged")}
     assert set(dataset.param_ids.tolist()) == converged
     # every stored set is one its campaign's spec samples, with the same parameters
-    by_id = {}
+    sets_by_campaign = {}
     for source in summary["sources"]:
         part = json.loads((SOURCES / source["folder"] / "sets.json").read_text())
         assert part["dataset_hash"] == source["dataset_hash"]
@@ -44,13 +44,13 @@ def test_dataset_matches_its_summary_and_spec(dataset, summary):
         assert CampaignDataset.load_npz(SOURCES / source["folder"] / "dataset.npz"
                                         ).content_hash() == source["dataset_hash"]
         _, sets = load_campaign_spec(REPO / "workflows" / f"{source['campaign']}.yaml")
-        by_id[source["campaign"]] = {ps.id: ps for ps in sets}
+        sets_by_campaign[source["campaign"]] = {ps.id: ps for ps in sets}
     assert len(summary["sources"]) >= 2
     for row in summary["sets"]:
-        assert row["param_id"] in by_id[row["campaign"]]
+        assert row["param_id"] in sets_by_campaign[row["campaign"]]
         ps = parameter_set_from_mapping(row["params"])
         assert ps.id == row["param_id"]
-    by_id = {pid: ps for sets in by_id.values() for pid, ps in sets.items()}
+    by_id = {pid: ps for sets in sets_by_campaign.values() for pid, ps in sets.items()}
     for pid, x in zip(dataset.param_ids, dataset.X, strict=True):
         assert np.allclose(x, by_id[str(pid)].to_array())
     # alpha is D_CG / D_AA, within the rounding of the stored values
