@@ -9,7 +9,7 @@ What is measured
    engine's own time: the ``Time:`` wall seconds of the ``em``, ``nvt``, ``npt`` and
    ``prod`` md.log of every set (the minimisation log of GROMACS 2022 has no ``Time:``
    line: for ``em`` the mdrun process span stands in, start-up included), plus the
-   analysis time (:func:`cgflow.aa_stage.analyse` timed again in this process on a copy
+   analysis time (:func:`cgflow.stages.aa.analyse` timed again in this process on a copy
    of each set's ``prod.tpr/.xtc/.edr``).
    ``overhead = campaign wall - engine wall`` is reported in seconds, as a percentage of
    the campaign wall and of the engine wall, and split into parts:
@@ -52,7 +52,7 @@ What is measured
 2. **ns/day against bare mdrun.** On the reference set's system (its ``prod.tpr``, same
    number of steps), three variants run in scratch directories, interleaved so that they
    see similar load, ``--repeats`` times each: ``cgflow_custodian`` = cgflow's production
-   stage again as the campaign ran it (:func:`cgflow.jobs.gromacs.run_stage` on copies of
+   stage again as the campaign ran it (:func:`cgflow.jobs.gromacs.job.run_stage` on copies of
    ``prod.mdp``, ``npt.gro``, ``npt.cpt``, ``topol.top``: grompp, then mdrun under
    Custodian, checkpoints every ``checkpoint_minutes``); ``bare`` =
    ``gmx mdrun -s prod.tpr -nt <threads> -pin off`` (GROMACS' defaults, checkpoint every
@@ -106,7 +106,7 @@ from _common import cpu_model, home_env, load_average
 
 from cgflow.engines import gromacs as eng
 from cgflow.errors import EngineError, InvalidInputError
-from cgflow.jobs.gromacs_handlers import MDRUN_OUT_SUFFIX
+from cgflow.jobs.gromacs.handlers import MDRUN_OUT_SUFFIX
 from cgflow.params import OPLSAA_REFERENCE
 from cgflow.presets import get_aa_preset
 
@@ -209,7 +209,7 @@ class LoadGate:
 
 def _cgflow_exe() -> list[str]:
     exe = Path(sys.executable).with_name("cgflow")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cgflow.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cgflow.cli.main"]
 
 
 
@@ -355,8 +355,8 @@ def stage_breakdown(run_dir: Path, stage: str, wall_s: float | None) -> dict[str
 
 
 def time_analysis(run_dir: Path, scratch: Path, preset_name: str, threads: int) -> float:
-    """Wall seconds of :func:`cgflow.aa_stage.analyse` on a copy of the production files."""
-    from cgflow import aa_stage
+    """Wall seconds of :func:`cgflow.stages.aa.analyse` on a copy of the production files."""
+    from cgflow.stages import aa as aa_stage
 
     scratch.mkdir(parents=True, exist_ok=True)
     for ext in (".tpr", ".xtc", ".edr"):
@@ -566,8 +566,8 @@ def measure_campaign(home: Path, args: argparse.Namespace, gate: LoadGate) -> di
 def run_cgflow_stage(run_dir: Path, work: Path, threads: int, preset_name: str
                      ) -> dict[str, Any]:
     """cgflow's production stage again, as the campaign ran it (grompp, then mdrun under
-    Custodian via :func:`cgflow.jobs.gromacs.run_stage`), on copies of its inputs."""
-    from cgflow.jobs.gromacs import run_stage
+    Custodian via :func:`cgflow.jobs.gromacs.job.run_stage`), on copies of its inputs."""
+    from cgflow.jobs.gromacs.job import run_stage
 
     preset = get_aa_preset(preset_name)
     work.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 What is measured
 ----------------
-:func:`cgflow.campaign_status.campaign_status` (its queries: the campaign's Fireworks,
+:func:`cgflow.orchestration.status.campaign_status` (its queries: the campaign's Fireworks,
 their launches in chunks of ids, the potentials of its sets; then the stage of each set
 in Python; the per-query timings below are of the first version's single queries, kept
 for comparison) and the
@@ -14,15 +14,15 @@ a campaign in progress. No simulation runs.
    cgflow home (never ``~/.cgflow``). A campaign of 300 parameter sets with the CG stage
    (``space: wide``, ``n_sets: 299``, ``include_reference: true``, ``cg_stage: true``,
    ``preset: tiny``; 1801 Fireworks) is submitted with
-   :func:`cgflow.cli.submit_campaign`.
+   :func:`cgflow.cli.main.submit_campaign`.
 2. **A campaign in progress, without simulating.** The workflow is loaded as a FireWorks
    ``Workflow``; Launches are added to its Fireworks the way ``rlaunch`` does (a
    ``Launch`` RUNNING, then COMPLETED or FIZZLED with the ``FWAction`` the Firetask
    returns) and ``Workflow.refresh`` (FireWorks' own state logic) updates the states and
    applies the actions: each IBI iteration that continues adds the next one as a detour,
-   made by :func:`cgflow.firetasks.cg.iteration_firework` as the Firetask does; a failed
-   task's launch stores ``action.stored_data._exception._stacktrace`` (a real Python
-   traceback, of an ``EngineError`` raised in this script) as FireWorks' Rocket does.
+   made by :func:`cgflow.orchestration.firetasks.cg.iteration_firework` as the Firetask
+   does; a failed task's launch stores ``action.stored_data._exception._stacktrace`` (a
+   real Python traceback, of an ``EngineError`` raised in this script) as FireWorks' Rocket does.
    New Firework and launch ids come from FireWorks' id counters; the ``fireworks``,
    ``launches`` and ``workflows`` documents are written with FireWorks' own
    ``to_db_dict``. Launch times are made up (stage durations of a few minutes, one
@@ -177,7 +177,7 @@ def private_database(keep_home: bool) -> Iterator[tuple[Path, Path, Any]]:
     server = None
     try:
         from cgflow.db.server import EmbeddedServer
-        from cgflow.fw_configs import write_embedded_configs
+        from cgflow.orchestration.fw_configs import write_embedded_configs
 
         server = EmbeddedServer(home=home)
         t0 = time.perf_counter()
@@ -211,8 +211,8 @@ def write_spec(home: Path) -> Path:
 
 
 def submit(spec_path: Path, lp_file: Path, log: Path) -> float:
-    """Submit with :func:`cgflow.cli.submit_campaign` (FireWorks' log to ``log``)."""
-    from cgflow.cli import submit_campaign
+    """Submit with :func:`cgflow.cli.main.submit_campaign` (FireWorks' log to ``log``)."""
+    from cgflow.cli.main import submit_campaign
 
     t0 = time.perf_counter()
     with log.open("w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -357,10 +357,10 @@ def _potential_doc(pid: str, converged: bool, n_iter: int, best: int,
 
 def _ibi_continue(fw: Any, iteration: int, rng: random.Random) -> Any:
     """The FWAction of an IBI iteration that continues: the next iteration as a detour,
-    made as :class:`cgflow.firetasks.cg.IBIIterationTask` makes it."""
+    made as :class:`cgflow.orchestration.firetasks.cg.IBIIterationTask` makes it."""
     from fireworks import FWAction, Workflow
 
-    from cgflow.firetasks.cg import iteration_firework
+    from cgflow.orchestration.firetasks.cg import iteration_firework
 
     task = fw.tasks[0]
     params = {k: task[k] for k in ("campaign", "param_set", "preset", "ibi", "threads")
@@ -629,7 +629,7 @@ def _proc_cpu_s(pid: int) -> float | None:
 
 def time_function(lp: Any, store: Any, repeats: int, server_pid: int | None) -> dict[str, Any]:
     """``repeats`` calls of campaign_status: wall, CPU here, CPU of the server."""
-    from cgflow.campaign_status import campaign_status
+    from cgflow.orchestration.status import campaign_status
 
     wall, cpu, srv = [], [], []
     for _ in range(repeats):
@@ -648,7 +648,7 @@ def time_function(lp: Any, store: Any, repeats: int, server_pid: int | None) -> 
 
 def measure_tracemalloc(lp: Any, store: Any) -> dict[str, Any]:
     """Peak Python allocations of one campaign_status call (tracemalloc, in this process)."""
-    from cgflow.campaign_status import campaign_status
+    from cgflow.orchestration.status import campaign_status
 
     gc.collect()
     tracemalloc.start()
@@ -666,7 +666,7 @@ import gc, json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from fireworks import LaunchPad
-from cgflow.campaign_status import campaign_status, format_status
+from cgflow.orchestration.status import campaign_status, format_status
 from cgflow.db.store import Store
 t1 = time.perf_counter()
 def kib(key):
@@ -767,7 +767,7 @@ def database_facts(lp: Any, store: Any) -> dict[str, Any]:
 
 def _cgflow_exe() -> list[str]:
     exe = Path(sys.executable).with_name("cgflow")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cgflow.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cgflow.cli.main"]
 
 
 #: Starts a command and reports its wall time, exit code and peak RSS (``wait4``).
@@ -862,8 +862,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     with private_database(args.keep_home) as (home, lp_file, server):
         from fireworks import LaunchPad
 
-        from cgflow.campaign_status import campaign_status, format_status
         from cgflow.db.store import Store
+        from cgflow.orchestration.status import campaign_status, format_status
 
         (home / "bench-logs").mkdir(exist_ok=True)
         spec_path = write_spec(home)

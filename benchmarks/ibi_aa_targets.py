@@ -4,7 +4,7 @@ The LJ benchmark (``votca_ibi.py``) has one clean target; this one takes the all
 targets of the committed reference dataset (``data/reference/``: the target RDF on the
 potential grid from ``dataset.npz``, the AA density, pressure and its error from
 ``sets.json``) and runs cgflow's IBI on each with every variant of settings, the same
-seeds for all variants, as the campaign would (:func:`cgflow.cg_stage.make_settings`
+seeds for all variants, as the campaign would (:func:`cgflow.stages.cg.make_settings`
 from the campaign's ``ibi`` section, the ``reference`` CG preset: 343 beads, 10 + 50 ps
 per iteration, at most 12 iterations, converged at D <= 0.03 and |dP| <= max(50 bar, the
 AA error)). Writes ``results/ibi_aa_targets.{json,md}``.
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cgflow import cg_stage
-from cgflow.campaign import IBISpec
 from cgflow.ibi import iteration as ibi_it
 from cgflow.ml.dataset import CampaignDataset
+from cgflow.orchestration.campaign import IBISpec
 from cgflow.presets import get_cg_preset
+from cgflow.stages import cg as cg_stage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_model, load_average  # noqa: E402

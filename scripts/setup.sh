@@ -30,10 +30,14 @@ stamp=.venv/.cgflow-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] installing Python packages into .venv (torch 2.13.0 CPU first, pinned)"
-  .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+  # pip's and setuptools' own chatter goes to a log, shown only when an install fails
+  log=.venv/pip-install.log
+  : > "$log"
+  pipq() { .venv/bin/pip install -q "$@" >>"$log" 2>&1 || { cat "$log"; echo "[setup] pip install $* failed (log: $log)" >&2; exit 1; }; }
+  pipq --upgrade pip
   # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-  .venv/bin/pip install -q torch==2.13.0 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/pip install -q -e ".[embedded,dev]" 2>&1 | grep -v '^WARNING: Location' || true
+  pipq torch==2.13.0
+  pipq -e ".[embedded,dev]"
   .venv/bin/python -c "import torch, fireworks, custodian, MDAnalysis, cgflow; assert torch.__version__.startswith('2.13.0'), torch.__version__"
   echo "$want" > "$stamp"
 fi

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from cgflow.campaign import campaign_spec_from_text, load_campaign_spec
 from cgflow.errors import InvalidInputError
+from cgflow.orchestration.campaign import campaign_spec_from_text, load_campaign_spec
 from cgflow.params import OPLSAA_REFERENCE
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
@@ -72,8 +72,8 @@ def test_lammps_units_explicit_sets_are_converted():
 def test_ibi_method_reaches_the_ibi_settings():
     import numpy as np
 
-    from cgflow import cg_stage
     from cgflow.presets import get_cg_preset
+    from cgflow.stages import cg as cg_stage
 
     spec, _ = campaign_spec_from_text(
         "name: x\nibi: {update_method: ihnc, pressure_factor: 0.5}\n", source="spec.yaml")

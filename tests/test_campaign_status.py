@@ -5,8 +5,8 @@ from __future__ import annotations
 from fireworks import Firework, FWorker, PyTask, ScriptTask, Workflow
 from fireworks.core.rocket_launcher import rapidfire
 
-from cgflow.campaign_status import campaign_status, format_status
 from cgflow.db.store import Store
+from cgflow.orchestration.status import campaign_status, format_status
 
 
 def chain(campaign: str, pid: str, stages: list[str], fail_at: str | None = None):
@@ -24,7 +24,7 @@ def chain(campaign: str, pid: str, stages: list[str], fail_at: str | None = None
 
 def test_status_reports_stages_and_failure_reasons(launchpad, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("cgflow.campaign_status._CHUNK", 2)  # launches read in many chunks
+    monkeypatch.setattr("cgflow.orchestration.status._CHUNK", 2)  # launches read in many chunks
     aa = ["aa-build", "aa-equilibrate", "aa-produce", "aa-analyse"]
     fws = (chain("camp", "set_ok", aa) + chain("camp", "set_bad", aa, fail_at="aa-produce")
            + chain("camp", "set_wait", aa))
@@ -66,7 +66,7 @@ def test_set_stage_rules_without_a_database():
     from datetime import UTC, datetime, timedelta
     from types import SimpleNamespace
 
-    from cgflow.campaign_status import _launch_seconds, _set_status
+    from cgflow.orchestration.status import _launch_seconds, _set_status
 
     def fw(stage, state, **spec):
         return {"state": state, "spec": {"cgflow_stage": stage, **spec}}

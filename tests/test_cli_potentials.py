@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from plain_lammps import run_snippet_in_plain_lammps
 
-from cgflow.cli_potentials import export_potential, parse_where, select_potentials
+from cgflow.cli.potentials import export_potential, parse_where, select_potentials
 from cgflow.errors import InvalidInputError
 from cgflow.ibi.potential import TabulatedPotential
 from cgflow.params import OPLSAA_REFERENCE, SPACES

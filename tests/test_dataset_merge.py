@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from cgflow.cli import main
-from cgflow.dataset_export import merge_exports
+from cgflow.cli.main import main
 from cgflow.errors import InvalidInputError
 from cgflow.ml.dataset import CampaignDataset
 from cgflow.params import FIELDS, SPACES
+from cgflow.stages.dataset import merge_exports
 
 UNITS = {"params": "GROMACS (nm, kJ/mol, degrees)", "D": "nm^2/ps"}
 

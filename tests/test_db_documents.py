@@ -170,7 +170,7 @@ def test_finite_or_none():
 
 
 def test_the_aa_analysis_model_converts_to_aa_results():
-    aa_stage = pytest.importorskip("cgflow.aa_stage")
+    aa_stage = pytest.importorskip("cgflow.stages.aa")
     analysis = aa_stage.AAAnalysis(**flat_results())
     res = AAResults.from_flat(analysis)
     assert res.density_kg_m3 == analysis.density_kg_m3

@@ -1,6 +1,6 @@
 """GROMACS under Custodian: handlers on canned failures, the job, and real failures end
-to end (:mod:`cgflow.jobs.gromacs`, :mod:`cgflow.jobs.gromacs_handlers`,
-:mod:`cgflow.jobs.gromacs_validators`).
+to end (:mod:`cgflow.jobs.gromacs.job`, :mod:`cgflow.jobs.gromacs.handlers`,
+:mod:`cgflow.jobs.gromacs.validators`).
 
 The canned cases under ``tests/data/gromacs_failures/`` are real GROMACS 2022 failures of
 a 250-atom diatomic liquid (see ``make_cases.py`` there, which regenerates them). Tests
@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from cgflow.errors import EngineError, InvalidInputError
-from cgflow.jobs import gromacs_handlers as gh
-from cgflow.jobs.gromacs import GromacsJob, StageReport, run_stage, stage_names
-from cgflow.jobs.gromacs_validators import GromacsOutputValidator, stage_problems
+from cgflow.jobs.gromacs import handlers as gh
+from cgflow.jobs.gromacs.job import GromacsJob, StageReport, run_stage, stage_names
+from cgflow.jobs.gromacs.validators import GromacsOutputValidator, stage_problems
 
 DATA = Path(__file__).parent / "data" / "gromacs_failures"
 SYSTEM = DATA / "system"

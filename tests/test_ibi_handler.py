@@ -9,7 +9,7 @@ import pytest
 from monty.json import MontyDecoder
 
 from cgflow.errors import InvalidInputError
-from cgflow.jobs.ibi_handler import (
+from cgflow.ibi.monitor import (
     DECISION_FILE,
     HISTORY_FILE,
     IBIConvergenceHandler,

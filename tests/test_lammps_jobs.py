@@ -22,15 +22,15 @@ from monty.json import MontyDecoder
 
 from cgflow.engines import lammps as eng
 from cgflow.errors import EngineError, InvalidInputError
-from cgflow.jobs import lammps_rundir as rd
-from cgflow.jobs import table_repair as tr
-from cgflow.jobs.lammps import LammpsJob, LammpsOutputValidator, run_lammps
-from cgflow.jobs.lammps_handlers import (
+from cgflow.ibi import table_repair as tr
+from cgflow.jobs.lammps import state as rd
+from cgflow.jobs.lammps.handlers import (
     LostAtomsHandler,
     RestartContinueHandler,
     TableRangeHandler,
     interruption,
 )
+from cgflow.jobs.lammps.job import LammpsJob, LammpsOutputValidator, run_lammps
 from cgflow.jobs.lifetime import tied_to_parent
 
 CASES = Path(__file__).parent / "data" / "lammps_failures"
@@ -302,7 +302,7 @@ def test_job_setup_resumes_or_starts_afresh(tmp_path):
 
 
 def test_saved_settings_of_a_corrected_run_are_kept(tmp_path):
-    from cgflow.jobs.lammps import _store_settings
+    from cgflow.jobs.lammps.job import _store_settings
 
     d = case("lost_atoms_soft_core", tmp_path)
     original = rd.load_settings(d)
@@ -503,7 +503,7 @@ def test_engine_dies_with_its_killed_supervisor_and_the_rerun_resumes(tmp_path):
     s = _system(tmp_path, (r, *lj(r)), run_steps=12000, n_blocks=4, restart_every=1)
     rd.save_settings(tmp_path, s)
     supervisor = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-c", "import sys; from cgflow.jobs.lammps import LammpsJob; "
+        [sys.executable, "-c", "import sys; from cgflow.jobs.lammps.job import LammpsJob; "
          "LammpsJob().run(sys.argv[1]).wait()", str(tmp_path)])
     try:
         t0 = time.monotonic()

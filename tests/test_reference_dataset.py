@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cgflow.campaign import load_campaign_spec
 from cgflow.ml.dataset import CampaignDataset
+from cgflow.orchestration.campaign import load_campaign_spec
 from cgflow.params import parameter_set_from_mapping
 
 REPO = Path(__file__).resolve().parents[1]

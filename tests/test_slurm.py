@@ -28,7 +28,8 @@ from slurm_support import (
     write_qlaunch_files,
 )
 
-from cgflow.cluster import (
+from cgflow.errors import EngineError, InvalidInputError
+from cgflow.orchestration.cluster import (
     QueueTimeoutError,
     cancel_jobs,
     drive_qlaunch,
@@ -36,7 +37,6 @@ from cgflow.cluster import (
     squeue_jobs,
     wait_for_jobs,
 )
-from cgflow.errors import EngineError, InvalidInputError
 
 slurm = slurm_cluster_fixture()
 
@@ -248,7 +248,7 @@ def test_campaign_through_slurm_resumes_a_killed_job_from_its_checkpoint(
     production job is scancelled once mdrun has written a checkpoint; drive_qlaunch finds
     the Firework lost (no pings), reruns it, and the new job continues mdrun from the
     checkpoint. The database ends with one completed AA run for the set."""
-    from cgflow.cli import submit_campaign
+    from cgflow.cli.main import submit_campaign
     from cgflow.db.store import Store
     from cgflow.params import OPLSAA_REFERENCE
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cgflow.campaign_status import campaign_status
 from cgflow.db.store import Store
 from cgflow.ibi.iteration import ibi_grid, run_ibi_iteration
 from cgflow.ibi.potential import TabulatedPotential, switching_function
 from cgflow.ibi.settings import IBISettings, IBITarget
+from cgflow.orchestration.status import campaign_status
 from cgflow.params import OPLSAA_REFERENCE
 from cgflow.presets import get_cg_preset
 

@@ -596,7 +596,7 @@ class ValidationDoc(Document):
     ``models_campaign`` names the campaign whose models predicted; ``param_id`` the set
     (not among their training sets) and ``preset`` the CG preset of the runs.
     ``structure`` and ``dynamics`` hold, per route, the RDF deviation, pressure and D_CG
-    of the simulated predicted potential (:func:`cgflow.closed_loop.validate_prediction`);
+    of the simulated predicted potential (:func:`cgflow.stages.validate.validate_prediction`);
     ``alpha_pred``/``alpha_std`` the predicted alpha; ``d_aa``/``d_aa_err`` the AA value
     compared against (nm^2/ps). Extra fields are allowed.
     """

@@ -2,7 +2,7 @@
 
 FireWorks owns the ``fireworks``, ``workflows`` and ``launches`` collections; cgflow only
 reads them here, through the LaunchPad's handles, selecting by the keys that
-:mod:`cgflow.workflows` puts in every Firework spec (``campaign``, ``param_id``,
+:mod:`cgflow.orchestration.workflows` puts in every Firework spec (``campaign``, ``param_id``,
 ``label``, ``cgflow_stage``).
 """
 

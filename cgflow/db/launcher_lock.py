@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from cgflow.config import cgflow_home
 from cgflow.db.server import LOOPBACK_HOSTS, EmbeddedServer, pid_alive
 from cgflow.errors import CgflowError, InvalidInputError
+from cgflow.settings import cgflow_home
 
 #: Name of the lock file in ``<cgflow home>/db/``.
 LOCK_FILE_NAME = "launcher.lock"
@@ -71,7 +71,7 @@ def exclusive_launcher(
         * ``None``: the default cgflow home, lock always taken.
     home
         The cgflow home whose state and lock files count (default: the ``Path`` argument,
-        else :func:`cgflow.config.cgflow_home`).
+        else :func:`cgflow.settings.cgflow_home`).
     wait_s
         How long to wait for a busy lock before giving up (default 0: refuse at once).
     label

@@ -6,7 +6,7 @@ SecantusDB speaks the MongoDB wire protocol, so FireWorks (``lpad``, ``rlaunch``
 runs its ``secantusd-py`` command as a separate, detached process and talks to it over
 TCP.
 
-Files, all under ``<cgflow home>/db/`` (see :func:`cgflow.config.cgflow_home`):
+Files, all under ``<cgflow home>/db/`` (see :func:`cgflow.settings.cgflow_home`):
 
 ``data/``
     The server's storage (WiredTiger), kept across restarts.
@@ -52,8 +52,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cgflow.config import cgflow_home
 from cgflow.errors import CgflowError
+from cgflow.settings import cgflow_home
 
 #: Command of the embedded server (installed by ``pip install 'cgflow[embedded]'``).
 SERVER_COMMAND = "secantusd-py"
@@ -281,7 +281,7 @@ class EmbeddedServer:
     Parameters
     ----------
     home
-        The cgflow home (default :func:`cgflow.config.cgflow_home`); everything lives in
+        The cgflow home (default :func:`cgflow.settings.cgflow_home`); everything lives in
         ``<home>/db/``.
     host
         Address the server binds to. Keep the default 127.0.0.1: the server has no

@@ -10,7 +10,7 @@ k = 250000 kJ/mol/nm^2), 250 atoms in a 2.33 nm box, plain LJ cut-off at 0.9 nm 
 charges, so that mdrun runs thousands of steps per second on one thread. ``overlap.gro``
 moves one atom 0.03 nm from another; ``coincident.gro`` puts it on top of it.
 
-Each case folder holds what a real attempt of :class:`cgflow.jobs.gromacs.GromacsJob`
+Each case folder holds what a real attempt of :class:`cgflow.jobs.gromacs.job.GromacsJob`
 left: the run state ``<deffnm>.gmxjob.json`` (with the real exit code), the mdp, the
 log and mdrun output and, where they matter, checkpoints, the tpr and outputs.
 
@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cgflow.jobs.gromacs import GromacsJob
-from cgflow.jobs.gromacs_handlers import BlowUpHandler, load_state
+from cgflow.jobs.gromacs.handlers import BlowUpHandler, load_state
+from cgflow.jobs.gromacs.job import GromacsJob
 
 HERE = Path(__file__).resolve().parent
 SYSTEM = HERE / "system"

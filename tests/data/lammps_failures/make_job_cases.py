@@ -5,7 +5,7 @@ Run from the repository root with LAMMPS installed (about 20-30 s, one process):
     .venv/bin/python tests/data/lammps_failures/make_job_cases.py
 
 Every case is a real run of the Debian ``lmp`` started as one attempt of
-:class:`cgflow.jobs.lammps.LammpsJob` (command from
+:class:`cgflow.jobs.lammps.job.LammpsJob` (command from
 :func:`cgflow.engines.lammps.lammps_command`: ``-screen none``, stdout and stderr in
 ``lammps.out``) and holds the files that run left. Only the folders listed below are
 removed and rewritten; the ``engine_*`` cases next to them are made by
@@ -24,7 +24,7 @@ points):
 
 Where a case has run settings, the input is :func:`cgflow.engines.lammps.write_input`
 of those settings and the settings are saved as ``lammps_settings.json``
-(:func:`cgflow.jobs.lammps_rundir.save_settings`); "hand-written" inputs have no settings.
+(:func:`cgflow.jobs.lammps.state.save_settings`); "hand-written" inputs have no settings.
 No case holds ``lammps_corrections.json``: no correction has been applied yet.
 
 Cases (exit code of the LAMMPS process in brackets):
@@ -69,8 +69,8 @@ from pathlib import Path
 import numpy as np
 
 from cgflow.engines import lammps as eng
-from cgflow.jobs import lammps_rundir as rd
-from cgflow.jobs.lammps import LammpsJob
+from cgflow.jobs.lammps import state as rd
+from cgflow.jobs.lammps.job import LammpsJob
 
 HERE = Path(__file__).resolve().parent
 CASES = ("lost_atoms_soft_core", "lost_atoms_large_dt", "table_inner_cutoff",

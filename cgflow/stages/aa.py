@@ -3,8 +3,8 @@
 ``build`` (topology, box, energy minimisation), ``equilibrate`` (NVT then NPT),
 ``produce`` (NPT production) and ``analyse`` (beads, RDF, density, pressure, D_AA).
 Each step is a plain function on a run directory: GROMACS runs go through Custodian
-(:func:`cgflow.jobs.gromacs.run_stage`), results come back as pydantic models. Nothing
-here knows of FireWorks or of the database; :mod:`cgflow.firetasks.aa` calls these
+(:func:`cgflow.jobs.gromacs.job.run_stage`), results come back as pydantic models. Nothing
+here knows of FireWorks or of the database; :mod:`cgflow.orchestration.firetasks.aa` calls these
 functions and stores what they return.
 
 Files of one run directory: ``molecule.gro``, ``topol.top``, ``box.gro``, then
@@ -27,7 +27,7 @@ from cgflow.analysis import (
     save_beads_npz,
 )
 from cgflow.engines import gromacs as gmx
-from cgflow.jobs.gromacs import StageReport, run_stage
+from cgflow.jobs.gromacs.job import StageReport, run_stage
 from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
 

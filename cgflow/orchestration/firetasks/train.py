@@ -20,7 +20,7 @@ from fireworks import FiretaskBase, FWAction, explicit_serialize
 
 from cgflow import __version__
 from cgflow.db.store import Store
-from cgflow.firetasks.context import db_file_for
+from cgflow.orchestration.firetasks.context import db_file_for
 
 #: Name of the document that records why a campaign has no models.
 STATUS_MODEL = "training-status"

@@ -1,5 +1,5 @@
 """Firetasks of the coarse-grained stage: IBI iterations as dynamic Fireworks, then CG
-production. Thin glue between :mod:`cgflow.cg_stage` and the store.
+production. Thin glue between :mod:`cgflow.stages.cg` and the store.
 
 Each IBI iteration is its own Firework. It reads the AA target and the previous
 iteration from the database, runs one iteration, stores it (potential, RDF, metrics), and
@@ -16,14 +16,14 @@ from typing import Any
 
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
 
-from cgflow import cg_stage
-from cgflow.campaign import IBISpec
 from cgflow.errors import CgflowError
-from cgflow.firetasks.context import TaskContext
+from cgflow.ibi.monitor import IterationMetrics
 from cgflow.ibi.potential import TabulatedPotential
 from cgflow.ibi.settings import IterationResult
-from cgflow.jobs.ibi_handler import IterationMetrics
+from cgflow.orchestration.campaign import IBISpec
+from cgflow.orchestration.firetasks.context import TaskContext
 from cgflow.presets import get_cg_preset
+from cgflow.stages import cg as cg_stage
 
 _PARAMS = ["campaign", "param_set", "preset"]
 

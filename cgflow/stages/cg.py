@@ -1,14 +1,14 @@
 """The coarse-grained stage of one parameter set: IBI iterations and CG production.
 
-Plain functions on run directories, like :mod:`cgflow.aa_stage`: one IBI iteration
+Plain functions on run directories, like :mod:`cgflow.stages.aa`: one IBI iteration
 (:func:`run_iteration`: prepare the LAMMPS run, run it under Custodian with
-:func:`cgflow.jobs.lammps.run_lammps`, read the sampled RDF and pressure, compute the
+:func:`cgflow.jobs.lammps.job.run_lammps`, read the sampled RDF and pressure, compute the
 metrics and the next potential), the decision what to do next
-(:func:`decide`, the IBI monitor of :mod:`cgflow.jobs.ibi_handler`), and the CG
+(:func:`decide`, the IBI monitor of :mod:`cgflow.ibi.monitor`), and the CG
 production with the final potential (:func:`run_cg_production`: D_CG with the same MSD
 analysis as D_AA, and alpha = D_CG / D_AA with a propagated error).
 
-Nothing here knows of FireWorks or of the database; :mod:`cgflow.firetasks.cg` calls
+Nothing here knows of FireWorks or of the database; :mod:`cgflow.orchestration.firetasks.cg` calls
 these functions and stores what they return.
 """
 
@@ -22,16 +22,16 @@ import numpy as np
 
 from cgflow.ibi.iteration import finish_iteration as _finish_iteration
 from cgflow.ibi.iteration import initial_ibi_potential, prepare_iteration
-from cgflow.ibi.potential import TabulatedPotential
-from cgflow.ibi.production import acceleration_factor, finish_production, prepare_production
-from cgflow.ibi.settings import IBISettings, IBITarget, IterationResult
-from cgflow.jobs.ibi_handler import (
+from cgflow.ibi.monitor import (
     IBIDecision,
     IBIMonitorSettings,
     IterationMetrics,
     assess_history,
 )
-from cgflow.jobs.lammps import LammpsRunReport, run_lammps
+from cgflow.ibi.potential import TabulatedPotential
+from cgflow.ibi.production import acceleration_factor, finish_production, prepare_production
+from cgflow.ibi.settings import IBISettings, IBITarget, IterationResult
+from cgflow.jobs.lammps.job import LammpsRunReport, run_lammps
 from cgflow.presets import CGPreset
 
 #: Seed offset of the IBI iterations (iteration i uses SEED_BASE + i).

@@ -1,6 +1,6 @@
-"""Firetasks of the all-atom stage: thin glue between :mod:`cgflow.aa_stage` and the store.
+"""Firetasks of the all-atom stage: thin glue between :mod:`cgflow.stages.aa` and the store.
 
-Each task resolves its context, calls one step of :mod:`cgflow.aa_stage`, records what
+Each task resolves its context, calls one step of :mod:`cgflow.stages.aa`, records what
 happened in the ``aa_runs`` document, and returns an ``FWAction``. An engine failure that
 Custodian could not correct marks the run ``failed`` with the reason and is re-raised, so
 that FireWorks marks the Firework FIZZLED (never swallowed).
@@ -16,10 +16,10 @@ from typing import Any
 
 from fireworks import FiretaskBase, FWAction, explicit_serialize
 
-from cgflow import aa_stage
 from cgflow.errors import CgflowError
-from cgflow.firetasks.context import TaskContext
+from cgflow.orchestration.firetasks.context import TaskContext
 from cgflow.presets import AAPreset, get_aa_preset
+from cgflow.stages import aa as aa_stage
 
 REUSED_KEY = "cgflow_aa_reused"
 

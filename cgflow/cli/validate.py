@@ -1,6 +1,6 @@
 """``cgflow validate``: closed-loop validation of a campaign's models on unseen sets.
 
-Glue between the database and :mod:`cgflow.closed_loop`: it loads the models of a
+Glue between the database and :mod:`cgflow.stages.validate`: it loads the models of a
 campaign, picks parameter sets with a completed all-atom run that are not among the
 models' training sets (by default from the models' own campaign: its held-out test sets,
 and sets whose IBI did not converge), predicts their potentials and alpha, simulates them
@@ -56,14 +56,14 @@ def validate_campaign_models(
         No trained models, models without their training ids, an unknown preset, or no
         unseen set with a completed all-atom run.
     """
-    from cgflow import cg_stage
-    from cgflow.campaign import IBISpec
-    from cgflow.closed_loop import validate_prediction
     from cgflow.errors import CgflowError
-    from cgflow.firetasks.train import load_campaign_models
     from cgflow.ml.predict import predict_potentials
+    from cgflow.orchestration.campaign import IBISpec
+    from cgflow.orchestration.firetasks.train import load_campaign_models
     from cgflow.params import parameter_set_from_mapping
     from cgflow.presets import get_cg_preset
+    from cgflow.stages import cg as cg_stage
+    from cgflow.stages.validate import validate_prediction
 
     if preset is not None:
         get_cg_preset(preset)

@@ -2,8 +2,8 @@
 
 For one parameter set the models have not seen, with its all-atom results (target RDF,
 density, pressure, D_AA), each predicted potential is run in LAMMPS twice, exactly as
-the CG stage runs a potential (:func:`cgflow.cg_stage.run_iteration` and
-:func:`cgflow.cg_stage.run_cg_production`): a sampling run as in an IBI iteration (the
+the CG stage runs a potential (:func:`cgflow.stages.cg.run_iteration` and
+:func:`cgflow.stages.cg.run_cg_production`): a sampling run as in an IBI iteration (the
 RDF and the pressure, block-averaged by LAMMPS) and a CG production (D_CG from the MSD,
 the same analysis as D_AA). Then
 
@@ -14,7 +14,7 @@ the same analysis as D_AA). Then
   information, its RDF deviation: that potential is not meant to keep the structure).
 
 Relative D errors are (D - D_AA) / D_AA. Plain functions on run directories, like
-:mod:`cgflow.cg_stage`; nothing here knows of FireWorks or the database.
+:mod:`cgflow.stages.cg`; nothing here knows of FireWorks or the database.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from cgflow import cg_stage
 from cgflow.errors import InvalidInputError
 from cgflow.ibi.iteration import ibi_grid
 from cgflow.ibi.potential import TabulatedPotential, switching_function
 from cgflow.ibi.settings import IBISettings, IBITarget
-from cgflow.jobs.table_repair import extend_inward, extend_outward, tail_is_zero
+from cgflow.ibi.table_repair import extend_inward, extend_outward, tail_is_zero
 from cgflow.ml.predict import Prediction
 from cgflow.presets import CGPreset
+from cgflow.stages import cg as cg_stage
 
 #: Seeds of the validation runs (distinct from the IBI and production seeds).
 SAMPLING_SEED = 7001
@@ -44,9 +44,9 @@ def on_ibi_grid(r_nm: np.ndarray, u_kj_mol: np.ndarray, settings: IBISettings,
     """A predicted potential moved onto the IBI grid of ``settings`` and ``cg_preset``.
 
     Below the predicted grid's first point the r^-12 core of
-    :func:`cgflow.jobs.table_repair.extend_inward` continues the wall; a predicted grid
+    :func:`cgflow.ibi.table_repair.extend_inward` continues the wall; a predicted grid
     that ends before the IBI cutoff is extended with zeros (only if it already ends at
-    U = F = 0, :func:`~cgflow.jobs.table_repair.tail_is_zero`); one that reaches beyond is
+    U = F = 0, :func:`~cgflow.ibi.table_repair.tail_is_zero`); one that reaches beyond is
     cut at the IBI cutoff and switched off over the last ``switch_width_nm``, as IBI
     potentials are (an approximation of the predicted tail, said in the README). Then
     linear interpolation onto the grid.
@@ -138,7 +138,7 @@ def validate_prediction(
         :func:`cgflow.ml.predict.predict_potentials` of the set.
     target, settings, cg_preset
         The set's AA target and the IBI settings and CG sizes to run with
-        (:func:`cgflow.cg_stage.make_target`, :func:`cgflow.cg_stage.make_settings`).
+        (:func:`cgflow.stages.cg.make_target`, :func:`cgflow.stages.cg.make_settings`).
     d_aa, d_aa_err
         The set's all-atom diffusion coefficient and its error, nm^2/ps.
 

@@ -3,7 +3,7 @@
 :class:`LammpsJob` runs ``lmp`` on an input script in a run directory (command from
 :func:`cgflow.engines.lammps.lammps_command`, screen output to ``lammps.out``).
 :func:`run_lammps` runs one job under Custodian with the handlers of
-:mod:`cgflow.jobs.lammps_handlers` and :class:`LammpsOutputValidator`, in place (no
+:mod:`cgflow.jobs.lammps.handlers` and :class:`LammpsOutputValidator`, in place (no
 scratch directory, no gzip), and returns a :class:`LammpsRunReport`; a failure that the
 handlers cannot correct raises :class:`~cgflow.errors.EngineError` naming the handler
 that gave up and the LAMMPS ERROR text.
@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict
 
 from cgflow.engines import lammps as eng
 from cgflow.errors import EngineError, InvalidInputError
-from cgflow.jobs import lammps_rundir as rd
-from cgflow.jobs.lammps_handlers import (
+from cgflow.jobs.lammps import state as rd
+from cgflow.jobs.lammps.handlers import (
     LostAtomsHandler,
     RestartContinueHandler,
     TableRangeHandler,
@@ -57,7 +57,7 @@ class LammpsJob(Job):
         Passed to :func:`cgflow.engines.lammps.lammps_command` (1: serial).
     resume
         When the directory holds an interrupted earlier attempt (see
-        :func:`cgflow.jobs.lammps_handlers.interruption`) and a restart file, continue
+        :func:`cgflow.jobs.lammps.handlers.interruption`) and a restart file, continue
         from it in :meth:`setup` instead of starting over, e.g. after the process that
         supervised the run was killed. Without run settings and without a continuation
         input a continuation is impossible: the run then starts afresh (with a warning).

@@ -23,10 +23,15 @@ from typing import Any
 
 from fireworks import Firework, Workflow
 
-from cgflow.campaign import CampaignSpec
-from cgflow.firetasks.aa import AAAnalyseTask, AABuildTask, AAEquilibrateTask, AAProduceTask
-from cgflow.firetasks.cg import CGProductionTask, iteration_firework
-from cgflow.firetasks.train import TrainModelsTask
+from cgflow.orchestration.campaign import CampaignSpec
+from cgflow.orchestration.firetasks.aa import (
+    AAAnalyseTask,
+    AABuildTask,
+    AAEquilibrateTask,
+    AAProduceTask,
+)
+from cgflow.orchestration.firetasks.cg import CGProductionTask, iteration_firework
+from cgflow.orchestration.firetasks.train import TrainModelsTask
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
 
 AA_STEPS = (

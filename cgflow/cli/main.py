@@ -43,7 +43,7 @@ def _server():
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from cgflow.fw_configs import fw_config_dir, write_embedded_configs
+    from cgflow.orchestration.fw_configs import fw_config_dir, write_embedded_configs
 
     server = _server()
     if args.action == "start":
@@ -74,7 +74,7 @@ def _launchpad_file(args: argparse.Namespace) -> Path:
     """The launchpad file: -l, else the embedded server's (started if needed)."""
     if getattr(args, "launchpad", None):
         return Path(args.launchpad)
-    from cgflow.fw_configs import write_embedded_configs
+    from cgflow.orchestration.fw_configs import write_embedded_configs
 
     uri = _server().start()
     return write_embedded_configs(uri)
@@ -102,7 +102,7 @@ def _embedded_guard(lp_file: Path):
 
 
 def _load_spec(path: str):
-    from cgflow.campaign import load_campaign_spec
+    from cgflow.orchestration.campaign import load_campaign_spec
 
     p = Path(path)
     if not p.exists() and (REPO_WORKFLOWS / path).exists():
@@ -113,7 +113,7 @@ def _load_spec(path: str):
 
 
 def cmd_campaign_build(args: argparse.Namespace) -> int:
-    from cgflow.workflows import campaign_workflow
+    from cgflow.orchestration.workflows import campaign_workflow
 
     spec, sets = _load_spec(args.spec)
     wf = campaign_workflow(spec, sets, category=args.category)
@@ -132,7 +132,7 @@ def submit_campaign(spec_path: str, lp_file: Path, category: str = "cgflow") -> 
     from fireworks import LaunchPad
 
     from cgflow.db.store import Store
-    from cgflow.workflows import campaign_workflow
+    from cgflow.orchestration.workflows import campaign_workflow
 
     spec, sets = _load_spec(spec_path)
     wf = campaign_workflow(spec, sets, category=category)
@@ -165,8 +165,8 @@ def cmd_campaign_submit(args: argparse.Namespace) -> int:
 def cmd_campaign_status(args: argparse.Namespace) -> int:
     from fireworks import LaunchPad
 
-    from cgflow.campaign_status import campaign_status, format_status
     from cgflow.db.store import Store
+    from cgflow.orchestration.status import campaign_status, format_status
 
     lp = LaunchPad.from_file(str(_launchpad_file(args)))
     with Store.from_launchpad(lp) as store:
@@ -178,7 +178,7 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
 
 
 def cmd_potentials(args: argparse.Namespace) -> int:
-    from cgflow.cli_potentials import cmd_potentials as run
+    from cgflow.cli.potentials import cmd_potentials as run
     from cgflow.db.store import Store
 
     with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
@@ -190,7 +190,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
         if args.action == "train":
-            from cgflow.firetasks.train import train_campaign_models
+            from cgflow.orchestration.firetasks.train import train_campaign_models
 
             if not args.campaign:
                 raise InvalidInputError("cgflow models train: --campaign is required")
@@ -223,10 +223,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from cgflow.db.store import Store
-    from cgflow.firetasks.train import load_campaign_models
     from cgflow.ml.predict import predict_potentials
+    from cgflow.orchestration.firetasks.train import load_campaign_models
     from cgflow.params import parameter_set_from_mapping
-    from cgflow.predict_output import write_prediction
+    from cgflow.stages.predict import write_prediction
 
     values: dict[str, Any] = {}
     if args.file:
@@ -261,7 +261,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from cgflow.cli_validate import cmd_validate as run
+    from cgflow.cli.validate import cmd_validate as run
     from cgflow.db.store import Store
 
     with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
@@ -269,8 +269,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_export(args: argparse.Namespace) -> int:
-    from cgflow.dataset_export import export_campaign
     from cgflow.db.store import Store
+    from cgflow.stages.dataset import export_campaign
 
     with Store.from_launchpad_file(str(_launchpad_file(args))) as store:
         out = export_campaign(store, args.name, args.output, preset=args.preset)
@@ -282,7 +282,7 @@ def cmd_dataset_export(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_merge(args: argparse.Namespace) -> int:
-    from cgflow.dataset_export import merge_exports
+    from cgflow.stages.dataset import merge_exports
 
     out = merge_exports(args.folders, args.output, name=args.name)
     _print(f"dataset {out['campaign']}: {out['n_converged']} converged of {out['n_sets']} "
@@ -465,7 +465,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from cgflow.db.fw_queries import campaign_workflow_states
     from cgflow.db.store import Store
-    from cgflow.fw_configs import write_embedded_configs
+    from cgflow.orchestration.fw_configs import write_embedded_configs
 
     server = _server()
     uri = server.start()
@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("-l", "--launchpad")
     st.set_defaults(func=cmd_campaign_status)
 
-    from cgflow.cli_potentials import add_parser as add_potentials
+    from cgflow.cli.potentials import add_parser as add_potentials
 
     add_potentials(sub, cmd_potentials)
 
@@ -565,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-l", "--launchpad")
     pr.set_defaults(func=cmd_predict)
 
-    from cgflow.cli_validate import add_parser as add_validate
+    from cgflow.cli.validate import add_parser as add_validate
 
     add_validate(sub, cmd_validate)
 

@@ -4,7 +4,7 @@
 directory with ``-deffnm`` the stage's file stem (``em``, ``nvt``, ``npt``, ``prod``):
 grompp (synchronously) then mdrun (returned to Custodian as the process it polls).
 :func:`run_stage` runs the job under Custodian with the handlers of
-:mod:`cgflow.jobs.gromacs_handlers` and :class:`~cgflow.jobs.gromacs_validators.
+:mod:`cgflow.jobs.gromacs.handlers` and :class:`~cgflow.jobs.gromacs.validators.
 GromacsOutputValidator`, in place (no scratch directory, no gzip, no Custodian
 checkpoint tarballs), and returns a :class:`StageReport`. A failure that no handler can
 correct raises :class:`~cgflow.errors.EngineError` naming the stage, the handler that
@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cgflow.engines import gromacs as eng
 from cgflow.errors import EngineError, InvalidInputError
-from cgflow.jobs.gromacs_handlers import (
+from cgflow.jobs.gromacs.handlers import (
     ATTEMPTS_DIR,
     GMX_ENV,
     GROMPP_OUT_SUFFIX,
@@ -76,7 +76,7 @@ from cgflow.jobs.gromacs_handlers import (
     set_attempt_aside,
     state_path,
 )
-from cgflow.jobs.gromacs_validators import GromacsOutputValidator, stage_problems
+from cgflow.jobs.gromacs.validators import GromacsOutputValidator, stage_problems
 from cgflow.jobs.lifetime import tied_to_parent
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class GromacsJob(Job):
         OpenMP threads of mdrun (one thread-MPI rank).
     maxh
         mdrun ``-maxh``: wall-time limit in hours, after which mdrun writes a checkpoint
-        and stops (:class:`~cgflow.jobs.gromacs_handlers.CheckpointContinueHandler`
+        and stops (:class:`~cgflow.jobs.gromacs.handlers.CheckpointContinueHandler`
         continues it).
     cpt_minutes
         mdrun ``-cpt``: checkpoint interval in minutes (0: at every neighbour-search
@@ -290,8 +290,8 @@ class GromacsJob(Job):
 
         Returns None without starting mdrun when the outputs are already complete, or
         when grompp failed: the run state then says ``grompp_failed`` with the message of
-        :func:`~cgflow.jobs.gromacs_handlers.grompp_failure_message`, which
-        :class:`~cgflow.jobs.gromacs_handlers.GromppErrorHandler` turns into Custodian's
+        :func:`~cgflow.jobs.gromacs.handlers.grompp_failure_message`, which
+        :class:`~cgflow.jobs.gromacs.handlers.GromppErrorHandler` turns into Custodian's
         non-recoverable error.
 
         Raises
@@ -527,7 +527,7 @@ def run_stage(
         Corrections allowed in total (continuations after ``-maxh`` count too).
     handlers, validators
         Default :func:`default_handlers` and one
-        :class:`~cgflow.jobs.gromacs_validators.GromacsOutputValidator`.
+        :class:`~cgflow.jobs.gromacs.validators.GromacsOutputValidator`.
     polling_s
         Seconds between Custodian's checks whether mdrun ended.
     monitor_interval_s

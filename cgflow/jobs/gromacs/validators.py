@@ -15,7 +15,7 @@ from pathlib import Path
 
 from custodian.custodian import Validator
 
-from cgflow.jobs.gromacs_handlers import (
+from cgflow.jobs.gromacs.handlers import (
     energy_blocks,
     gromacs_error_text,
     last_log_segment,

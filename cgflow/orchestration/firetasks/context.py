@@ -10,7 +10,7 @@ Where results go: the Firetask opens the result store from, in order,
 
 Credentials therefore come from config files or the environment, never from a Firework
 spec. Run directories live under ``cgflow_work_root`` of the FireWorker's ``env`` or
-:func:`cgflow.config.runs_root`, one per parameter set and preset, so that a Firework that
+:func:`cgflow.settings.runs_root`, one per parameter set and preset, so that a Firework that
 is rerun (a lost run, a rerun after a fix) finds its checkpoints again.
 """
 
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cgflow.config import runs_root
 from cgflow.db.store import Store
 from cgflow.errors import CgflowError
 from cgflow.params import ParameterSet, parameter_set_from_mapping
+from cgflow.settings import runs_root
 
 
 def db_file_for(fw_spec: dict[str, Any]) -> str:

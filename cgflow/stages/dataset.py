@@ -37,7 +37,7 @@ def _estimate(est: Any) -> dict[str, float | None] | None:
 
 def set_rows(store: Any, campaign: str, preset: str | None = None) -> list[dict[str, Any]]:
     """One row per parameter set of ``campaign`` (see the module docstring)."""
-    from cgflow.firetasks.train import campaign_potentials
+    from cgflow.orchestration.firetasks.train import campaign_potentials
 
     rows = []
     pots = {p.param_id: p for p in campaign_potentials(store, campaign)
@@ -97,8 +97,8 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
     InvalidInputError
         When the campaign has no parameter sets or no converged potential.
     """
-    from cgflow.firetasks.train import common_grid, training_records
     from cgflow.ml.dataset import CampaignDataset
+    from cgflow.orchestration.firetasks.train import common_grid, training_records
 
     if preset is not None:
         from cgflow.presets import get_cg_preset

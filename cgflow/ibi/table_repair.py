@@ -3,7 +3,7 @@
 Pure functions on arrays in cgflow's internal units (r in nm, U in kJ/mol,
 F = -dU/dr in kJ/(mol nm)) on a uniform grid, as read and written by
 :func:`cgflow.engines.lammps.read_table` and :func:`cgflow.engines.lammps.write_table`.
-They are used by the LAMMPS error handlers (:mod:`cgflow.jobs.lammps_handlers`) and know
+They are used by the LAMMPS error handlers (:mod:`cgflow.jobs.lammps.handlers`) and know
 nothing of files or of Custodian.
 
 The repulsive core

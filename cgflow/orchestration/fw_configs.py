@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from cgflow.config import cgflow_home
+from cgflow.settings import cgflow_home
 
 #: Seconds between a running Rocket's pings; a run silent for RUN_EXPIRATION_SECS is lost.
 PING_TIME_SECS = 60

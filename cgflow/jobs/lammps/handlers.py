@@ -4,7 +4,7 @@ Each handler reads what LAMMPS left in the run directory (the log, the screen ou
 ``lammps.out``, the pair table named by the input) in :meth:`check` and repairs the
 inputs in :meth:`correct`, which returns ``{"errors": [...], "actions": [...]}``; an
 empty ``actions`` list means the handler gives up (Custodian then raises, and
-:func:`cgflow.jobs.lammps.run_lammps` turns that into an :class:`~cgflow.errors.EngineError`).
+:func:`cgflow.jobs.lammps.job.run_lammps` turns that into an :class:`~cgflow.errors.EngineError`).
 
 =======================  ======================================================================
 handler                  recognises and corrects
@@ -14,7 +14,7 @@ LostAtomsHandler         ``Lost atoms``, ``Out of range atoms``, ``Non-numeric p
                          below the table's inner cut-off where the table is already far too
                          high for a thermal collision (see :func:`inner_cutoff_is_instability`).
                          First stiffens an unsound repulsive core
-                         (:func:`cgflow.jobs.table_repair.stiffen_core`), then halves the time
+                         (:func:`cgflow.ibi.table_repair.stiffen_core`), then halves the time
                          step (keeping the simulated times), then gives up.
 TableRangeHandler        ``Pair distance < table inner cutoff`` at a soft table edge: extends the
                          table inwards with a steep core; ``Pair table cutoff outside of table``
@@ -30,7 +30,7 @@ RestartContinueHandler   a run that stopped without an ERROR (killed: no ``Total
 After a table or time-step repair the run starts afresh: the files of the failed attempt
 (log, screen output, block averages, dump, restart files) move to ``attempts/<k>/``.
 When the run directory holds ``lammps_settings.json`` (see
-:mod:`cgflow.jobs.lammps_rundir`), the input is rewritten from the corrected settings
+:mod:`cgflow.jobs.lammps.state`), the input is rewritten from the corrected settings
 with :func:`cgflow.engines.lammps.write_input`, and a continuation is prepared with
 :func:`cgflow.engines.lammps.prepare_continuation`; otherwise the input script is edited
 in place and a continuation needs a hand-written continuation input.
@@ -52,8 +52,8 @@ from custodian.custodian import ErrorHandler
 from cgflow import units
 from cgflow.engines import lammps as eng
 from cgflow.errors import InvalidInputError
-from cgflow.jobs import lammps_rundir as rd
-from cgflow.jobs import table_repair as tr
+from cgflow.ibi import table_repair as tr
+from cgflow.jobs.lammps import state as rd
 
 #: Default temperature used when no run settings tell it, K.
 DEFAULT_TEMPERATURE_K = 298.15
@@ -140,10 +140,10 @@ class LostAtomsHandler(_LammpsHandler):
     collide at short range where the table is steep or attractive) or a time step too
     large for the forces. Corrections, in order:
 
-    1. while the core is unsound (:func:`cgflow.jobs.table_repair.diagnose_core`) and
+    1. while the core is unsound (:func:`cgflow.ibi.table_repair.diagnose_core`) and
        fewer than ``max_core_stiffenings`` were applied: replace the table below its
        core anchor by a wall ``core_factor`` times harder
-       (:func:`cgflow.jobs.table_repair.stiffen_core`);
+       (:func:`cgflow.ibi.table_repair.stiffen_core`);
     2. while fewer than ``max_dt_halvings`` were applied and the halved step stays at or
        above ``min_dt_fs``: halve the time step. With run settings every step count
        (equilibration, run, sampling, dump, thermo and restart intervals) is doubled so
@@ -276,7 +276,7 @@ class TableRangeHandler(_LammpsHandler):
     * ``Pair distance < table inner cutoff`` at a soft table edge (not an instability,
       see :func:`inner_cutoff_is_instability`): the table is extended inwards to
       ``inner_margin`` times the reported distance (not below ``min_inner_nm``) with the
-      power-law core of :func:`cgflow.jobs.table_repair.extend_inward`.
+      power-law core of :func:`cgflow.ibi.table_repair.extend_inward`.
     * ``Pair table cutoff outside of table`` (the ``pair_coeff`` cut-off is beyond the
       table) or ``Pair distance > table outer cutoff``: when the table ends at U = 0 and
       F = 0 it is extended outwards with zeros up to the cut-off; otherwise the pair
@@ -413,8 +413,8 @@ def continue_from_restart(
     With run settings the input is rewritten by
     :func:`cgflow.engines.lammps.prepare_continuation` (which also cuts the block files
     and the dump back to the restart step); without them, and with a hand-written
-    ``continuation_input``, :data:`~cgflow.jobs.lammps_rundir.CONTINUE_FILE` names the
-    restart file and step for :class:`cgflow.jobs.lammps.LammpsJob`. The log and screen
+    ``continuation_input``, :data:`~cgflow.jobs.lammps.state.CONTINUE_FILE` names the
+    restart file and step for :class:`cgflow.jobs.lammps.job.LammpsJob`. The log and screen
     output of the interrupted attempt move to ``attempts/<k>/``.
 
     Returns

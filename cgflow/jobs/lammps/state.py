@@ -13,7 +13,7 @@ block-averaged outputs), a supervised run directory may hold:
 ``lammps_corrections.json``     :data:`STATE_FILE`: the corrections applied so far (counts,
                                 original time step), so that limits hold across processes.
 ``lammps_continue.json``        :data:`CONTINUE_FILE`: restart file and step for a hand-written
-                                continuation input (see :class:`cgflow.jobs.lammps.LammpsJob`).
+                                continuation input (see :class:`cgflow.jobs.lammps.job.LammpsJob`).
 ``<table>.orig``                the table before the first repair.
 ``attempts/<k>/``               :data:`ATTEMPTS_DIR`: log, screen output and restart files of
                                 failed or interrupted attempt ``k`` (1, 2, ...).
