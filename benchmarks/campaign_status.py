@@ -14,7 +14,7 @@ a campaign in progress. No simulation runs.
    cgflow home (never ``~/.cgflow``). A campaign of 300 parameter sets with the CG stage
    (``space: wide``, ``n_sets: 299``, ``include_reference: true``, ``cg_stage: true``,
    ``preset: tiny``; 1801 Fireworks) is submitted with
-   :func:`cgflow.cli.main.submit_campaign`.
+   :func:`cgflow.orchestration.submit.submit_campaign`.
 2. **A campaign in progress, without simulating.** The workflow is loaded as a FireWorks
    ``Workflow``; Launches are added to its Fireworks the way ``rlaunch`` does (a
    ``Launch`` RUNNING, then COMPLETED or FIZZLED with the ``FWAction`` the Firetask
@@ -211,8 +211,9 @@ def write_spec(home: Path) -> Path:
 
 
 def submit(spec_path: Path, lp_file: Path, log: Path) -> float:
-    """Submit with :func:`cgflow.cli.main.submit_campaign` (FireWorks' log to ``log``)."""
-    from cgflow.cli.main import submit_campaign
+    """Submit with :func:`cgflow.orchestration.submit.submit_campaign` (FireWorks' log to
+    ``log``)."""
+    from cgflow.orchestration.submit import submit_campaign
 
     t0 = time.perf_counter()
     with log.open("w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):

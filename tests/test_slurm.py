@@ -248,8 +248,8 @@ def test_campaign_through_slurm_resumes_a_killed_job_from_its_checkpoint(
     production job is scancelled once mdrun has written a checkpoint; drive_qlaunch finds
     the Firework lost (no pings), reruns it, and the new job continues mdrun from the
     checkpoint. The database ends with one completed AA run for the set."""
-    from cgflow.cli.main import submit_campaign
     from cgflow.db.store import Store
+    from cgflow.orchestration.submit import submit_campaign
     from cgflow.params import OPLSAA_REFERENCE
 
     runs = tmp_path / "runs"

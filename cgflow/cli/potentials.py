@@ -132,7 +132,7 @@ def _row_summary(row: PotentialRow) -> dict[str, Any]:
     }
 
 
-def cmd_potentials(args: argparse.Namespace, store: Any) -> int:
+def run_potentials(args: argparse.Namespace, store: Any) -> int:
     """Run ``cgflow potentials ACTION`` on ``store``."""
     converged = True if args.converged else (False if args.unconverged else None)
     rows = select_potentials(
@@ -168,7 +168,7 @@ def cmd_potentials(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-def add_parser(sub: Any, func) -> None:
+def add_parser(sub: Any) -> None:
     """Register ``potentials`` on the CLI's subparsers; ``func`` runs it."""
     p = sub.add_parser("potentials", help="list, show and export finished CG potentials")
     p.add_argument("action", choices=["list", "show", "export"])
@@ -182,4 +182,12 @@ def add_parser(sub: Any, func) -> None:
                    help="parameter range, GROMACS units (repeatable)")
     p.add_argument("--alpha", metavar="LOW:HIGH", help="acceleration-factor range")
     p.add_argument("-o", "--output", default="potentials", help="export folder")
-    p.set_defaults(func=func)
+    p.set_defaults(func=cmd_potentials)
+
+
+def cmd_potentials(args: argparse.Namespace) -> int:
+    """Run ``cgflow potentials`` on the store of the command's launchpad."""
+    from cgflow.cli.common import open_store
+
+    with open_store(args) as store:
+        return run_potentials(args, store)

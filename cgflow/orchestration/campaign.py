@@ -160,6 +160,35 @@ class CampaignSpec(BaseModel):
         return unique
 
 
+#: The campaign specs shipped with cgflow (package data; ``workflows/`` in a source
+#: checkout links to them): ``demo``, ``tiny``, ``reference``, ...
+SHIPPED_SPECS = Path(__file__).resolve().parent / "specs"
+
+
+def shipped_spec_names() -> list[str]:
+    """Names of the shipped campaign specs (``cgflow campaign submit NAME`` finds them)."""
+    return sorted(p.stem for p in SHIPPED_SPECS.glob("*.yaml"))
+
+
+def find_campaign_spec(name_or_path: str | Path) -> Path:
+    """The spec file of ``name_or_path``: an existing file, else a shipped spec by name
+    (``demo`` or ``demo.yaml``).
+
+    Raises
+    ------
+    InvalidInputError
+        When it is neither, naming the shipped specs.
+    """
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    for candidate in (SHIPPED_SPECS / p.name, SHIPPED_SPECS / f"{p.name}.yaml"):
+        if p.parent == Path(".") and candidate.is_file():
+            return candidate
+    raise InvalidInputError(f"campaign spec {str(name_or_path)!r}: no such file, and not a "
+                            f"shipped spec (shipped: {', '.join(shipped_spec_names())})")
+
+
 def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, list[ParameterSet]]:
     """Read, validate and expand a campaign spec file.
 

@@ -13,8 +13,10 @@ the same analysis as D_AA). Then
 * dynamics route: D_CG of the dynamics-preserving potential against D_AA (and, for
   information, its RDF deviation: that potential is not meant to keep the structure).
 
-Relative D errors are (D - D_AA) / D_AA. Plain functions on run directories, like
-:mod:`cgflow.stages.cg`; nothing here knows of FireWorks or the database.
+Relative D errors are (D - D_AA) / D_AA. :func:`validate_prediction` is a plain function
+on run directories, like :mod:`cgflow.stages.cg`; :func:`validate_campaign_models` runs it
+for a campaign's unseen sets, reading them from and storing the results in a
+:class:`cgflow.db.store.Store` (it knows nothing of FireWorks).
 """
 
 from __future__ import annotations
@@ -177,3 +179,99 @@ def validate_prediction(
         dyn["d_rel_error"] = relative_error(dyn["d_cg"], d_aa)
         out["dynamics"] = dyn
     return out
+
+
+# --- a campaign's models on its unseen sets ------------------------------------------
+
+
+def unseen_aa_runs(store: Any, sets_campaign: str, trained: set[str],
+                   param_ids: list[str] | None = None) -> list[Any]:
+    """Completed AA runs of ``sets_campaign`` whose sets are not in ``trained``."""
+    runs = [r for r in store.aa_runs(campaign=sets_campaign, status="completed")
+            if r.param_id not in trained and r.results is not None]
+    if param_ids:
+        wanted = set(param_ids)
+        seen = {r.param_id for r in runs}
+        for pid in param_ids:
+            if pid in trained:
+                raise InvalidInputError(f"--param-id {pid}: the models were trained on this set")
+            if pid not in seen:
+                raise InvalidInputError(f"--param-id {pid}: no completed all-atom run in "
+                                        f"campaign {sets_campaign!r}")
+        runs = [r for r in runs if r.param_id in wanted]
+    return runs
+
+
+def validate_campaign_models(
+    store: Any, models_campaign: str, *, sets_campaign: str | None = None,
+    work_root: str | Path = "validation", preset: str | None = None,
+    max_sets: int | None = None, param_ids: list[str] | None = None, threads: int = 1,
+    progress=print,
+) -> tuple[list[Any], list[str]]:
+    """Validate the models of ``models_campaign`` on unseen sets.
+
+    Returns
+    -------
+    docs, failures
+        The stored validation documents, and one message per set whose runs failed.
+
+    Raises
+    ------
+    InvalidInputError
+        No trained models, models without their training ids, an unknown preset, or no
+        unseen set with a completed all-atom run.
+    """
+    from cgflow.errors import CgflowError
+    from cgflow.ml.predict import predict_potentials
+    from cgflow.orchestration.campaign import IBISpec
+    from cgflow.orchestration.firetasks.train import load_campaign_models
+    from cgflow.params import parameter_set_from_mapping
+    from cgflow.presets import get_cg_preset
+
+    if preset is not None:
+        get_cg_preset(preset)
+    models = load_campaign_models(store, models_campaign)
+    if not models.metadata.get("train_param_ids"):
+        raise InvalidInputError(f"the models of {models_campaign!r} do not record their "
+                                "training sets ('train_param_ids'): cannot tell unseen sets")
+    trained = set(models.metadata["train_param_ids"])
+    data_hash = str(models.metadata.get("dataset_hash") or "unknown")
+    source = sets_campaign or models_campaign
+    runs = unseen_aa_runs(store, source, trained, param_ids)
+    if not runs:
+        raise InvalidInputError(
+            f"campaign {source!r} has no completed all-atom run of a set the models of "
+            f"{models_campaign!r} have not seen ({len(trained)} training sets)")
+    if max_sets is not None:
+        runs = runs[:max_sets]
+    docs, failures = [], []
+    for k, aa in enumerate(runs, 1):
+        cg_preset = get_cg_preset(preset or aa.preset)
+        ps_doc = store.get_parameter_set(aa.param_id)
+        if ps_doc is None:
+            failures.append(f"{aa.param_id}: its parameter set is not in the database")
+            continue
+        ps = parameter_set_from_mapping(ps_doc.params, source=f"parameter set {aa.param_id}")
+        target = cg_stage.target_from_aa_results(
+            aa.results, aa.preset_settings.get("temperature_k", 298.15))
+        settings = cg_stage.make_settings(IBISpec(), target, cg_preset)
+        pred = predict_potentials(models, ps)
+        progress(f"[validate] {k}/{len(runs)} {aa.param_id}: simulating the predicted "
+                 f"potentials ({cg_preset.name} CG preset)")
+        # one directory per models version: a retrain never resumes an older run
+        workdir = (Path(work_root) / models_campaign
+                   / f"{aa.param_id}-{cg_preset.name}-{data_hash[:12]}")
+        try:
+            out = validate_prediction(
+                workdir, pred, target, settings, cg_preset, d_aa=aa.results.diffusion.d_nm2_ps,
+                d_aa_err=aa.results.diffusion.d_err_nm2_ps, threads=threads)
+        except CgflowError as exc:
+            failures.append(f"{aa.param_id}: {exc}")
+            progress(f"[validate] {aa.param_id}: failed: {exc}")
+            continue
+        docs.append(store.save_validation({
+            "models_campaign": models_campaign, "models_dataset_hash": data_hash,
+            "param_id": aa.param_id, "preset": cg_preset.name, "sets_campaign": source,
+            "run_dir": str(workdir), **out,
+        }))
+    return docs, failures

@@ -1,0 +1,175 @@
+"""``cgflow campaign build | submit | status | results`` and ``cgflow launch``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from cgflow.cli.common import launchpad_file, open_store, say
+from cgflow.errors import InvalidInputError
+
+
+def cmd_campaign_build(args: argparse.Namespace) -> int:
+    """Write a campaign's workflow file for ``lpad add``."""
+    from cgflow.orchestration.submit import load_spec
+    from cgflow.orchestration.workflows import campaign_workflow
+
+    spec, sets = load_spec(args.spec)
+    wf = campaign_workflow(spec, sets, category=args.category)
+    out = Path(args.output)
+    wf.to_file(str(out))
+    say(f"campaign {spec.name}: {len(sets)} parameter set(s), {len(wf.fws)} Fireworks "
+        f"-> {out} (queue it with: lpad add {out})")
+    return 0
+
+
+def cmd_campaign_submit(args: argparse.Namespace) -> int:
+    """Validate and queue a campaign."""
+    from cgflow.orchestration.submit import submit_campaign
+
+    lp_file = launchpad_file(args)
+    spec, sets = submit_campaign(args.spec, lp_file, args.category)
+    say(f"queued campaign {spec.name}: {len(sets)} parameter set(s) on {lp_file}")
+    return 0
+
+
+def cmd_campaign_status(args: argparse.Namespace) -> int:
+    """Stages, running/queued/failed Fireworks of a campaign."""
+    from fireworks import LaunchPad
+
+    from cgflow.db.store import Store
+    from cgflow.orchestration.status import campaign_status, format_status
+
+    lp = LaunchPad.from_file(str(launchpad_file(args)))
+    with Store.from_launchpad(lp) as store:
+        status = campaign_status(lp, store, args.name)
+    if not status.sets:
+        raise InvalidInputError(f"campaign {args.name!r}: no Fireworks in this database")
+    say(format_status(status))
+    return 0
+
+
+def cmd_campaign_results(args: argparse.Namespace) -> int:
+    """Table (or JSON) of a campaign's results."""
+    with open_store(args) as store:
+        rows = results_table(store, args.name)
+    say(json.dumps(rows, indent=2) if args.json else format_results_table(rows))
+    return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    """Run queued Fireworks (``rlaunch rapidfire``) with a campaign's progress."""
+    from cgflow.orchestration.launcher import launch
+
+    lp_file = launchpad_file(args)
+    fworker = Path(args.fworker) if args.fworker else lp_file.parent / "my_fworker.yaml"
+    return launch(lp_file, campaign=args.campaign,
+                  fworker_file=fworker if fworker.exists() else None, report=say)
+
+
+def results_table(store: Any, campaign: str) -> list[dict[str, Any]]:
+    """One row per parameter set of the campaign (all-atom results so far)."""
+    from cgflow.params import OPLSAA_REFERENCE
+    from cgflow.units import density_kg_m3_to_g_cm3, diffusion_nm2_ps_to_m2_s
+
+    rows = []
+    for run in store.aa_runs(campaign=campaign):
+        row: dict[str, Any] = {
+            "param_id": run.param_id,
+            "label": "reference" if run.param_id == OPLSAA_REFERENCE.id else run.param_id,
+            "status": run.status,
+            "wall_s": run.total_wall_s,
+        }
+        r = run.results
+        if r is not None:
+            row.update({
+                "density_g_cm3": density_kg_m3_to_g_cm3(r.density_kg_m3),
+                "density_err_g_cm3": density_kg_m3_to_g_cm3(r.density_err_kg_m3),
+                "d_aa_m2_s": diffusion_nm2_ps_to_m2_s(r.d_nm2_ps),
+                "d_aa_err_m2_s": diffusion_nm2_ps_to_m2_s(r.d_err_nm2_ps),
+                "pressure_bar": r.pressure_bar,
+                "pressure_err_bar": r.pressure_err_bar,
+            })
+        pot = store.get_potential(run.param_id, run.preset)
+        if pot is not None:
+            best = (pot.metrics_history[pot.best_iteration]
+                    if pot.best_iteration is not None and pot.metrics_history else {})
+            row.update({"ibi_converged": pot.converged, "ibi_iterations": pot.n_iterations,
+                        "rdf_deviation": best.get("rdf_deviation")})
+        cg = store.get_cg_run(run.param_id, run.preset)
+        if cg is not None and cg.alpha is not None:
+            row.update({
+                "d_cg_m2_s": diffusion_nm2_ps_to_m2_s(cg.d_cg_nm2_ps.mean),
+                "d_cg_err_m2_s": diffusion_nm2_ps_to_m2_s(cg.d_cg_nm2_ps.err or 0.0),
+                "alpha": cg.alpha.mean, "alpha_err": cg.alpha.err,
+            })
+        rows.append(row)
+    return rows
+
+
+def _pm(value: Any, err: Any, fmt: str, scale: float = 1.0) -> str:
+    if value is None:
+        return "-"
+    e = f" +- {format(err * scale, fmt)}" if err is not None else ""
+    return f"{format(value * scale, fmt)}{e}"
+
+
+def format_results_table(rows: list[dict[str, Any]]) -> str:
+    """Plain-text table of :func:`results_table` rows (CG columns when any set has them).
+
+    Units: density g/cm^3, D in 1e-9 m^2/s, wall time (all-atom stage) in s.
+    """
+    with_cg = any("ibi_iterations" in r for r in rows)
+    head = (f"{'parameter set':18s} {'status':10s} {'density g/cm3':>17s} "
+            f"{'D_AA 1e-9 m2/s':>15s} {'AA wall s':>9s}")
+    if with_cg:
+        head += (f" {'D_CG 1e-9 m2/s':>16s} {'alpha':>13s} {'IBI it':>6s} {'conv':>5s} "
+                 f"{'RDF dev':>8s}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        dens = _pm(r.get("density_g_cm3"), r.get("density_err_g_cm3"), ".4f")
+        d = _pm(r.get("d_aa_m2_s"), r.get("d_aa_err_m2_s"), ".3f", 1e9)
+        wall = f"{r['wall_s']:.0f}" if r.get("wall_s") else "-"
+        line = f"{r['label']:18s} {r['status']:10s} {dens:>17s} {d:>15s} {wall:>9s}"
+        if with_cg:
+            dcg = _pm(r.get("d_cg_m2_s"), r.get("d_cg_err_m2_s"), ".2f", 1e9)
+            al = _pm(r.get("alpha"), r.get("alpha_err"), ".2f")
+            it = str(r.get("ibi_iterations", "-"))
+            conv = {True: "yes", False: "no"}.get(r.get("ibi_converged"), "-")
+            dev = f"{r['rdf_deviation']:.4f}" if r.get("rdf_deviation") is not None else "-"
+            line += f" {dcg:>16s} {al:>13s} {it:>6s} {conv:>5s} {dev:>8s}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``cgflow campaign`` and ``cgflow launch``."""
+    camp = sub.add_parser("campaign", help="build, submit and inspect campaigns")
+    csub = camp.add_subparsers(dest="campaign_cmd", required=True)
+    b = csub.add_parser("build", help="write a campaign's workflow file for `lpad add`")
+    b.add_argument("spec", help="a spec file or the name of a shipped spec (e.g. demo)")
+    b.add_argument("-o", "--output", required=True)
+    b.add_argument("--category", default="cgflow")
+    b.set_defaults(func=cmd_campaign_build)
+    s = csub.add_parser("submit", help="validate and queue a campaign")
+    s.add_argument("spec", help="a spec file or the name of a shipped spec (e.g. demo)")
+    s.add_argument("-l", "--launchpad")
+    s.add_argument("--category", default="cgflow")
+    s.set_defaults(func=cmd_campaign_submit)
+    r = csub.add_parser("results", help="results of a campaign")
+    r.add_argument("name")
+    r.add_argument("-l", "--launchpad")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_campaign_results)
+    st = csub.add_parser("status", help="stages, running/queued/failed Fireworks of a campaign")
+    st.add_argument("name")
+    st.add_argument("-l", "--launchpad")
+    st.set_defaults(func=cmd_campaign_status)
+
+    la = sub.add_parser("launch", help="run queued Fireworks (rlaunch rapidfire)")
+    la.add_argument("-l", "--launchpad")
+    la.add_argument("-w", "--fworker")
+    la.add_argument("--campaign", help="show progress of this campaign")
+    la.set_defaults(func=cmd_launch)

@@ -1,0 +1,40 @@
+"""What every command group of the ``cgflow`` command shares: printing, the launchpad
+file (``-l``, else the embedded server's) and the store behind it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+from typing import Any
+
+
+def say(msg: str = "") -> None:
+    """Print a line at once (progress must reach a log or a pipe while it happens)."""
+    print(msg, flush=True)
+
+
+def embedded_server() -> Any:
+    """The embedded job database of the cgflow home (not started)."""
+    from cgflow.db.server import EmbeddedServer
+
+    return EmbeddedServer()
+
+
+def launchpad_file(args: argparse.Namespace) -> Path:
+    """The launchpad file: ``-l``, else the embedded server's (started if needed)."""
+    if getattr(args, "launchpad", None):
+        return Path(args.launchpad)
+    from cgflow.orchestration.fw_configs import write_embedded_configs
+
+    uri = embedded_server().start()
+    return write_embedded_configs(uri)
+
+
+@contextlib.contextmanager
+def open_store(args: argparse.Namespace):
+    """The :class:`cgflow.db.store.Store` of the command's launchpad, closed after use."""
+    from cgflow.db.store import Store
+
+    with Store.from_launchpad_file(str(launchpad_file(args))) as store:
+        yield store

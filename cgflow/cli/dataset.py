@@ -1,0 +1,49 @@
+"""``cgflow dataset export | merge``: a campaign's results as files."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cgflow.cli.common import open_store, say
+
+
+def cmd_dataset_export(args: argparse.Namespace) -> int:
+    from cgflow.stages.dataset import export_campaign
+
+    with open_store(args) as store:
+        out = export_campaign(store, args.name, args.output, preset=args.preset)
+    say(f"campaign {args.name}: {out['n_converged']} converged of {out['n_sets']} sets, "
+           f"dataset {out['dataset_hash'][:12]}")
+    for f in out["files"]:
+        say(f"wrote {f}")
+    return 0
+
+
+def cmd_dataset_merge(args: argparse.Namespace) -> int:
+    from cgflow.stages.dataset import merge_exports
+
+    out = merge_exports(args.folders, args.output, name=args.name)
+    say(f"dataset {out['campaign']}: {out['n_converged']} converged of {out['n_sets']} "
+           f"sets, dataset {out['dataset_hash'][:12]}")
+    for f in out["files"]:
+        say(f"wrote {f}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``cgflow dataset``."""
+    ds = sub.add_parser("dataset", help="a campaign's results as files")
+    dsub = ds.add_subparsers(dest="dataset_cmd", required=True)
+    de = dsub.add_parser("export", help="write dataset.npz and sets.json of a campaign")
+    de.add_argument("name")
+    de.add_argument("-o", "--output", required=True)
+    de.add_argument("--preset")
+    de.add_argument("-l", "--launchpad")
+    de.set_defaults(func=cmd_dataset_export)
+    dm = dsub.add_parser("merge", help="merge exported folders (e.g. of several campaigns)")
+    dm.add_argument("folders", nargs="+", help="folders written by 'cgflow dataset export'")
+    dm.add_argument("-o", "--output", required=True)
+    dm.add_argument("--name", help="name of the merged dataset (default: the campaigns "
+                    "joined by '+')")
+    dm.set_defaults(func=cmd_dataset_merge)

@@ -1,0 +1,50 @@
+"""``cgflow demo``: the README's main job, a small real campaign end to end on the
+embedded job database, with its progress and a table of results."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cgflow.cli.campaign import format_results_table, results_table
+from cgflow.cli.common import embedded_server, say
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the embedded database, queue the spec, launch, print the results."""
+    from fireworks import LaunchPad
+
+    from cgflow.db.fw_queries import campaign_workflow_states
+    from cgflow.db.store import Store
+    from cgflow.orchestration.fw_configs import write_embedded_configs
+    from cgflow.orchestration.launcher import launch
+    from cgflow.orchestration.submit import submit_campaign
+
+    server = embedded_server()
+    uri = server.start()
+    lp_file = write_embedded_configs(uri)
+    say(f"[demo] embedded job database at {uri} (data kept in {server.status().data_dir})")
+    spec, sets = submit_campaign(args.spec, lp_file)
+    say(f"[demo] queued campaign '{spec.name}': {len(sets)} parameter sets, preset "
+        f"'{spec.preset}' ({spec.aa_preset.n_molecules} molecules, "
+        f"{spec.aa_preset.production_ps:g} ps production each)")
+    rc = launch(lp_file, campaign=spec.name, fworker_file=lp_file.parent / "my_fworker.yaml",
+                report=say)
+    lp = LaunchPad.from_file(str(lp_file))
+    states = campaign_workflow_states(lp, spec.name)
+    say(f"[demo] workflow state: {states[-1] if states else 'unknown'}")
+    with Store.from_launchpad_file(str(lp_file)) as store:
+        table = format_results_table(results_table(store, spec.name))
+    say()
+    say(table)
+    say()
+    say(f"lpad: lpad -l {lp_file} get_wflows -d less")
+    return 0 if rc == 0 and states and states[-1] == "COMPLETED" else 1
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``cgflow demo``."""
+    d = sub.add_parser("demo", help="run the demo campaign end to end on the embedded database")
+    d.add_argument("--spec", default="demo",
+                   help="a spec file or the name of a shipped spec (default: demo)")
+    d.set_defaults(func=cmd_demo)

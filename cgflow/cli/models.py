@@ -1,0 +1,113 @@
+"""``cgflow models list | show | train`` and ``cgflow predict``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cgflow.cli.common import open_store, say
+from cgflow.errors import InvalidInputError
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        if args.action == "train":
+            from cgflow.orchestration.firetasks.train import train_campaign_models
+
+            if not args.campaign:
+                raise InvalidInputError("cgflow models train: --campaign is required")
+            out = train_campaign_models(store, args.campaign, args.preset, args.seed,
+                                        dataset=args.dataset)
+            say(f"campaign {args.campaign}: {out['status']}: "
+                   f"{out.get('message') or ', '.join(out.get('models', []))}")
+            return 0 if out["status"] == "trained" else 1
+        docs = store.models(campaign=args.campaign)
+        if args.action == "list":
+            if not docs:
+                say("no models stored" + (f" for campaign {args.campaign!r}"
+                                             if args.campaign else ""))
+            for d in docs:
+                m = d.metadata
+                if d.kind == "status":
+                    say(f"{d.campaign:20s} {d.name:18s} {m.get('status', ''):18s} "
+                           f"{m.get('message', '').splitlines()[0] if m.get('message') else ''}")
+                else:
+                    say(f"{d.campaign:20s} {d.name:18s} {'trained':18s} "
+                           f"{m.get('n_sets', '?')} sets, data {str(m.get('dataset_hash'))[:12]}, "
+                           f"{d.blob_size or 0} bytes")
+        else:
+            for d in docs:
+                if args.name and d.name != args.name:
+                    continue
+                say(json.dumps(d.model_dump(mode="json"), indent=2, default=str))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cgflow.ml.predict import predict_potentials
+    from cgflow.orchestration.firetasks.train import load_campaign_models
+    from cgflow.params import parameter_set_from_mapping
+    from cgflow.stages.predict import write_prediction
+
+    values: dict[str, Any] = {}
+    if args.file:
+        path = Path(args.file)
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInputError(f"{path}: cannot read parameter set: {exc}") from None
+    for item in args.set or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--set: expected FIELD=VALUE, got {item!r}")
+        try:
+            values[k] = float(v)
+        except ValueError:
+            raise InvalidInputError(f"--set: field {k!r}: value {v!r} is not a number") from None
+    ps = parameter_set_from_mapping(values, units_system=args.units,
+                                    source=args.file or "command line")
+    with open_store(args) as store:
+        models = load_campaign_models(store, args.campaign)
+    t0 = time.perf_counter()
+    pred = predict_potentials(models, ps)
+    ms = (time.perf_counter() - t0) * 1e3
+    files = write_prediction(pred, Path(args.output))
+    for w in pred.out_of_space:
+        print(f"warning: {w}", file=sys.stderr)
+    say(f"parameter set {ps.id}: predicted alpha = {pred.alpha:.3f} +- {pred.alpha_std:.3f} "
+           f"({ms:.1f} ms)")
+    for f in files:
+        say(f"wrote {f}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``cgflow models`` and ``cgflow predict``."""
+    mo = sub.add_parser("models", help="models trained by a campaign's final Firework")
+    mo.add_argument("action", choices=["list", "show", "train"],
+                    help="train: (re)train a campaign's models now, as its final Firework does")
+    mo.add_argument("name", nargs="?")
+    mo.add_argument("--campaign")
+    mo.add_argument("--preset", help="train: only sets run with this preset")
+    mo.add_argument("--seed", type=int, default=0, help="train: seed of split and models")
+    mo.add_argument("--dataset", help="train: from this exported dataset.npz (e.g. of "
+                    "'cgflow dataset merge') instead of the campaign's stored sets; the "
+                    "models are stored under --campaign")
+    mo.add_argument("-l", "--launchpad")
+    mo.set_defaults(func=cmd_models)
+
+    pr = sub.add_parser("predict", help="CG potential tables and alpha from AA parameters")
+    pr.add_argument("file", nargs="?", help="parameter set (YAML or JSON)")
+    pr.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                    help="a parameter value (repeatable; overrides the file)")
+    pr.add_argument("--units", choices=["gromacs", "lammps"], default="gromacs")
+    pr.add_argument("--campaign", required=True, help="whose models to use")
+    pr.add_argument("-o", "--output", default="prediction")
+    pr.add_argument("-l", "--launchpad")
+    pr.set_defaults(func=cmd_predict)
