@@ -7,7 +7,8 @@ potential grid from ``dataset.npz``, the AA density, pressure and its error from
 seeds for all variants, as the campaign would (:func:`cgflow.stages.cg.make_settings`
 from the campaign's ``ibi`` section, the ``reference`` CG preset: 343 beads, 10 + 50 ps
 per iteration, at most 12 iterations, converged at D <= 0.03 and |dP| <= max(50 bar, the
-AA error)). Writes ``results/ibi_aa_targets.{json,md}``.
+AA error)), through the campaign's own loop (:func:`cgflow.stages.cg.run_ibi`: the IBI
+monitor's corrections and Custodian included). Writes ``results/ibi_aa_targets.{json,md}``.
 
 Usage::
 
@@ -28,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cgflow.ibi import iteration as ibi_it
+from cgflow.ibi.settings import IBISettings
 from cgflow.ml.dataset import CampaignDataset
-from cgflow.orchestration.campaign import IBISpec
 from cgflow.presets import get_cg_preset
 from cgflow.stages import cg as cg_stage
 
@@ -40,11 +40,11 @@ from _common import cpu_model, load_average  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 BASE = {"rdf_tolerance": 0.03, "pressure_tolerance_bar": 50.0, "max_iterations": 12}
-#: name -> (campaign ``ibi`` section on top of BASE, IBISettings overrides)
-VARIANTS: dict[str, tuple[dict, dict]] = {
-    "ibi": ({}, {}),
-    "ihnc": ({"update_method": "ihnc"},
-             {"ihnc_start_iteration": 1, "switch_width_nm": 0.03, "pressure_drift_weight": 0.0}),
+#: name -> campaign ``ibi`` section on top of BASE
+VARIANTS: dict[str, dict] = {
+    "ibi": {},
+    "ihnc": {"update_method": "ihnc", "ihnc_start_iteration": 1, "switch_width_nm": 0.03,
+             "pressure_drift_weight": 0.0},
 }
 
 
@@ -62,19 +62,18 @@ def targets(data: Path, n: int | None) -> list[tuple[str, object]]:
 
 
 def run_variant(name: str, pid: str, target, workdir: Path, seed: int) -> dict:
-    spec_extra, overrides = VARIANTS[name]
     preset = get_cg_preset("reference")
-    settings = cg_stage.make_settings(IBISpec(**BASE, **spec_extra), target, preset)
-    if overrides:
-        settings = type(settings).from_dict(settings.to_dict() | overrides)
+    settings = cg_stage.make_settings(IBISettings(**BASE, **VARIANTS[name]), target, preset)
     out = workdir / f"{name}_{pid}"
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.time()
-    results = ibi_it.run_ibi(target, settings, preset, out, seed=seed, threads=1)
+    # the campaign's IBI loop (monitor and Custodian included), in one process
+    outcome = cg_stage.run_ibi(target, settings, preset, out, seed_base=seed, threads=1)
     wall = time.time() - t0
     shutil.rmtree(out, ignore_errors=True)
-    last = results[-1]
-    return {"variant": name, "param_id": pid, "converged": last.converged,
+    results = outcome.results
+    return {"variant": name, "param_id": pid, "converged": outcome.converged,
+            "reason": outcome.decision.reason,
             "iterations": len(results), "wall_s": round(wall, 1),
             "D": [round(r.rdf_deviation, 4) for r in results],
             "dP_bar": [round(r.pressure_deviation_bar, 1) for r in results],

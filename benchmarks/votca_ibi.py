@@ -12,7 +12,7 @@ Stages (each writes its part under ``--workdir`` so that a later stage, or ``rep
 can run on its own)::
 
     python benchmarks/votca_ibi.py --stage target    # reference run -> target.npz
-    python benchmarks/votca_ibi.py --stage cgflow    # cgflow.ibi.run_ibi, defaults
+    python benchmarks/votca_ibi.py --stage cgflow    # cgflow.stages.cg.run_ibi, defaults
     python benchmarks/votca_ibi.py --stage votca     # csg_inverse --options settings.xml
     python benchmarks/votca_ibi.py --stage baseline  # VOTCA's rules inside cgflow's loop
     python benchmarks/votca_ibi.py --stage floor     # known potential: noise floor of D, dP
@@ -58,6 +58,7 @@ from cgflow.ibi.metrics import rdf_deviation
 from cgflow.ibi.potential import TabulatedPotential, resample_rdf, switching_function
 from cgflow.ibi.settings import IBISettings, IBITarget
 from cgflow.presets import CG_PRESETS
+from cgflow.stages import cg as cg_stage
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -209,8 +210,8 @@ def make_target(workdir: Path, preset_name: str, sampling_ps: float, seed: int) 
                       pressure_bar=1.0, temperature_k=TEMPERATURE_K, mass_g_mol=MASS_G_MOL)
     longer = preset.model_copy(update={"ibi_sampling_ps": sampling_ps, "n_blocks": 10})
     t0, c0 = time.time(), child_cpu_s()
-    res = ibi_it.run_ibi_iteration(workdir / "reference", pot, dummy, settings, longer,
-                                   iteration=0, seed=seed, threads=1)
+    res, _ = cg_stage.run_iteration(workdir / "reference", 0, pot, dummy, settings, longer,
+                                    previous=None, seed=seed, threads=1)
     np.savez(workdir / "target.npz", r=res.r_nm, g=res.g, g_err=res.g_err,
              p=res.pressure_bar, p_err=res.pressure_err_bar, u=u)
     info = {"preset": preset_name, "sampling_ps": sampling_ps, "seed": seed,
@@ -238,8 +239,8 @@ def noise_floor(workdir: Path, preset_name: str, seeds: tuple[int, ...]) -> dict
     pot = TabulatedPotential.from_energy(r, lj_potential(r))
     runs = []
     for seed in seeds:
-        res = ibi_it.run_ibi_iteration(workdir / f"floor_{seed}", pot, target, settings, preset,
-                                       iteration=0, seed=seed, threads=1)
+        res, _ = cg_stage.run_iteration(workdir / f"floor_{seed}", 0, pot, target, settings,
+                                        preset, previous=None, seed=seed, threads=1)
         runs.append({"seed": seed, "D": res.rdf_deviation, "dP_bar": res.pressure_deviation_bar})
         print(f"floor seed {seed}: D {res.rdf_deviation:.4f} dP "
               f"{res.pressure_deviation_bar:+.1f} bar", flush=True)
@@ -284,14 +285,18 @@ def votca_estimator_check(workdir: Path, preset_name: str, seed: int) -> dict:
 
 def run_cgflow(workdir: Path, preset_name: str, n_iter: int, label: str,
                settings: IBISettings, seed: int = 11) -> dict:
-    """cgflow's ``run_ibi`` on the target; results to ``<label>.json``."""
+    """The campaign's IBI loop (:func:`cgflow.stages.cg.run_ibi`: the monitor's
+    corrections and Custodian included, settings resolved as a campaign does) on the
+    target; results to ``<label>.json``."""
     target, _ = read_target(workdir)
     preset = CG_PRESETS[preset_name]
+    settings = cg_stage.make_settings(settings, target, preset)
     out = workdir / label
     shutil.rmtree(out, ignore_errors=True)
     load0 = load()
     t0, c0, s0 = time.time(), child_cpu_s(), self_cpu_s()
-    results = ibi_it.run_ibi(target, settings, preset, out, seed=seed, threads=1)
+    outcome = cg_stage.run_ibi(target, settings, preset, out, seed_base=seed, threads=1)
+    results = outcome.results
     wall = time.time() - t0
     cpu_children, cpu_self = child_cpu_s() - c0, self_cpu_s() - s0
     t_end = time.time()
@@ -312,7 +317,8 @@ def run_cgflow(workdir: Path, preset_name: str, n_iter: int, label: str,
               f"dP {res.pressure_deviation_bar:+.1f} bar", flush=True)
     last = results[-1]
     data = {"label": label, "seed": seed, "settings": settings.to_dict(), "preset": preset_name,
-            "n_iterations_run": len(results), "converged": last.converged,
+            "n_iterations_run": len(results), "converged": outcome.converged,
+            "monitor": outcome.decision.reason,
             "total_wall_s": wall, "total_cpu_s": cpu_children + cpu_self,
             "cpu_lammps_s": cpu_children, "cpu_python_s": cpu_self,
             "wall_per_iteration_s": wall / len(results),

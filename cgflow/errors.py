@@ -13,12 +13,36 @@ class InvalidInputError(CgflowError, ValueError):
     """Bad user input (a parameter set, a campaign spec, a command-line value).
 
     The message names the offending field and its value. Nothing has been written
-    anywhere when this is raised.
+    anywhere when this is raised. ``errors`` keeps the pydantic errors it was made from
+    (if any), so that a model validated inside another names the field by its full path.
     """
+
+    def __init__(self, message: str, *, errors: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.errors = list(errors or [])
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError, source: str) -> InvalidInputError:
+        """The error of a failed pydantic validation (:func:`format_validation_error`)."""
+        return cls(format_validation_error(exc, source), errors=exc.errors())
 
 
 class EngineError(CgflowError, RuntimeError):
     """An engine run (GROMACS, LAMMPS) failed in a way cgflow could not correct."""
+
+
+def _expanded(errors: list[dict], prefix: tuple = ()) -> list[dict]:
+    """Pydantic errors with those raised by a nested model's own validation (an
+    :class:`InvalidInputError` carrying ``errors``) replaced by its errors, located
+    under the nested field."""
+    out = []
+    for err in errors:
+        inner = (err.get("ctx") or {}).get("error")
+        if isinstance(inner, InvalidInputError) and inner.errors:
+            out += _expanded(inner.errors, prefix + tuple(err["loc"]))
+        else:
+            out.append(dict(err, loc=prefix + tuple(err["loc"])))
+    return out
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
@@ -31,8 +55,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     source
         What was being validated (a file name, "parameter set", ...).
     """
-    lines = [f"{source}: {exc.error_count()} invalid field(s)"]
-    for err in exc.errors():
+    errors = _expanded(exc.errors())
+    lines = [f"{source}: {len(errors)} invalid field(s)"]
+    for err in errors:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":

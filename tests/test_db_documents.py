@@ -167,11 +167,3 @@ def test_finite_or_none():
     assert finite_or_none(None) is None
     assert finite_or_none(float("nan")) is None
     assert finite_or_none(np.float64(2.5)) == 2.5
-
-
-def test_the_aa_analysis_model_converts_to_aa_results():
-    aa_stage = pytest.importorskip("cgflow.stages.aa")
-    analysis = aa_stage.AAAnalysis(**flat_results())
-    res = AAResults.from_flat(analysis)
-    assert res.density_kg_m3 == analysis.density_kg_m3
-    assert res.rdf.g == analysis.rdf_g and res.diffusion.d_nm2_ps == analysis.d_nm2_ps

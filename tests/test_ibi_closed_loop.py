@@ -12,11 +12,13 @@ import shutil
 import numpy as np
 import pytest
 
-from cgflow.ibi.iteration import ibi_grid, run_ibi, run_ibi_iteration
+from cgflow.ibi.iteration import ibi_grid
 from cgflow.ibi.potential import TabulatedPotential, switching_function
-from cgflow.ibi.production import acceleration_factor, run_production
+from cgflow.ibi.production import acceleration_factor, finish_production, prepare_production
 from cgflow.ibi.settings import IBISettings, IBITarget
+from cgflow.jobs.lammps.job import run_lammps
 from cgflow.presets import CGPreset
+from cgflow.stages import cg as cg_stage
 
 pytestmark = [
     pytest.mark.engine,
@@ -48,8 +50,8 @@ def reference(tmp_path_factory):
     dummy = IBITarget(r_nm=r, g=np.ones_like(r), density_kg_m3=DENSITY, pressure_bar=0.0,
                       temperature_k=T)
     longer = PRESET.model_copy(update={"ibi_sampling_ps": 60.0})
-    res = run_ibi_iteration(tmp_path_factory.mktemp("reference"), pot, dummy, settings, longer,
-                            iteration=0, seed=101)
+    res, _ = cg_stage.run_iteration(tmp_path_factory.mktemp("reference"), 0, pot, dummy,
+                                    settings, longer, previous=None, seed=101)
     target = IBITarget(r_nm=res.r_nm, g=res.g, density_kg_m3=DENSITY,
                        pressure_bar=res.pressure_bar, pressure_err_bar=res.pressure_err_bar,
                        temperature_k=T)
@@ -60,7 +62,8 @@ def test_ibi_recovers_a_known_potential(reference, tmp_path):
     ref_pot, target = reference
     assert target.g.max() > 2.0  # a dense, structured liquid
     settings = IBISettings(rdf_tolerance=0.02, pressure_tolerance_bar=60.0, max_iterations=4)
-    results = run_ibi(target, settings, PRESET, tmp_path, seed=7)
+    # the campaign's loop: monitor and Custodian included
+    results = cg_stage.run_ibi(target, settings, PRESET, tmp_path, seed_base=7).results
     devs = [res.rdf_deviation for res in results]
     # the PMF is a poor potential for a dense liquid; IBI improves on it quickly
     assert devs[0] > 0.05
@@ -82,7 +85,9 @@ def test_ibi_recovers_a_known_potential(reference, tmp_path):
 
 def test_production_gives_a_diffusion_coefficient(reference, tmp_path):
     ref_pot, target = reference
-    res = run_production(tmp_path, ref_pot, target, IBISettings(), PRESET, seed=3)
+    prep = prepare_production(tmp_path, ref_pot, target, IBISettings(), PRESET, seed=3)
+    run_lammps(prep.workdir, prep.input_file.name, settings=prep.lammps_settings)
+    res = finish_production(prep.workdir)
     d = res.diffusion
     # beads of 114 g/mol in a dense LJ-like liquid: D of order 1e-3 nm^2/ps
     assert 1e-4 < d.d_nm2_ps < 2e-2

@@ -12,7 +12,6 @@ from cgflow.errors import InvalidInputError
 from cgflow.ibi.monitor import (
     DECISION_FILE,
     HISTORY_FILE,
-    IBIConvergenceHandler,
     IBIMonitor,
     IBIMonitorSettings,
     IterationMetrics,
@@ -21,6 +20,7 @@ from cgflow.ibi.monitor import (
     read_history,
     write_history,
 )
+from cgflow.jobs.ibi import IBIConvergenceHandler
 
 #: RDF-only judgement keeps the synthetic scores easy to read: score = rdf / 0.02.
 RDF_ONLY = {"rdf_tolerance": 0.02, "pressure_tolerance_bar": None}

@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 
 from cgflow.db.store import Store
-from cgflow.ibi.iteration import ibi_grid, run_ibi_iteration
+from cgflow.ibi.iteration import ibi_grid
 from cgflow.ibi.potential import TabulatedPotential, switching_function
 from cgflow.ibi.settings import IBISettings, IBITarget
 from cgflow.orchestration.status import campaign_status
 from cgflow.params import OPLSAA_REFERENCE
 from cgflow.presets import get_cg_preset
+from cgflow.stages import cg as cg_stage
 
 pytestmark = [
     pytest.mark.engine,
@@ -43,7 +44,8 @@ def lj_target(workdir: Path) -> IBITarget:
     pot = TabulatedPotential.from_energy(r, (u - u[-1]) * switching_function(r, r[-1], 0.1))
     dummy = IBITarget(r_nm=r, g=np.ones_like(r), density_kg_m3=723.0, pressure_bar=0.0,
                       temperature_k=298.15)
-    res = run_ibi_iteration(workdir, pot, dummy, settings, preset, iteration=0, seed=5)
+    res, _ = cg_stage.run_iteration(workdir, 0, pot, dummy, settings, preset, previous=None,
+                                    seed=5)
     return IBITarget(r_nm=res.r_nm, g=res.g, density_kg_m3=723.0,
                      pressure_bar=res.pressure_bar, pressure_err_bar=res.pressure_err_bar,
                      temperature_k=298.15)

@@ -1,10 +1,10 @@
-"""One IBI iteration as prepare / run / finish, and a convenience loop.
+"""One IBI iteration as prepare / run / finish.
 
 An iteration directory holds the LAMMPS files of :mod:`cgflow.engines.lammps` and
 ``ibi_state.json`` (the potential sampled, the iteration index, the seed). The split lets
-an external runner (a supervisor, a workflow step) run the command between
-:func:`prepare_iteration` and :func:`finish_iteration`; :func:`run_ibi_iteration` runs it
-with :func:`cgflow.engines.lammps.run_command`.
+a supervisor run the command between :func:`prepare_iteration` and
+:func:`finish_iteration`: the IBI loop (:func:`cgflow.stages.cg.run_ibi_step`) runs it
+under Custodian (:func:`cgflow.jobs.lammps.job.run_lammps`).
 
 LAMMPS computes the RDF (``compute rdf``) and the pressure itself and writes block
 averages, so no trajectory is written or read during IBI.
@@ -319,74 +319,3 @@ def finish_iteration(
         ramp_response_bar_per_kj_mol=response, pressure_drift_bar=drift,
         performance_ns_day=info.performance_ns_day, wall_time_s=info.wall_time_s,
     )
-
-
-def run_ibi_iteration(
-    workdir: str | os.PathLike, potential: TabulatedPotential, target: IBITarget,
-    settings: IBISettings, cg_preset: CGPreset, *, iteration: int, seed: int,
-    previous: IterationResult | None = None, threads: int | None = None,
-) -> IterationResult:
-    """:func:`prepare_iteration`, run LAMMPS with :func:`cgflow.engines.lammps.run_command`,
-    :func:`finish_iteration`.
-
-    Raises
-    ------
-    cgflow.errors.EngineError
-        If LAMMPS fails.
-    """
-    prep = prepare_iteration(workdir, potential, target, settings, cg_preset,
-                             iteration=iteration, seed=seed, threads=threads)
-    lammps.run_command(prep.command, prep.workdir)
-    return finish_iteration(prep.workdir, target, settings, cg_preset, previous=previous)
-
-
-def run_ibi(
-    target: IBITarget, settings: IBISettings, cg_preset: CGPreset,
-    workdir: str | os.PathLike, *, seed: int = 1, threads: int | None = None,
-    initial: TabulatedPotential | None = None,
-) -> list[IterationResult]:
-    """Run IBI from the PMF (or ``initial``) until converged or out of iterations.
-
-    Iteration ``i`` runs in ``workdir/iter_<i:03d>`` with seed ``seed + i``.
-
-    Returns
-    -------
-    list of IterationResult
-        One per iteration; the last is converged unless the limit was reached (see
-        :func:`best_iteration`).
-    """
-    workdir = Path(workdir)
-    potential = initial if initial is not None else initial_ibi_potential(target, settings,
-                                                                          cg_preset)
-    n_max = settings.max_iterations or cg_preset.max_ibi_iterations
-    results: list[IterationResult] = []
-    for i in range(n_max):
-        res = run_ibi_iteration(workdir / f"iter_{i:03d}", potential, target, settings,
-                                cg_preset, iteration=i, seed=seed + i,
-                                previous=results[-1] if results else None, threads=threads)
-        results.append(res)
-        if res.converged or res.next_potential is None:
-            break
-        potential = res.next_potential
-    return results
-
-
-def best_iteration(results: list[IterationResult], settings: IBISettings) -> IterationResult:
-    """The first converged iteration, else the one with the smallest combined deviation.
-
-    The combined deviation is ``rdf_deviation / rdf_tolerance`` plus (with pressure
-    correction) ``|pressure_deviation| / pressure_tolerance_bar``.
-    """
-    if not results:
-        raise InvalidInputError("IBI: no iteration results")
-    for res in results:
-        if res.converged:
-            return res
-
-    def score(res: IterationResult) -> float:
-        s = res.rdf_deviation / settings.rdf_tolerance
-        if settings.pressure_correction:
-            s += abs(res.pressure_deviation_bar) / settings.pressure_tolerance_bar
-        return s
-
-    return min(results, key=score)

@@ -3,7 +3,8 @@
 The IBI loop runs one iteration per step (one Firework); after each iteration the
 orchestration asks :func:`assess_history` (or an :class:`IBIMonitor`) for an
 :class:`IBIDecision` from the metrics of all iterations so far. Everything here is pure
-(no FireWorks, no files) except :class:`IBIConvergenceHandler`, the same decision as a
+(no FireWorks, no Custodian); :func:`read_history` and :func:`write_decision` are the file
+protocol of :class:`cgflow.jobs.ibi.IBIConvergenceHandler`, the same decision as a
 Custodian error handler that reads ``ibi_history.json`` from an iteration's directory
 and writes ``ibi_decision.json``.
 
@@ -16,10 +17,9 @@ Progress is judged by one number per iteration, its *score* (lower is better)::
 
     score = rdf_deviation / rdf_tolerance + |pressure_deviation_bar| / pressure_tolerance_bar
 
-(the RDF term alone without pressure tolerance), the combined deviation of
-:func:`cgflow.ibi.iteration.best_iteration`. The *best* iteration is the first converged
-one, else the one with the lowest score (the earliest on ties), so both modules pick
-the same iteration.
+(the RDF term alone without pressure tolerance). The *best* iteration is the first
+converged one, else the one with the lowest score (the earliest on ties); its potential
+is the parameter set's IBI potential.
 
 Diagnoses and corrections
 -------------------------
@@ -72,7 +72,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from custodian.custodian import ErrorHandler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cgflow.errors import InvalidInputError, format_validation_error
@@ -147,16 +146,13 @@ class IterationMetrics(BaseModel):
                 from None
 
 
-class IBIMonitorSettings(BaseModel):
-    """Thresholds of the IBI monitor (see the module docstring for their use)."""
+class MonitorThresholds(BaseModel):
+    """Thresholds of the monitor's diagnoses and corrections (see the module docstring);
+    the ``monitor:`` part of a campaign's ``ibi:`` section
+    (:attr:`cgflow.ibi.settings.IBISettings.monitor`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: converged when rdf_deviation <= this ...
-    rdf_tolerance: float = Field(default=0.02, gt=0)
-    #: ... and |pressure deviation| <= this (bar); None: the pressure is not judged.
-    pressure_tolerance_bar: float | None = Field(default=50.0, gt=0)
-    max_iterations: int = Field(default=30, ge=1)
     #: k: iterations looked at for divergence (k - 1 rises) and stagnation.
     window: int = Field(default=3, ge=2)
     divergence_factor: float = Field(default=1.5, gt=1)
@@ -172,6 +168,17 @@ class IBIMonitorSettings(BaseModel):
     #: longest sampling, as a multiple of the first iteration's sampling time.
     max_sampling_factor: float = Field(default=4.0, ge=1)
     max_corrections: int = Field(default=4, ge=0)
+
+
+class IBIMonitorSettings(MonitorThresholds):
+    """Everything the IBI monitor judges by: the thresholds and the convergence criteria
+    (see the module docstring for their use)."""
+
+    #: converged when rdf_deviation <= this ...
+    rdf_tolerance: float = Field(default=0.02, gt=0)
+    #: ... and |pressure deviation| <= this (bar); None: the pressure is not judged.
+    pressure_tolerance_bar: float | None = Field(default=50.0, gt=0)
+    max_iterations: int = Field(default=30, ge=1)
     #: infer applied corrections from changes of the history when none is marked.
     infer_corrections: bool = True
 
@@ -180,13 +187,15 @@ class IBIMonitorSettings(BaseModel):
                       **overrides: Any) -> IBIMonitorSettings:
         """Settings from an IBI spec or :class:`cgflow.ibi.settings.IBISettings`.
 
-        Reads ``rdf_tolerance``, ``pressure_tolerance_bar``, ``pressure_correction``,
-        ``max_iterations`` and ``adaptive_factor`` when present. ``max_iterations`` is
-        used when the spec leaves it unset (e.g. the preset's ``max_ibi_iterations``).
-        Without pressure correction the pressure is not judged; with an adaptive factor
-        corrections are not inferred (see the module docstring).
+        Reads ``monitor`` (the thresholds), ``rdf_tolerance``, ``pressure_tolerance_bar``,
+        ``pressure_correction``, ``max_iterations`` and ``adaptive_factor`` when present.
+        ``max_iterations`` is used when the spec leaves it unset (e.g. the preset's
+        ``max_ibi_iterations``). Without pressure correction the pressure is not judged;
+        with an adaptive factor corrections are not inferred (see the module docstring).
         """
-        values: dict[str, Any] = {}
+        thresholds = getattr(spec, "monitor", None)
+        values: dict[str, Any] = (thresholds.model_dump()
+                                  if isinstance(thresholds, MonitorThresholds) else {})
         for name in ("rdf_tolerance", "pressure_tolerance_bar"):
             if getattr(spec, name, None) is not None:
                 values[name] = getattr(spec, name)
@@ -488,7 +497,7 @@ class IBIMonitor:
         return assess_history(self.history, self.settings)
 
 
-# --- files and the Custodian handler --------------------------------------------------------
+# --- files (the protocol of the Custodian handler, cgflow.jobs.ibi) ------------------------
 
 
 def read_history(path: str | Path) -> list[IterationMetrics]:
@@ -529,55 +538,3 @@ def write_decision(path: str | Path, decision: IBIDecision) -> Path:
 def read_decision(path: str | Path) -> IBIDecision:
     """Read a decision written by :func:`write_decision`."""
     return IBIDecision.model_validate_json(Path(path).read_text())
-
-
-class IBIConvergenceHandler(ErrorHandler):
-    """The IBI decision as a Custodian error handler.
-
-    :meth:`check` reads ``history_file`` from the iteration's directory, assesses it
-    (:func:`assess_history`) and writes the decision to ``decision_file`` (always, so
-    that the orchestration finds it also when nothing is wrong). It returns True when the
-    decision is a correction (divergence, oscillation, stagnation) or ``unconverged``;
-    a plain ``continue`` and ``converged`` are not errors. :meth:`correct` returns the
-    diagnosis as the error and the changed settings as the actions; for ``unconverged``
-    the actions are empty, so that Custodian stops.
-
-    Parameters
-    ----------
-    settings
-        Monitor settings as a dict (see :class:`IBIMonitorSettings`).
-    history_file, decision_file
-        Names in the iteration's directory.
-    """
-
-    is_monitor = False
-
-    def __init__(self, settings: dict | None = None, history_file: str = HISTORY_FILE,
-                 decision_file: str = DECISION_FILE) -> None:
-        make_settings(settings)  # validate early
-        self.settings = dict(settings or {})
-        self.history_file = history_file
-        self.decision_file = decision_file
-        self.decision: IBIDecision | None = None
-
-    def _decide(self, directory) -> IBIDecision:
-        d = Path(directory)
-        self.decision = assess_history(read_history(d / self.history_file), self.settings)
-        write_decision(d / self.decision_file, self.decision)
-        return self.decision
-
-    def check(self, directory="./") -> bool:
-        """Assess the history and write the decision; True for a correction or a stop
-        without convergence."""
-        dec = self._decide(directory)
-        return dec.is_correction or dec.action == "unconverged"
-
-    def correct(self, directory="./") -> dict:
-        """The decision as Custodian's errors and actions (empty actions: give up)."""
-        dec = self.decision or self._decide(directory)
-        if dec.action != "continue":
-            return {"errors": [dec.reason], "actions": []}
-        change = {"update_factor": dec.update_factor, "sampling_ps": dec.sampling_ps,
-                  "restart_from_iteration": dec.restart_from_iteration}
-        return {"errors": [dec.reason],
-                "actions": [{"file": self.decision_file, "action": {"_set": change}}]}

@@ -94,7 +94,7 @@ def prepare_production(
     workdir
         Run directory (created).
     potential
-        The final IBI potential (:func:`cgflow.ibi.iteration.best_iteration`).
+        The final IBI potential (the best iteration's, :class:`cgflow.ibi.monitor.IBIDecision`).
     target
         The all-atom target (density, temperature, bead mass).
     settings, cg_preset
@@ -163,18 +163,6 @@ def finish_production(workdir: str | os.PathLike, **diffusion_kwargs) -> Product
         duration_ps=float(traj.times[-1] - traj.times[0]),
         performance_ns_day=info.performance_ns_day, wall_time_s=info.wall_time_s,
     )
-
-
-def run_production(
-    workdir: str | os.PathLike, potential: TabulatedPotential, target: IBITarget,
-    settings: IBISettings, cg_preset: CGPreset, *, seed: int, threads: int | None = None,
-    **diffusion_kwargs,
-) -> ProductionResult:
-    """:func:`prepare_production`, run LAMMPS, :func:`finish_production`."""
-    prep = prepare_production(workdir, potential, target, settings, cg_preset, seed=seed,
-                              threads=threads)
-    lammps.run_command(prep.command, prep.workdir)
-    return finish_production(prep.workdir, **diffusion_kwargs)
 
 
 def acceleration_factor(

@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cgflow import units
 from cgflow.errors import InvalidInputError
+from cgflow.ibi.monitor import MonitorThresholds
 from cgflow.ibi.potential import TabulatedPotential
 
 #: Molar mass of 2,3,4-trimethylpentane C8H18, g/mol (one CG bead).
@@ -24,9 +26,19 @@ def _check(source: str, name: str, value: Any, ok: bool, expect: str) -> None:
         raise InvalidInputError(f"{source}: field {name!r}: value {value!r}: {expect}")
 
 
-@dataclass(frozen=True)
-class IBISettings:
-    """How IBI runs and when it stops.
+def _positive(default: float, **bounds: float) -> Any:
+    """A finite float > 0 (with optional further bounds)."""
+    return Field(default=default, gt=0, allow_inf_nan=False, **bounds)
+
+
+class IBISettings(BaseModel):
+    """How IBI runs and when it stops: the ``ibi:`` section of a campaign spec.
+
+    Every field has its one default here; a campaign spec may set any of them (an
+    unknown key is an error naming it). The CG stage resolves three of them per
+    parameter set (:func:`cgflow.stages.cg.make_settings`): ``temperature_k`` is the
+    all-atom run's, ``cutoff_nm`` is shortened to the range of the target RDF, and
+    ``pressure_tolerance_bar`` is at least the all-atom pressure's standard error.
 
     Attributes
     ----------
@@ -54,7 +66,7 @@ class IBISettings:
         Floor of the structure factor in the Ornstein-Zernike division of ``"ihnc"`` and
         ``"hnc"`` (bounds the amplification of small-k errors of the truncated RDF).
     update_factor
-        Update factor a of the first iteration.
+        Update factor a of the first iteration (at most 2).
     adaptive_factor
         If True, a halves after an iteration that raised the RDF deviation by more than
         10 % and grows by 1.5 otherwise, within [``factor_min``, ``factor_max``]
@@ -66,96 +78,89 @@ class IBISettings:
     smoothing_window
         Savitzky-Golay window (grid points) of the update; < 5 disables smoothing.
     switch_width_nm
-        Width of the switching function before the cutoff, nm.
+        Width of the switching function before the cutoff, nm (at most 0.5).
     pressure_correction
         Add a pressure-correction ramp each iteration.
     pressure_method
         ``"virial"`` (amplitude from the virial, default) or ``"simple"`` (VOTCA).
     pressure_factor
-        Fraction of the pressure error the ``"virial"`` ramp aims to cancel.
+        Fraction of the pressure error the ``"virial"`` ramp aims to cancel (at most 1).
     pressure_drift_weight
         Weight of the pressure drift of the previous iteration (the change not explained
         by its ramp) that the ``"virial"`` ramp also cancels; 0 ignores the drift.
     pressure_max_amplitude_kt
         Cap of the ramp amplitude, kT.
     rdf_tolerance
-        Converged when :func:`cgflow.ibi.metrics.rdf_deviation` is below this ...
+        Converged when :func:`cgflow.ibi.metrics.rdf_deviation` is below this (< 1) ...
     pressure_tolerance_bar
         ... and |P_cg - P_target| is below this (bar); ignored without pressure
         correction.
     max_iterations
         Iteration limit; None: the CG preset's ``max_ibi_iterations``.
+    monitor
+        Thresholds of the IBI monitor's diagnoses and corrections
+        (:class:`cgflow.ibi.monitor.MonitorThresholds`).
     """
 
-    temperature_k: float = 298.15
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature_k: float = _positive(298.15)
     cutoff_nm: float | None = None
-    grid_dr_nm: float = 0.01
-    r_min_nm: float = 0.1
-    table_spacing_nm: float = 0.001
+    grid_dr_nm: float = _positive(0.01)
+    r_min_nm: float = _positive(0.1)
+    table_spacing_nm: float = _positive(0.001)
     update_method: Literal["ibi", "ihnc"] = "ibi"
     initial_guess: Literal["pmf", "hnc"] = "pmf"
-    ihnc_start_iteration: int = 0
-    hnc_s_min: float = 0.3
-    update_factor: float = 1.0
+    ihnc_start_iteration: int = Field(default=0, ge=0)
+    hnc_s_min: float = _positive(0.3)
+    update_factor: float = _positive(1.0, le=2.0)
     adaptive_factor: bool = True
-    factor_min: float = 0.1
-    factor_max: float = 1.0
-    g_min: float = 0.02
+    factor_min: float = _positive(0.1)
+    factor_max: float = _positive(1.0)
+    g_min: float = _positive(0.02)
     smoothing_window: int = 5
-    switch_width_nm: float = 0.1
+    switch_width_nm: float = Field(default=0.1, ge=0, le=0.5, allow_inf_nan=False)
     pressure_correction: bool = True
     pressure_method: Literal["virial", "simple"] = "virial"
-    pressure_factor: float = 1.0
-    pressure_drift_weight: float = 1.0
-    pressure_max_amplitude_kt: float = 1.0
-    rdf_tolerance: float = 0.02
-    pressure_tolerance_bar: float = 50.0
-    max_iterations: int | None = None
+    pressure_factor: float = _positive(1.0, le=1.0)
+    pressure_drift_weight: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
+    pressure_max_amplitude_kt: float = _positive(1.0)
+    rdf_tolerance: float = _positive(0.02, lt=1.0)
+    pressure_tolerance_bar: float = _positive(50.0)
+    max_iterations: int | None = Field(default=None, ge=1)
+    monitor: MonitorThresholds = Field(default_factory=MonitorThresholds)
 
-    def __post_init__(self) -> None:
-        src = "IBI settings"
-        pos = ("temperature_k", "grid_dr_nm", "r_min_nm", "table_spacing_nm", "update_factor",
-               "factor_min", "factor_max", "g_min", "hnc_s_min", "pressure_factor",
-               "pressure_max_amplitude_kt", "rdf_tolerance", "pressure_tolerance_bar")
-        for name in pos:
-            v = getattr(self, name)
-            _check(src, name, v, isinstance(v, int | float) and math.isfinite(v) and v > 0,
-                   "must be a finite number > 0")
-        _check(src, "switch_width_nm", self.switch_width_nm, self.switch_width_nm >= 0,
-               "must be >= 0")
-        _check(src, "pressure_drift_weight", self.pressure_drift_weight,
-               0 <= self.pressure_drift_weight <= 1, "must be in [0, 1]")
-        _check(src, "cutoff_nm", self.cutoff_nm,
-               self.cutoff_nm is None or self.cutoff_nm > self.r_min_nm + self.switch_width_nm,
-               "must exceed r_min_nm + switch_width_nm")
-        _check(src, "pressure_method", self.pressure_method,
-               self.pressure_method in ("virial", "simple"), "expected 'virial' or 'simple'")
-        _check(src, "update_method", self.update_method,
-               self.update_method in ("ibi", "ihnc"), "expected 'ibi' or 'ihnc'")
-        _check(src, "initial_guess", self.initial_guess,
-               self.initial_guess in ("pmf", "hnc"), "expected 'pmf' or 'hnc'")
-        _check(src, "ihnc_start_iteration", self.ihnc_start_iteration,
-               isinstance(self.ihnc_start_iteration, int) and self.ihnc_start_iteration >= 0,
-               "must be an integer >= 0")
-        _check(src, "factor_max", self.factor_max, self.factor_max >= self.factor_min,
-               "must be >= factor_min")
-        _check(src, "max_iterations", self.max_iterations,
-               self.max_iterations is None or self.max_iterations >= 1, "must be >= 1")
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InvalidInputError.from_validation_error(exc, "IBI settings") from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IBISettings:
+        if self.cutoff_nm is not None and not self.cutoff_nm > self.r_min_nm + \
+                self.switch_width_nm:
+            raise ValueError(f"cutoff_nm = {self.cutoff_nm}: must exceed r_min_nm + "
+                             "switch_width_nm")
+        if self.factor_max < self.factor_min:
+            raise ValueError(f"factor_max = {self.factor_max}: must be >= factor_min")
         ratio = self.r_min_nm / self.grid_dr_nm
-        _check(src, "r_min_nm", self.r_min_nm, abs(ratio - round(ratio)) < 1e-6,
-               f"must be a multiple of grid_dr_nm = {self.grid_dr_nm}")
+        if abs(ratio - round(ratio)) >= 1e-6:
+            raise ValueError(f"r_min_nm = {self.r_min_nm}: must be a multiple of "
+                             f"grid_dr_nm = {self.grid_dr_nm}")
+        return self
+
+    def replace(self, **changes: Any) -> IBISettings:
+        """A copy with ``changes`` applied and validated."""
+        return IBISettings(**(self.model_dump() | changes))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return asdict(self)
+        return self.model_dump()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IBISettings:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`InvalidInputError`."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidInputError(f"IBI settings: unknown field(s) {unknown}")
         return cls(**d)
 
 

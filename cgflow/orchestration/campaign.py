@@ -11,6 +11,10 @@ A campaign spec is a YAML file (see ``workflows/``)::
     preset: demo               # run preset for both stages ("tiny", "demo", "reference", "paper")
     parameter_sets: []         # optional explicit sets (GROMACS units unless units: lammps)
     units: gromacs             # units of parameter_sets
+    cg_stage: true             # IBI and CG production after the all-atom stage
+    ibi:                       # any field of cgflow.ibi.settings.IBISettings, e.g.
+      pressure_method: simple
+      monitor: {window: 4}     # thresholds of the IBI monitor (MonitorThresholds)
 
 Loading is all-or-nothing: a malformed YAML, an unknown or missing field, or an invalid
 parameter value raises :class:`~cgflow.errors.InvalidInputError` naming the field and the
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cgflow.errors import InvalidInputError, format_validation_error
 from cgflow.ibi.settings import IBISettings
@@ -39,33 +43,6 @@ from cgflow.params import (
 from cgflow.presets import AA_PRESETS, AAPreset, CGPreset, get_aa_preset, get_cg_preset
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class IBISpec(BaseModel):
-    """IBI thresholds and update settings of a campaign (used by the CG stage)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: converged when the integrated absolute RDF deviation is at most this (0 = perfect).
-    rdf_tolerance: float = Field(default=0.02, gt=0, lt=1)
-    #: ... and the CG pressure is within max(this, the AA pressure error) of the AA pressure.
-    pressure_tolerance_bar: float = Field(default=50.0, gt=0)
-    update_factor: float = Field(default=1.0, gt=0, le=2.0)
-    #: "ibi" (Boltzmann inversion) or "ihnc" (iterative HNC, cgflow.ibi.integral_equation).
-    update_method: Literal["ibi", "ihnc"] = IBISettings.update_method
-    #: with "ihnc": the first iterations before this one use the plain IBI update.
-    ihnc_start_iteration: int = Field(default=IBISettings.ihnc_start_iteration, ge=0)
-    #: width over which the potential and its updates are switched off before the cutoff.
-    switch_width_nm: float = Field(default=IBISettings.switch_width_nm, ge=0, le=0.5)
-    #: fraction of the pressure error the virial ramp aims to cancel per iteration.
-    pressure_factor: float = Field(default=IBISettings.pressure_factor, gt=0, le=1.0)
-    #: weight of the previous iteration's unexplained pressure drift in the ramp (0..1).
-    pressure_drift_weight: float = Field(default=IBISettings.pressure_drift_weight, ge=0,
-                                         le=1.0)
-    #: adapt the update factor to the trend of the RDF deviation (False: VOTCA-like fixed).
-    adaptive_factor: bool = True
-    pressure_correction: bool = True
-    max_iterations: int | None = Field(default=None, gt=0)
 
 
 class CampaignSpec(BaseModel):
@@ -83,7 +60,8 @@ class CampaignSpec(BaseModel):
     preset: str = "demo"
     units: Literal["gromacs", "lammps"] = "gromacs"
     parameter_sets: list[dict[str, Any]] = Field(default_factory=list)
-    ibi: IBISpec = Field(default_factory=IBISpec)
+    #: IBI settings (every field of :class:`cgflow.ibi.settings.IBISettings`).
+    ibi: IBISettings = Field(default_factory=IBISettings)
     #: run the coarse-grained stage (IBI, CG production) after the all-atom stage.
     cg_stage: bool = False
     #: threads per engine run; None keeps the preset's value.
@@ -111,6 +89,18 @@ class CampaignSpec(BaseModel):
         if v not in AA_PRESETS:
             raise ValueError(f"unknown preset {v!r} (expected one of {sorted(AA_PRESETS)})")
         return v
+
+    @model_validator(mode="after")
+    def _ibi_temperature(self) -> CampaignSpec:
+        # the CG stage runs at the all-atom temperature; a different one set by hand is
+        # a mistake, said here rather than after the all-atom runs
+        if "temperature_k" in self.ibi.model_fields_set:
+            aa_t = get_aa_preset(self.preset).temperature_k
+            if abs(self.ibi.temperature_k - aa_t) > 0.5:
+                raise ValueError(f"ibi.temperature_k = {self.ibi.temperature_k}: differs from "
+                                 f"the all-atom temperature {aa_t} K of preset "
+                                 f"{self.preset!r} (the CG stage runs at the AA temperature)")
+        return self
 
     # --- derived ---------------------------------------------------------------------
 

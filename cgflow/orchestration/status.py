@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-_AA_ORDER = ["aa-build", "aa-equilibrate", "aa-produce", "aa-analyse"]
+from cgflow.orchestration.stage_names import AA_STAGES, SPEC_IBI_ITERATION, SPEC_STAGE, Stage
+
+_AA_ORDER = [s.value for s in AA_STAGES]
 #: Most Fireworks listed per group (running, queued, failed) in the text report.
 MAX_LISTED = 30
 
@@ -98,8 +100,8 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
     fws = list(launchpad.fireworks.find(
         {"spec.campaign": campaign},
         {"fw_id": 1, "name": 1, "state": 1, "launches": 1, "archived_launches": 1,
-         "spec.param_id": 1, "spec.label": 1, "spec.cgflow_stage": 1,
-         "spec.ibi_iteration": 1}))
+         "spec.param_id": 1, "spec.label": 1, f"spec.{SPEC_STAGE}": 1,
+         f"spec.{SPEC_IBI_ITERATION}": 1}))
     # run times of every launch (reruns' archived ones too); details only where shown
     all_ids = [lid for f in fws
                for lid in (f.get("launches") or []) + (f.get("archived_launches") or [])]
@@ -127,7 +129,7 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
     out = CampaignStatus(campaign=campaign, sets=[], fw_states=Counter(), time_spent_s=out_time)
     for f in fws:
         spec = f.get("spec", {})
-        if spec.get("cgflow_stage") != "train":
+        if spec.get(SPEC_STAGE) != Stage.TRAIN:
             by_set[spec.get("param_id", "?")].append(f)
         out.fw_states[f["state"]] += 1
         row = {"fw_id": f["fw_id"], "name": f.get("name", ""), "state": f["state"]}
@@ -151,7 +153,7 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
 
 def _set_status(pid: str, label: str, items: list[dict], potential: Any) -> SetStatus:
     def stage(f):
-        return f.get("spec", {}).get("cgflow_stage", "")
+        return f.get("spec", {}).get(SPEC_STAGE, "")
 
     fizzled = [f for f in items if f["state"] == "FIZZLED"]
     if fizzled:
@@ -167,12 +169,12 @@ def _set_status(pid: str, label: str, items: list[dict], potential: Any) -> SetS
                          ", ".join(f"{n} {st}" for st, n in sorted(held.items())))
     f = max(active, key=lambda f: f["state"] == "RUNNING")
     st = stage(f)
-    if st.startswith("aa-"):
+    if st in _AA_ORDER:
         return SetStatus(pid, label, f"AA {st[3:]}", f["state"])
-    if st == "cg-ibi":
-        n = f.get("spec", {}).get("ibi_iteration", 0)
+    if st == Stage.CG_IBI:
+        n = f.get("spec", {}).get(SPEC_IBI_ITERATION, 0)
         return SetStatus(pid, label, f"IBI iteration {n}", f["state"])
-    if st == "cg-production":
+    if st == Stage.CG_PRODUCTION:
         return SetStatus(pid, label, "CG production", f["state"])
     return SetStatus(pid, label, st or "other", f["state"])
 

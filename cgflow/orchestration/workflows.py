@@ -32,13 +32,15 @@ from cgflow.orchestration.firetasks.aa import (
 )
 from cgflow.orchestration.firetasks.cg import CGProductionTask, iteration_firework
 from cgflow.orchestration.firetasks.train import TrainModelsTask
+from cgflow.orchestration.stage_names import INHERITED_SPEC_KEYS, SPEC_STAGE, Stage
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
+from cgflow.stages.cg import IterationPlan
 
 AA_STEPS = (
-    ("aa-build", AABuildTask),
-    ("aa-equilibrate", AAEquilibrateTask),
-    ("aa-produce", AAProduceTask),
-    ("aa-analyse", AAAnalyseTask),
+    (Stage.AA_BUILD, AABuildTask),
+    (Stage.AA_EQUILIBRATE, AAEquilibrateTask),
+    (Stage.AA_PRODUCE, AAProduceTask),
+    (Stage.AA_ANALYSE, AAAnalyseTask),
 )
 
 
@@ -69,7 +71,7 @@ def parameter_set_fireworks(
             "campaign": spec.name,
             "param_id": ps.id,
             "label": label_for(ps),
-            "cgflow_stage": stage,
+            SPEC_STAGE: stage.value,
             "_category": category,
             "_priority": priority,
         }
@@ -83,15 +85,14 @@ def parameter_set_fireworks(
         cg_params = dict(task_params, ibi=spec.ibi.model_dump())
         cg_params.pop("space", None)
         cg_params.pop("preset_overrides", None)
-        base = {k: fws[-1].spec[k] for k in ("campaign", "param_id", "label", "_category",
-                                             "_priority")}
-        first = iteration_firework(cg_params, base, 0)
+        base = {k: fws[-1].spec[k] for k in INHERITED_SPEC_KEYS}
+        first = iteration_firework(cg_params, base, IterationPlan(iteration=0))
         first.parents = [fws[-1]]
         fws.append(first)
         fws.append(Firework(
             [CGProductionTask(**cg_params)],
-            spec=dict(base, cgflow_stage="cg-production"),
-            name=f"{spec.name}:{label_for(ps)}:cg-production",
+            spec=dict(base, **{SPEC_STAGE: Stage.CG_PRODUCTION.value}),
+            name=f"{spec.name}:{label_for(ps)}:{Stage.CG_PRODUCTION.value}",
             parents=[first],
         ))
     return fws
@@ -112,7 +113,7 @@ def campaign_workflow(
         fws.append(Firework(
             [TrainModelsTask(campaign=spec.name, preset=spec.preset, seed=spec.seed)],
             spec={"campaign": spec.name, "param_id": "", "label": "campaign",
-                  "cgflow_stage": "train", "_category": category,
+                  SPEC_STAGE: Stage.TRAIN.value, "_category": category,
                   "_allow_fizzled_parents": True},
             name=f"{spec.name}:train-models", parents=leaves,
         ))

@@ -17,8 +17,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from cgflow.analysis import (
     beads_from_gromacs,
     diffusion_coefficient,
@@ -26,9 +24,7 @@ from cgflow.analysis import (
     radial_distribution,
     save_beads_npz,
 )
-from cgflow.engines import gromacs as gmx
-from cgflow.jobs.gromacs.job import StageReport, run_stage
-from cgflow.params import ParameterSet
+from cgflow.db.documents import AAResults, DiffusionData, MSDData, RDFData
 from cgflow.presets import AAPreset
 
 #: RDF grid of the IBI target (nm).
@@ -37,85 +33,11 @@ RDF_DR_NM = 0.01
 RDF_RMAX_NM = 1.5
 
 
-class AAAnalysis(BaseModel):
-    """What the analysis of an all-atom production run measured (GROMACS units).
-
-    Densities in kg/m^3, pressures in bar, temperature K, lengths nm, times ps,
-    diffusion coefficients nm^2/ps (1 nm^2/ps = 1e-6 m^2/s).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    density_kg_m3: float
-    density_err_kg_m3: float
-    pressure_bar: float
-    pressure_err_bar: float
-    temperature_k: float
-    temperature_err_k: float
-    box_length_nm: float
-    n_molecules: int
-    production_ps: float
-    rdf_r_nm: list[float]
-    rdf_g: list[float]
-    rdf_n_frames: int
-    msd_lag_ps: list[float]
-    msd_nm2: list[float]
-    d_nm2_ps: float
-    d_err_nm2_ps: float
-    d_xyz_nm2_ps: list[float]
-    d_fit_start_ps: float
-    d_fit_end_ps: float
-    yeh_hummer_nm2_ps: float
-    d_corrected_nm2_ps: float
-    viscosity_pa_s: float
-
-
-def build(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageReport]:
-    """Write the topology, fill the box, and minimise the energy."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    files = gmx.build_system(ps, preset, run_dir)
-    dt = gmx.choose_timestep(ps, preset)
-    mdp = run_dir / "em.mdp"
-    gmx.write_mdp("em", preset, dt, mdp)
-    report = run_stage(run_dir, "em", mdp, files.box_gro, files.topology,
-                       threads=preset.threads, maxh=preset.maxh,
-                       cpt_minutes=preset.checkpoint_minutes)
-    return [report]
-
-
-def equilibrate(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageReport]:
-    """NVT (velocities generated) then NPT, each continuing from the previous stage."""
-    dt = gmx.choose_timestep(ps, preset)
-    top = run_dir / "topol.top"
-    reports = []
-    mdp = run_dir / "nvt.mdp"
-    gmx.write_mdp("nvt", preset, dt, mdp)
-    reports.append(run_stage(run_dir, "nvt", mdp, run_dir / "em.gro", top,
-                             threads=preset.threads, maxh=preset.maxh,
-                             cpt_minutes=preset.checkpoint_minutes))
-    mdp = run_dir / "npt.mdp"
-    gmx.write_mdp("npt", preset, dt, mdp, continuation=True)
-    reports.append(run_stage(run_dir, "npt", mdp, run_dir / "nvt.gro", top,
-                             checkpoint_in=run_dir / "nvt.cpt",
-                             threads=preset.threads, maxh=preset.maxh,
-                             cpt_minutes=preset.checkpoint_minutes))
-    return reports
-
-
-def produce(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageReport]:
-    """NPT production, continuing from the NPT equilibration."""
-    dt = gmx.choose_timestep(ps, preset)
-    mdp = run_dir / "prod.mdp"
-    gmx.write_mdp("production", preset, dt, mdp, continuation=True)
-    report = run_stage(run_dir, "prod", mdp, run_dir / "npt.gro", run_dir / "topol.top",
-                       checkpoint_in=run_dir / "npt.cpt",
-                       threads=preset.threads, maxh=preset.maxh,
-                       cpt_minutes=preset.checkpoint_minutes)
-    return [report]
-
-
-def analyse(run_dir: Path, preset: AAPreset) -> AAAnalysis:
+def analyse(run_dir: Path, preset: AAPreset) -> AAResults:
     """Map to centre-of-mass beads and measure the IBI target and the mobility.
+
+    Returns the stored document's results part (:class:`cgflow.db.documents.AAResults`,
+    GROMACS units: kg/m^3, bar, K, nm, ps, nm^2/ps).
 
     The RDF range is ``min(RDF_RMAX_NM, smallest half box)`` on a ``RDF_DR_NM`` grid.
     """
@@ -131,7 +53,7 @@ def analyse(run_dir: Path, preset: AAPreset) -> AAAnalysis:
 
     msd = mean_squared_displacement(beads)
     _ = time.perf_counter() - t0
-    return AAAnalysis(
+    return AAResults(
         density_kg_m3=energies["Density"].mean,
         density_err_kg_m3=energies["Density"].err,
         pressure_bar=energies["Pressure"].mean,
@@ -141,17 +63,12 @@ def analyse(run_dir: Path, preset: AAPreset) -> AAAnalysis:
         box_length_nm=float(beads.boxes.mean()),
         n_molecules=int(beads.positions.shape[1]),
         production_ps=float(beads.times[-1] - beads.times[0]),
-        rdf_r_nm=rdf.r.tolist(),
-        rdf_g=rdf.g.tolist(),
-        rdf_n_frames=rdf.n_frames,
-        msd_lag_ps=msd.lag_ps.tolist(),
-        msd_nm2=msd.msd_nm2.tolist(),
-        d_nm2_ps=diff.d_nm2_ps,
-        d_err_nm2_ps=diff.d_err_nm2_ps,
-        d_xyz_nm2_ps=[float(x) for x in diff.d_xyz_nm2_ps],
-        d_fit_start_ps=diff.fit_start_ps,
-        d_fit_end_ps=diff.fit_end_ps,
-        yeh_hummer_nm2_ps=diff.yeh_hummer_nm2_ps,
-        d_corrected_nm2_ps=diff.d_corrected_nm2_ps,
-        viscosity_pa_s=diff.viscosity_pa_s,
+        rdf=RDFData(r_nm=rdf.r.tolist(), g=rdf.g.tolist(), n_frames=rdf.n_frames),
+        msd=MSDData(lag_ps=msd.lag_ps.tolist(), msd_nm2=msd.msd_nm2.tolist()),
+        diffusion=DiffusionData(
+            d_nm2_ps=diff.d_nm2_ps, d_err_nm2_ps=diff.d_err_nm2_ps,
+            d_xyz_nm2_ps=[float(x) for x in diff.d_xyz_nm2_ps],
+            fit_start_ps=diff.fit_start_ps, fit_end_ps=diff.fit_end_ps,
+            yeh_hummer_nm2_ps=diff.yeh_hummer_nm2_ps,
+            d_corrected_nm2_ps=diff.d_corrected_nm2_ps, viscosity_pa_s=diff.viscosity_pa_s),
     )

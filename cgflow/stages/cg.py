@@ -1,25 +1,30 @@
-"""The coarse-grained stage of one parameter set: IBI iterations and CG production.
+"""The coarse-grained stage of one parameter set: the IBI loop and CG production.
 
-Plain functions on run directories, like :mod:`cgflow.stages.aa`: one IBI iteration
-(:func:`run_iteration`: prepare the LAMMPS run, run it under Custodian with
-:func:`cgflow.jobs.lammps.job.run_lammps`, read the sampled RDF and pressure, compute the
-metrics and the next potential), the decision what to do next
-(:func:`decide`, the IBI monitor of :mod:`cgflow.ibi.monitor`), and the CG
-production with the final potential (:func:`run_cg_production`: D_CG with the same MSD
-analysis as D_AA, and alpha = D_CG / D_AA with a propagated error).
+Plain functions on run directories, like :mod:`cgflow.stages.aa`. There is one IBI loop,
+made of one step: :func:`run_ibi_step` runs the iteration an :class:`IterationPlan`
+asks for (LAMMPS under Custodian with :func:`cgflow.jobs.lammps.job.run_lammps`, the
+sampled RDF and pressure, the metrics and the next potential) and asks the IBI monitor
+(:func:`cgflow.ibi.monitor.assess_history`) what to do next. A campaign runs each step
+as its own Firework (:mod:`cgflow.orchestration.firetasks.cg`, the next plan added as a
+detour); :func:`run_ibi` runs the same steps in one process (benchmarks, tests). Then
+the CG production with the final potential (:func:`run_cg_production`: D_CG with the
+same MSD analysis as D_AA, and alpha = D_CG / D_AA with a propagated error).
 
-Nothing here knows of FireWorks or of the database; :mod:`cgflow.orchestration.firetasks.cg` calls
-these functions and stores what they return.
+Nothing here knows of FireWorks or of the database; the Firetasks call these functions
+and store what they return.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cgflow.db.documents import finite_or_none
+from cgflow.errors import InvalidInputError
 from cgflow.ibi.iteration import finish_iteration as _finish_iteration
 from cgflow.ibi.iteration import initial_ibi_potential, prepare_iteration
 from cgflow.ibi.monitor import (
@@ -58,31 +63,28 @@ def target_from_aa_results(results: Any, temperature_k: float) -> IBITarget:
                        temperature_k=temperature_k)
 
 
-def make_settings(ibi_spec: Any, target: IBITarget, cg_preset: CGPreset) -> IBISettings:
-    """IBI settings from a campaign's ``ibi`` section and the target.
+def make_settings(ibi: IBISettings | None, target: IBITarget,
+                  cg_preset: CGPreset) -> IBISettings:
+    """The IBI settings of one parameter set: a campaign's ``ibi`` section resolved
+    against its all-atom target and CG preset.
 
-    The pressure tolerance is the larger of the spec's and the AA pressure's standard
-    error (so a noisy AA pressure is not chased below its own uncertainty). The cutoff is
-    the CG preset's, shortened to the range of the target RDF when the all-atom box was
-    too small for it (IBI does not extrapolate the target).
+    The temperature is the target's (the all-atom run's). The pressure tolerance is the
+    larger of the section's and the AA pressure's standard error (so a noisy AA pressure
+    is not chased below its own uncertainty). The cutoff is the section's or else the CG
+    preset's, shortened to the range of the target RDF when the all-atom box was too
+    small for it (IBI does not extrapolate the target). The iteration limit is the
+    section's or else the preset's ``max_ibi_iterations``. Every other field is the
+    section's as it is.
     """
-    dr = IBISettings.grid_dr_nm
+    ibi = ibi if ibi is not None else IBISettings()
+    dr = ibi.grid_dr_nm
     reach = float(target.r_nm[-1]) + 0.5 * float(target.r_nm[1] - target.r_nm[0])
-    cutoff = min(cg_preset.rcut_nm, np.floor(reach / dr + 1e-6) * dr)
-    return IBISettings(
+    cutoff = min(ibi.cutoff_nm or cg_preset.rcut_nm, np.floor(reach / dr + 1e-6) * dr)
+    return ibi.replace(
         temperature_k=target.temperature_k,
         cutoff_nm=round(float(cutoff), 6),
-        update_factor=ibi_spec.update_factor,
-        update_method=ibi_spec.update_method,
-        ihnc_start_iteration=ibi_spec.ihnc_start_iteration,
-        switch_width_nm=ibi_spec.switch_width_nm,
-        pressure_factor=ibi_spec.pressure_factor,
-        pressure_drift_weight=ibi_spec.pressure_drift_weight,
-        adaptive_factor=ibi_spec.adaptive_factor,
-        pressure_correction=ibi_spec.pressure_correction,
-        rdf_tolerance=ibi_spec.rdf_tolerance,
-        pressure_tolerance_bar=max(ibi_spec.pressure_tolerance_bar, target.pressure_err_bar),
-        max_iterations=ibi_spec.max_iterations or cg_preset.max_ibi_iterations,
+        pressure_tolerance_bar=max(ibi.pressure_tolerance_bar, target.pressure_err_bar),
+        max_iterations=ibi.max_iterations or cg_preset.max_ibi_iterations,
     )
 
 
@@ -140,18 +142,203 @@ def apply_corrections(settings: IBISettings, cg_preset: CGPreset, *,
     sampling time ``sampling_ps``."""
     if update_factor:
         f = float(update_factor)
-        settings = dataclasses.replace(settings, update_factor=f,
-                                       factor_max=min(settings.factor_max, f),
-                                       factor_min=min(settings.factor_min, f))
+        settings = settings.replace(update_factor=f, factor_max=min(settings.factor_max, f),
+                                    factor_min=min(settings.factor_min, f))
     if sampling_ps:
         cg_preset = cg_preset.model_copy(update={"ibi_sampling_ps": float(sampling_ps)})
     return settings, cg_preset
 
 
+@dataclass(frozen=True)
+class IterationPlan:
+    """What an IBI iteration runs: its index and the monitor's corrections, if any.
+
+    Attributes
+    ----------
+    iteration
+        Index of the iteration (0: the initial potential).
+    update_factor, sampling_ps
+        A correction's update factor cap and sampling time; None: the settings'.
+    restart_from
+        Start from this iteration's potential instead of the latest update.
+    correction
+        Diagnosis of the correction the iteration runs under, else None.
+    """
+
+    iteration: int = 0
+    update_factor: float | None = None
+    sampling_ps: float | None = None
+    restart_from: int | None = None
+    correction: str | None = None
+
+    @classmethod
+    def after(cls, decision: IBIDecision) -> IterationPlan:
+        """The plan of the iteration a ``continue`` decision asks for."""
+        nxt = decision.next_metrics()
+        return cls(iteration=int(nxt["iteration"]), update_factor=nxt["update_factor"],
+                   sampling_ps=nxt["sampling_ps"], restart_from=nxt["restarted_from"],
+                   correction=nxt["correction"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan's fields that are set (the Firework parameters of the iteration)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass
+class IBIStep:
+    """One step of the IBI loop: what ran, what it gave, and what the monitor decided.
+
+    Attributes
+    ----------
+    plan
+        The plan the step ran.
+    potential
+        The potential sampled.
+    result
+        The iteration's RDF, pressure, metrics and next potential.
+    report
+        The LAMMPS run under Custodian (wall time, corrections).
+    metrics
+        The monitor's record of the iteration.
+    decision
+        What the loop does next (:meth:`IterationPlan.after` for a ``continue``).
+    sampling_ps
+        Length of the iteration's sampling run, ps.
+    """
+
+    plan: IterationPlan
+    potential: TabulatedPotential
+    result: IterationResult
+    report: LammpsRunReport
+    metrics: IterationMetrics
+    decision: IBIDecision
+    sampling_ps: float
+
+
+def run_ibi_step(
+    cg_dir: Path, plan: IterationPlan, target: IBITarget, settings: IBISettings,
+    cg_preset: CGPreset, *, results: list[IterationResult],
+    history: list[IterationMetrics], threads: int = 1, seed_base: int = SEED_BASE,
+    initial: TabulatedPotential | None = None,
+) -> IBIStep:
+    """Run the iteration ``plan`` asks for and decide what comes next.
+
+    Parameters
+    ----------
+    cg_dir
+        The set's CG folder (the iteration runs in ``cg_dir/iter_NNN``).
+    plan
+        Which iteration, under which correction.
+    target, settings, cg_preset
+        The all-atom target, the set's resolved settings (:func:`make_settings`) and the
+        CG preset.
+    results, history
+        The results and monitor records of the iterations before this one, in order
+        (empty for iteration 0).
+    threads
+        LAMMPS processes.
+    seed_base
+        Iteration ``i`` uses the seed ``seed_base + i``.
+    initial
+        Potential of iteration 0; None: :func:`initial_potential`.
+
+    Raises
+    ------
+    cgflow.errors.EngineError
+        When LAMMPS fails in a way the handlers cannot correct.
+    InvalidInputError
+        When ``plan`` restarts from an iteration that is not in ``results``.
+    """
+    run_settings, run_preset = apply_corrections(
+        settings, cg_preset, update_factor=plan.update_factor, sampling_ps=plan.sampling_ps)
+    previous = None
+    if plan.iteration == 0:
+        potential = initial if initial is not None else initial_potential(
+            target, run_settings, run_preset)
+    elif plan.restart_from is not None:
+        src = [r for r in results if r.iteration == plan.restart_from]
+        if not src:
+            raise InvalidInputError(f"IBI iteration {plan.iteration}: field 'restart_from': "
+                                    f"iteration {plan.restart_from} has no stored result")
+        potential = src[0].potential
+    else:
+        previous = results[-1]
+        if previous.next_potential is None:
+            raise InvalidInputError(f"IBI iteration {plan.iteration}: iteration "
+                                    f"{previous.iteration} has no next potential (converged)")
+        potential = previous.next_potential
+    result, report = run_iteration(cg_dir, plan.iteration, potential, target, run_settings,
+                                   run_preset, previous=previous, threads=threads,
+                                   seed=seed_base + plan.iteration)
+    metrics = IterationMetrics.from_result(result, run_preset.ibi_sampling_ps,
+                                           restarted_from=plan.restart_from,
+                                           correction=plan.correction)
+    decision = decide([*(m for m in history if m.iteration < plan.iteration), metrics],
+                      settings)
+    return IBIStep(plan=plan, potential=potential, result=result, report=report,
+                   metrics=metrics, decision=decision, sampling_ps=run_preset.ibi_sampling_ps)
+
+
+@dataclass
+class IBIOutcome:
+    """The IBI loop of one parameter set, run to its end by :func:`run_ibi`.
+
+    Attributes
+    ----------
+    steps
+        Every step, in order.
+    decision
+        The last decision (``converged`` or ``unconverged``).
+    """
+
+    steps: list[IBIStep]
+    decision: IBIDecision
+
+    @property
+    def results(self) -> list[IterationResult]:
+        """The iteration results, in order."""
+        return [s.result for s in self.steps]
+
+    @property
+    def converged(self) -> bool:
+        """True when the loop ended converged."""
+        return self.decision.action == "converged"
+
+    @property
+    def best(self) -> IterationResult:
+        """The result of the best iteration (the first converged one, else the best
+        score), whose potential is the set's IBI potential."""
+        return next(s.result for s in self.steps
+                    if s.result.iteration == self.decision.best_iteration)
+
+
+def run_ibi(target: IBITarget, settings: IBISettings, cg_preset: CGPreset, cg_dir: Path, *,
+            threads: int = 1, seed_base: int = SEED_BASE,
+            initial: TabulatedPotential | None = None) -> IBIOutcome:
+    """The IBI loop in one process: the campaign's steps (:func:`run_ibi_step`, monitor
+    and corrections included) until the monitor stops it.
+
+    ``settings`` are a set's resolved settings (:func:`make_settings`); iteration ``i``
+    runs in ``cg_dir/iter_NNN`` with the seed ``seed_base + i``.
+    """
+    cg_dir = Path(cg_dir)
+    steps: list[IBIStep] = []
+    plan = IterationPlan()
+    while True:
+        step = run_ibi_step(cg_dir, plan, target, settings, cg_preset,
+                            results=[s.result for s in steps],
+                            history=[s.metrics for s in steps], threads=threads,
+                            seed_base=seed_base, initial=initial)
+        steps.append(step)
+        if step.decision.action != "continue":
+            return IBIOutcome(steps=steps, decision=step.decision)
+        plan = IterationPlan.after(step.decision)
+
+
 def run_cg_production(
     cg_dir: Path, potential: TabulatedPotential, target: IBITarget, settings: IBISettings,
-    cg_preset: CGPreset, *, d_aa_nm2_ps: float, d_aa_err_nm2_ps: float, threads: int = 1,
-    seed: int = PRODUCTION_SEED,
+    cg_preset: CGPreset, *, d_aa_nm2_ps: float, d_aa_err_nm2_ps: float | None,
+    threads: int = 1, seed: int = PRODUCTION_SEED,
 ) -> dict[str, Any]:
     """CG production with the final potential in ``cg_dir/production``: D_CG, alpha =
     D_CG / D_AA with error.
@@ -159,8 +346,11 @@ def run_cg_production(
     Returns
     -------
     dict
-        ``d_cg``/``d_cg_err`` (nm^2/ps), ``alpha``/``alpha_err``, ``pressure_bar``/err,
-        ``msd`` (lag_ps, msd_nm2), ``wall_s``, ``ns_per_day``, ``corrections``.
+        The fields of the stored CG run (:class:`cgflow.db.documents.CGRunDoc`, less the
+        set's ids): ``status``, ``run_dir``, ``d_cg_nm2_ps``, ``d_aa_nm2_ps``, ``alpha``
+        and ``pressure_bar`` as ``{"mean", "err"}``, ``timings.production`` (wall time,
+        ns/day) and ``engine`` (LAMMPS corrections, temperature, duration, the
+        Yeh-Hummer-corrected D_CG).
     """
     prep = prepare_production(cg_dir / "production", potential, target, settings, cg_preset,
                               seed=seed, threads=threads)
@@ -171,11 +361,15 @@ def run_cg_production(
     alpha, alpha_err = acceleration_factor(d.d_nm2_ps, d.d_err_nm2_ps, d_aa_nm2_ps,
                                            d_aa_err_nm2_ps)
     return {
-        "d_cg": d.d_nm2_ps, "d_cg_err": d.d_err_nm2_ps,
-        "d_cg_corrected": d.d_corrected_nm2_ps,
-        "alpha": alpha, "alpha_err": alpha_err,
-        "pressure_bar": prod.pressure_bar, "pressure_err_bar": prod.pressure_err_bar,
-        "temperature_k": prod.temperature_k, "duration_ps": prod.duration_ps,
-        "wall_s": report.wall_time_s, "ns_per_day": prod.performance_ns_day,
-        "corrections": report.corrections,
+        "status": "completed", "run_dir": str(prep.workdir),
+        "d_cg_nm2_ps": {"mean": d.d_nm2_ps, "err": d.d_err_nm2_ps},
+        "d_aa_nm2_ps": {"mean": d_aa_nm2_ps, "err": d_aa_err_nm2_ps},
+        "alpha": {"mean": alpha, "err": alpha_err},
+        "pressure_bar": {"mean": prod.pressure_bar, "err": prod.pressure_err_bar},
+        "timings": {"production": {"wall_s": report.wall_time_s or 0.0,
+                                   "ns_per_day": prod.performance_ns_day}},
+        "engine": {"corrections": report.corrections,
+                   "temperature_k": finite_or_none(prod.temperature_k),
+                   "duration_ps": finite_or_none(prod.duration_ps),
+                   "d_cg_corrected_nm2_ps": finite_or_none(d.d_corrected_nm2_ps)},
     }

@@ -105,8 +105,9 @@ def simulate_potential(
         "pressure_err_bar": sampled.pressure_err_bar,
         "pressure_deviation_bar": sampled.pressure_deviation_bar,
         "rdf": {"r_nm": sampled.r_nm.tolist(), "g": sampled.g.tolist()},
-        "d_cg": prod["d_cg"], "d_cg_err": prod["d_cg_err"],
-        "wall_s": float((report.wall_time_s or 0.0) + (prod["wall_s"] or 0.0)),
+        "d_cg": prod["d_cg_nm2_ps"]["mean"], "d_cg_err": prod["d_cg_nm2_ps"]["err"],
+        "wall_s": float((report.wall_time_s or 0.0)
+                        + prod["timings"]["production"]["wall_s"]),
     }
 
 
@@ -223,10 +224,9 @@ def validate_campaign_models(
     """
     from cgflow.errors import CgflowError
     from cgflow.ml.predict import predict_potentials
-    from cgflow.orchestration.campaign import IBISpec
-    from cgflow.orchestration.firetasks.train import load_campaign_models
     from cgflow.params import parameter_set_from_mapping
     from cgflow.presets import get_cg_preset
+    from cgflow.stages.train import load_campaign_models
 
     if preset is not None:
         get_cg_preset(preset)
@@ -254,7 +254,7 @@ def validate_campaign_models(
         ps = parameter_set_from_mapping(ps_doc.params, source=f"parameter set {aa.param_id}")
         target = cg_stage.target_from_aa_results(
             aa.results, aa.preset_settings.get("temperature_k", 298.15))
-        settings = cg_stage.make_settings(IBISpec(), target, cg_preset)
+        settings = cg_stage.make_settings(None, target, cg_preset)
         pred = predict_potentials(models, ps)
         progress(f"[validate] {k}/{len(runs)} {aa.param_id}: simulating the predicted "
                  f"potentials ({cg_preset.name} CG preset)")
