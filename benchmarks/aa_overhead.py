@@ -105,8 +105,9 @@ import yaml
 from _common import cpu_model, home_env, load_average
 
 from cgflow.engines import gromacs as eng
+from cgflow.engines.gromacs_output import parse_md_log
 from cgflow.errors import EngineError, InvalidInputError
-from cgflow.jobs.gromacs.handlers import MDRUN_OUT_SUFFIX
+from cgflow.jobs.gromacs.state import MDRUN_OUT_SUFFIX
 from cgflow.params import OPLSAA_REFERENCE
 from cgflow.presets import get_aa_preset
 
@@ -323,7 +324,7 @@ def stage_breakdown(run_dir: Path, stage: str, wall_s: float | None) -> dict[str
     """Times of one stage of a run directory, from its md.log and file mtimes (seconds)."""
     deffnm = eng.STAGE_DEFFNM[stage]
     log = run_dir / f"{deffnm}.log"
-    info = eng.parse_md_log(log)
+    info = parse_md_log(log)
     t_mdp = _mtime(run_dir / f"{deffnm}.mdp")
     t_tpr = _mtime(run_dir / f"{deffnm}.tpr")
     ends = [t for t in (_mtime(log), _mtime(run_dir / f"{deffnm}{MDRUN_OUT_SUFFIX}")) if t]
@@ -409,7 +410,7 @@ def run_bare(tpr: Path, work: Path, cmd: list[str]) -> dict[str, Any]:
                     timeout_s=BARE_TIMEOUT_S)
     process_s = time.perf_counter() - t0
     log = work / ("prod.log" if "-deffnm" in cmd else "md.log")
-    info = eng.parse_md_log(log)
+    info = parse_md_log(log)
     if not info.completed or info.ns_per_day is None:
         raise EngineError(f"command {cmd} in {work} did not complete (log {log}):\n"
                           + _tail(log))
@@ -580,7 +581,7 @@ def run_cgflow_stage(run_dir: Path, work: Path, threads: int, preset_name: str
                        threads=threads, maxh=preset.maxh, cpt_minutes=preset.checkpoint_minutes)
     process_s = time.perf_counter() - t0
     log = work / "prod.log"
-    info = eng.parse_md_log(log)
+    info = parse_md_log(log)
     return {"ns_per_day": info.ns_per_day, "engine_time_s": info.wall_time_s,
             "process_s": round(process_s, 3), "stage_wall_s": report.wall_s,
             "attempts": report.attempts, "steps": info.last_step,

@@ -12,6 +12,7 @@ import pytest
 
 from cgflow import units
 from cgflow.engines import gromacs as g
+from cgflow.engines import gromacs_output as gout
 from cgflow.errors import EngineError, InvalidInputError
 from cgflow.params import OPLSAA_REFERENCE, SPACES
 from cgflow.presets import get_aa_preset
@@ -208,7 +209,7 @@ website at http://www.gromacs.org/Documentation/Errors
 def test_parse_md_log_fatal(tmp_path):
     p = tmp_path / "md.log"
     p.write_text(FATAL_LOG)
-    info = g.parse_md_log(p)
+    info = gout.parse_md_log(p)
     assert info.gromacs_version == "2022.5-Debian_2022.5_2"
     assert not info.finished and not info.completed
     assert info.steps_requested == 5000 and info.last_step == 0
@@ -216,7 +217,7 @@ def test_parse_md_log_fatal(tmp_path):
     assert "respectively." in info.fatal_error and "For more information" not in info.fatal_error
     assert info.ns_per_day is None
     with pytest.raises(EngineError, match="cannot read"):
-        g.parse_md_log(tmp_path / "missing.log")
+        gout.parse_md_log(tmp_path / "missing.log")
 
 
 # --- system building ----------------------------------------------------------------------------
@@ -254,7 +255,7 @@ def _run_stage(run: Path, stage: str, preset, dt: float, prev: str, nsteps: int 
                                    checkpoint=f"{prev}.cpt" if cont else None),
                   run, f"grompp_{d}.log")
     g.run_command(g.mdrun_command(d, threads=1, maxh=0.2), run, f"mdrun_{d}.out")
-    return g.parse_md_log(run / f"{d}.log")
+    return gout.parse_md_log(run / f"{d}.log")
 
 
 @pytest.mark.engine
@@ -337,7 +338,7 @@ def test_parse_md_log_minimisation(tmp_path, line, converged, steps):
     p = tmp_path / "em.log"
     p.write_text(f"GROMACS version:    2022.5\n   nsteps = 150\n\n{line}\n"
                  "Potential Energy  = -9.19e+00\n\nFinished mdrun on rank 0 Wed Nov 25\n")
-    info = g.parse_md_log(p)
+    info = gout.parse_md_log(p)
     assert info.converged is converged and info.last_step == steps
     assert info.finished and info.completed and info.ns_per_day is None
 
@@ -353,7 +354,7 @@ def test_parse_md_log_stopped_by_maxh(tmp_path):
         "       Time:       72.114       36.060      200.0\n"
         "                 (ns/day)    (hour/ns)\n"
         "Performance:       10.040        2.390\n\nFinished mdrun on rank 0 Wed Nov 25\n")
-    info = g.parse_md_log(p)
+    info = gout.parse_md_log(p)
     assert info.finished and not info.completed
     assert info.last_step == info.steps_done == 4190 and info.steps_requested == 100000
     assert info.wall_time_s == 36.06 and info.ns_per_day == 10.04 and info.hours_per_ns == 2.39

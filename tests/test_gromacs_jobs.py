@@ -1,6 +1,7 @@
 """GROMACS under Custodian: handlers on canned failures, the job, and real failures end
 to end (:mod:`cgflow.jobs.gromacs.job`, :mod:`cgflow.jobs.gromacs.handlers`,
-:mod:`cgflow.jobs.gromacs.validators`).
+:mod:`cgflow.jobs.gromacs.validators`, :mod:`cgflow.jobs.gromacs.state`), and the readers
+of GROMACS output they use (:mod:`cgflow.engines.gromacs_output`).
 
 The canned cases under ``tests/data/gromacs_failures/`` are real GROMACS 2022 failures of
 a 250-atom diatomic liquid (see ``make_cases.py`` there, which regenerates them). Tests
@@ -22,8 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from cgflow.engines import gromacs as eng
+from cgflow.engines import gromacs_output as gout
 from cgflow.errors import EngineError, InvalidInputError
 from cgflow.jobs.gromacs import handlers as gh
+from cgflow.jobs.gromacs import state as gs
 from cgflow.jobs.gromacs.job import GromacsJob, StageReport, run_stage, stage_names
 from cgflow.jobs.gromacs.validators import GromacsOutputValidator, stage_problems
 
@@ -71,9 +75,9 @@ def system_dir(tmp_path: Path, conf: str = "conf.gro") -> Path:
 
 
 def set_returncode(d: Path, deffnm: str, rc: int | None) -> None:
-    state = gh.load_state(d, deffnm)
+    state = gs.load_state(d, deffnm)
     state.returncode = rc
-    gh.save_state(d, state)
+    gs.save_state(d, state)
 
 
 # --- names, settings, serialisation -------------------------------------------------------
@@ -100,7 +104,7 @@ def test_job_setup_names_a_missing_input(tmp_path):
     job = GromacsJob("nvt", "nvt.mdp", "conf.gro", "topol.top")
     with pytest.raises(InvalidInputError, match=r"field 'mdp': file .*nvt\.mdp does not exist"):
         job.setup(d)
-    assert not gh.state_path(d, "nvt").exists()
+    assert not gs.state_path(d, "nvt").exists()
 
 
 def test_job_and_handlers_are_json_serialisable(tmp_path):
@@ -119,16 +123,16 @@ def test_setup_resumes_only_a_matching_earlier_attempt(tmp_path):
     d = case("killed_with_checkpoint", tmp_path)
     job = GromacsJob("nvt", "nvt.mdp", "conf.gro", "topol.top")
     job.setup(d)  # same inputs as the killed attempt: continue it
-    state = gh.load_state(d, "nvt")
+    state = gs.load_state(d, "nvt")
     assert state.plan.mode == "continue" and state.attempt == 1
     GromacsJob("nvt", "nvt.mdp", "conf.gro", "topol.top", resume=False).setup(d)
-    assert gh.load_state(d, "nvt").plan.mode == "fresh"
-    gh.state_path(d, "nvt").unlink()  # no state: the checkpoint and tpr are trusted
+    assert gs.load_state(d, "nvt").plan.mode == "fresh"
+    gs.state_path(d, "nvt").unlink()  # no state: the checkpoint and tpr are trusted
     job.setup(d)
-    assert gh.load_state(d, "nvt").plan.mode == "continue"
+    assert gs.load_state(d, "nvt").plan.mode == "continue"
     (d / "nvt.mdp").write_text((d / "nvt.mdp").read_text() + "tinit = 0\n")
     job.setup(d)  # other inputs than the attempt's: start afresh
-    state = gh.load_state(d, "nvt")
+    state = gs.load_state(d, "nvt")
     assert state.plan.mode == "fresh" and state.attempt == 0 and state.dt_history_ps == [0.002]
 
 
@@ -137,7 +141,7 @@ def test_setup_resumes_only_a_matching_earlier_attempt(tmp_path):
 
 def test_edit_mdp_replaces_adds_and_removes_keeping_comments():
     text = "; header\ndt = 0.002 ; step\nnstxout_compressed=100\ngen-vel = yes\n"
-    out = gh.edit_mdp(text, {"dt": "0.001", "nstxout-compressed": "200", "gen_vel": None,
+    out = eng.edit_mdp(text, {"dt": "0.001", "nstxout-compressed": "200", "gen_vel": None,
                              "continuation": "yes"}, "fix")
     lines = out.splitlines()
     assert lines[0] == "; header"
@@ -174,29 +178,29 @@ def test_halving_from_a_checkpoint_runs_the_remaining_steps_only():
 
 def test_energy_blocks_and_log_facts_of_a_blown_up_run():
     text = (DATA / "blowup_hang_checkpoint" / "nvt.log").read_text()
-    facts = gh.log_facts(text)
+    facts = gout.log_facts(text)
     assert (facts.integrator, facts.nsteps, facts.init_step, facts.n_atoms) == \
         ("md", 1000, 0, 250)
     assert facts.ref_t_k == [3000.0] and facts.dt_ps == pytest.approx(0.005)
-    blocks = gh.energy_blocks(text)
+    blocks = gout.energy_blocks(text)
     steps = [b.step for b in blocks]
     assert steps[:3] == [0, 10, 20] and steps == sorted(steps)
     by_step = {b.step: b.values for b in blocks}
     assert by_step[0]["Potential"] < 0 < by_step[0]["Kinetic En."]
     assert by_step[400]["Kinetic En."] > 1e9  # where it blew up
-    scan = gh.scan_blowup(gh.last_log_segment(text), "", facts)
+    scan = gout.scan_blowup(gout.last_log_segment(text), "", facts)
     assert (scan.first_bad_step, scan.last_good_step) == (400, 390)
 
 
 def test_nan_energies_are_read_as_nan():
-    blocks = gh.energy_blocks((DATA / "lincs_warnings" / "nvt.log").read_text())
+    blocks = gout.energy_blocks((DATA / "lincs_warnings" / "nvt.log").read_text())
     assert any(math.isnan(b.values.get("Temperature", 0.0)) for b in blocks)
 
 
 def test_last_log_segment_of_an_appended_log():
     header = " :-) GROMACS - gmx mdrun, 2022 (-:\n"
     text = f"head\n{header}old\n{header}new\n"
-    assert gh.last_log_segment(text) == f"{header}new\n"
+    assert gout.last_log_segment(text) == f"{header}new\n"
 
 
 # --- diagnosis of the canned failures -------------------------------------------------------
@@ -237,9 +241,9 @@ def test_a_silent_running_mdrun_counts_as_hung(tmp_path):
     d = case("killed_with_checkpoint", tmp_path)
     stand_in = subprocess.Popen(["sleep", "60"])  # a live process in place of mdrun
     try:
-        state = gh.load_state(d, "nvt")
+        state = gs.load_state(d, "nvt")
         state.pid, state.returncode = stand_in.pid, None
-        gh.save_state(d, state)
+        gs.save_state(d, state)
         old = time.time() - 600
         for p in d.iterdir():
             os.utime(p, (old, old))
@@ -263,7 +267,7 @@ def test_a_silent_running_mdrun_counts_as_hung(tmp_path):
 def test_grompp_failure_names_file_line_and_gromacs_text(tmp_path, name, where, text):
     d = case(name, tmp_path)
     output = (d / "nvt.grompp.out").read_text()
-    msg = gh.grompp_failure_message(output, d, d / "topol.top", 1)
+    msg = gout.grompp_failure_message(output, d, d / "topol.top", 1)
     assert msg.startswith("grompp failed (exit code 1)")
     assert text in msg
     assert re.search(str(d.resolve()).replace(".", r"\.") + "/" + where, msg), msg
@@ -290,10 +294,10 @@ def test_blowup_at_step0_reruns_with_half_dt_after_a_minimisation(tmp_path):
     assert act["action"] == "rerun_from_input" and act["dt_ps"] == [0.002, 0.001]
     assert act["premin_steps"] == 5000 and act["nsteps"] == 2000
     assert any("extremely high" in e for e in corr["errors"])
-    state = gh.load_state(d, "nvt")
+    state = gs.load_state(d, "nvt")
     assert state.plan.mode == "fresh" and state.plan.premin_steps == 5000
     assert state.dt_history_ps == [0.002, 0.001] and state.phase == "corrected"
-    retry = gh.read_text(d / "nvt_retry1.mdp")
+    retry = gout.read_text(d / "nvt_retry1.mdp")
     assert "0.001" in retry and "2000" in retry
     assert (d / "nvt.mdp").read_text() == user_mdp  # the user's mdp is untouched
     assert (d / "attempts" / "nvt-1" / "nvt.log").exists() and not (d / "nvt.log").exists()
@@ -308,16 +312,16 @@ def test_blowup_of_a_minimisation_halves_emstep(tmp_path):
     act = handler.correct(d)["actions"][0]
     assert act["action"] == "rerun_minimisation"
     assert act["emstep_nm"] == [0.01, 0.005] and act["nsteps"] == 1000
-    state = gh.load_state(d, "em")
+    state = gs.load_state(d, "em")
     assert state.emstep_history_nm == [0.01, 0.005] and state.dt_history_ps == []
     assert "emstep" in (d / "em_retry1.mdp").read_text()
 
 
 def test_blowup_handler_gives_up_at_its_limits(tmp_path):
     d = case("lincs_warnings", tmp_path)
-    state = gh.load_state(d, "nvt")
+    state = gs.load_state(d, "nvt")
     state.n_blowup_corrections = 2
-    gh.save_state(d, state)
+    gs.save_state(d, state)
     handler = gh.BlowUpHandler("nvt", max_halvings=2)
     assert handler.check(d)
     corr = handler.correct(d)
@@ -331,9 +335,9 @@ def test_blowup_handler_gives_up_at_its_limits(tmp_path):
 
 def test_continue_handler_gives_up_after_max_continuations(tmp_path):
     d = case("killed_with_checkpoint", tmp_path)
-    state = gh.load_state(d, "nvt")
+    state = gs.load_state(d, "nvt")
     state.n_continuations = 3
-    gh.save_state(d, state)
+    gs.save_state(d, state)
     handler = gh.CheckpointContinueHandler("nvt", max_continuations=3)
     assert handler.check(d) and not gh.BlowUpHandler("nvt").check(d)
     corr = handler.correct(d)
@@ -348,7 +352,7 @@ def test_continue_without_checkpoint_reruns_the_attempt(tmp_path):
     assert handler.check(d)
     act = handler.correct(d)["actions"][0]
     assert act["action"] == "rerun_attempt"
-    assert gh.load_state(d, "nvt").plan.mode == "fresh"
+    assert gs.load_state(d, "nvt").plan.mode == "fresh"
 
 
 @needs_gmx
@@ -363,7 +367,7 @@ def test_blowup_restarts_from_the_last_good_checkpoint(tmp_path):
     assert act["checkpoint"] == "attempts/nvt-1/nvt_prev.cpt" and act["checkpoint_step"] == 350
     assert act["dt_ps"] == [0.005, 0.0025]
     assert (act["init_step"], act["nsteps"]) == (700, 1300)  # 1.75 ps .. 5.0 ps at 2.5 fs
-    state = gh.load_state(d, "nvt")
+    state = gs.load_state(d, "nvt")
     assert state.plan.mode == "restart"
     assert state.plan.checkpoint == "attempts/nvt-1/nvt_prev.cpt"
     assert state.segments[0].prefix == "attempts/nvt-1/nvt"
@@ -381,8 +385,8 @@ def test_interrupted_runs_continue_from_their_checkpoint(tmp_path, name):
     assert handler.check(d)
     act = handler.correct(d)["actions"][0]
     assert act["action"] == "continue_from_checkpoint" and act["checkpoint"] == "nvt.cpt"
-    assert act["checkpoint_step"] == gh.checkpoint_info(d / "nvt.cpt").step > 0
-    assert gh.load_state(d, "nvt").plan.mode == "continue"
+    assert act["checkpoint_step"] == gout.checkpoint_info(d / "nvt.cpt").step > 0
+    assert gs.load_state(d, "nvt").plan.mode == "continue"
 
 
 # --- validator ------------------------------------------------------------------------------
@@ -417,7 +421,7 @@ def test_killed_mdrun_resumes_from_its_checkpoint(tmp_path):
     def kill_after_first_checkpoint() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            state = gh.load_state(d, "nvt") if gh.state_path(d, "nvt").exists() else None
+            state = gs.load_state(d, "nvt") if gs.state_path(d, "nvt").exists() else None
             log = d / "nvt.log"
             if state and state.pid and (d / "nvt.cpt").exists() and log.exists() \
                     and "Writing checkpoint" in log.read_text():
@@ -450,7 +454,7 @@ def test_killed_mdrun_resumes_from_its_checkpoint(tmp_path):
 def test_resume_flag_continues_an_interrupted_stage_without_grompp(tmp_path):
     d = case("killed_with_checkpoint", tmp_path)
     (d / "nvt.mdp").write_text((d / "nvt.mdp").read_text())  # same inputs, same fingerprint
-    cpt_step = gh.checkpoint_info(d / "nvt.cpt").step
+    cpt_step = gout.checkpoint_info(d / "nvt.cpt").step
     report = run_stage(d, "nvt", "nvt.mdp", "conf.gro", "topol.top", **fast())
     assert report.continued_from_steps == [cpt_step] and report.corrections == []
     assert not (d / "nvt.grompp.out").exists()

@@ -1,9 +1,10 @@
 """GROMACS layer of the all-atom stage: executable, time step, .mdp files, system
-building, grompp/mdrun command lines and md.log parsing.
+building and grompp/mdrun command lines.
 
 Science level only: functions take and return files, arrays and plain values; the
 Custodian jobs of :mod:`cgflow.jobs` call :func:`grompp_command`, :func:`mdrun_command`,
-:func:`write_mdp` and :func:`parse_md_log`.
+:func:`write_mdp` and :func:`edit_mdp`. What GROMACS writes (md.log, mdrun and grompp
+output, checkpoints) is read by :mod:`cgflow.engines.gromacs_output`.
 
 All files of one parameter set live in one run directory::
 
@@ -20,7 +21,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +49,9 @@ BOX_GRO = "box.gro"
 
 #: Environment variable naming the gmx executable (a path or a name on PATH).
 GMX_ENV_VAR = "CGFLOW_GMX"
+#: Environment added to gmx commands that must leave no ``#file.1#`` back-ups of the
+#: files they overwrite.
+GMX_ENV = {"GMX_MAXBACKUP": "-1"}
 
 #: Density (g/cm^3) that the liquid reaches after NPT, used for the box-size check
 #: (experimental 2,3,4-trimethylpentane at 298 K: about 0.715 g/cm^3).
@@ -101,13 +105,20 @@ def find_gmx() -> str:
 def _version_of(exe: str) -> str:
     res = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)  # noqa: S603
     text = res.stdout + res.stderr
-    m = re.search(r"GROMACS version:\s*(\S+)", text)
-    if res.returncode != 0 or m is None:
+    version = version_in(text)
+    if res.returncode != 0 or version is None:
         raise EngineError(
             f"command [{exe!r}, '--version'] failed (exit code {res.returncode}):\n"
-            + _tail(text)
+            + text_tail(text)
         )
-    return m.group(1)
+    return version
+
+
+def version_in(text: str) -> str | None:
+    """The version of the first ``GROMACS version:`` line of a text (the output of ``gmx
+    --version`` or the header of an md.log), or None."""
+    m = re.search(r"^\s*GROMACS version:\s*(\S+)", text, re.M)
+    return m.group(1) if m else None
 
 
 def gromacs_version() -> str:
@@ -130,7 +141,8 @@ def gromacs_topology_dir() -> Path:
 # --- running commands -----------------------------------------------------------------------
 
 
-def _tail(text: str, n_lines: int = 40) -> str:
+def text_tail(text: str, n_lines: int = 40) -> str:
+    """The last ``n_lines`` lines of ``text`` (for error messages)."""
     return "\n".join(text.rstrip().splitlines()[-n_lines:])
 
 
@@ -189,7 +201,7 @@ def run_command(
     except subprocess.TimeoutExpired:
         raise EngineError(
             f"command {cmd} timed out after {timeout_s} s in {cwd}; output tail "
-            f"(full output in {log}):\n{_tail(log.read_text(errors='replace'))}"
+            f"(full output in {log}):\n{text_tail(log.read_text(errors='replace'))}"
         ) from None
     except OSError as exc:
         raise EngineError(f"command {cmd} could not be started in {cwd}: {exc}") from None
@@ -197,7 +209,7 @@ def run_command(
     if res.returncode != 0:
         raise EngineError(
             f"command {cmd} failed with exit code {res.returncode} in {cwd}; output tail "
-            f"(full output in {log}):\n{_tail(res.stdout)}"
+            f"(full output in {log}):\n{text_tail(res.stdout)}"
         )
     return res
 
@@ -433,6 +445,11 @@ def write_mdp(
     return path
 
 
+def _mdp_key(key: str) -> str:
+    """An mdp option name as GROMACS compares them: case-insensitive, ``_`` as ``-``."""
+    return key.strip().lower().replace("_", "-")
+
+
 def read_mdp(path: str | Path) -> dict[str, str]:
     """Options of an ``.mdp`` file (keys lower-case with ``_`` as ``-``, comments dropped)."""
     out: dict[str, str] = {}
@@ -440,9 +457,109 @@ def read_mdp(path: str | Path) -> dict[str, str]:
         line = line.split(";", 1)[0].strip()
         if "=" not in line:
             continue
-        k, v = (s.strip() for s in line.split("=", 1))
-        out[k.lower().replace("_", "-")] = v
+        k, v = line.split("=", 1)
+        out[_mdp_key(k)] = v.strip()
     return out
+
+
+def edit_mdp(text: str, updates: Mapping[str, str | None], note: str) -> str:
+    """``text`` of an mdp with options replaced, added or (value None) removed.
+
+    Keys compare case-insensitively with ``_`` and ``-`` equal. Other lines, comments and
+    the order are kept; new options go to the end under ``; <note>``.
+    """
+    pending = {_mdp_key(k): v for k, v in updates.items()}
+    seen: set[str] = set()
+    out: list[str] = []
+    for line in text.splitlines():
+        body = line.split(";", 1)[0]
+        if "=" in body:
+            key = _mdp_key(body.split("=", 1)[0])
+            if key in pending:
+                seen.add(key)
+                value = pending[key]
+                if value is not None:
+                    out.append(f"{key:<24s} = {value}    ; {note}")
+                continue
+        out.append(line)
+    added = [(k, v) for k, v in pending.items() if k not in seen and v is not None]
+    if added:
+        out.append(f"; {note}")
+        out += [f"{k:<24s} = {v}" for k, v in added]
+    return "\n".join(out) + "\n"
+
+
+def _mdp_number(opts: Mapping[str, str], key: str, default: float,
+                parse: Callable[[str], float]) -> float:
+    """Option ``key`` of mdp options read by ``parse``, ``default`` if unset or empty."""
+    raw = opts.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse(raw)
+    except (ValueError, IndexError):
+        raise InvalidInputError(f"mdp option '{key}': value {raw!r} is not a number") from None
+
+
+def mdp_int(opts: Mapping[str, str], key: str, default: int) -> int:
+    """Integer option ``key`` of mdp options (:func:`read_mdp`), ``default`` if unset.
+
+    Raises
+    ------
+    InvalidInputError
+        If the value is not a number.
+    """
+    return int(_mdp_number(opts, key, default, float))
+
+
+def mdp_float(opts: Mapping[str, str], key: str, default: float) -> float:
+    """Number option ``key`` of mdp options (its first word), ``default`` if unset.
+
+    Raises
+    ------
+    InvalidInputError
+        If the value is not a number.
+    """
+    return _mdp_number(opts, key, default, lambda raw: float(raw.split()[0]))
+
+
+#: mdrun integrators that minimise the energy instead of integrating the dynamics.
+MINIMISERS = frozenset({"steep", "cg", "l-bfgs"})
+
+
+def mdp_integrator(opts: Mapping[str, str]) -> str:
+    """The integrator of mdp options (GROMACS default ``md``)."""
+    return opts.get("integrator", "md").strip().lower()
+
+
+#: Options copied from a stage's mdp into the mdp of a minimisation before it.
+_INTERACTION_KEYS = (
+    "define", "cutoff-scheme", "nstlist", "pbc", "periodic-molecules",
+    "verlet-buffer-tolerance", "rlist", "coulombtype", "coulomb-modifier", "rcoulomb",
+    "rcoulomb-switch", "epsilon-r", "epsilon-rf", "vdwtype", "vdw-type", "vdw-modifier",
+    "rvdw", "rvdw-switch", "dispcorr", "fourierspacing", "fourier-nx", "fourier-ny",
+    "fourier-nz", "pme-order", "ewald-rtol", "ewald-rtol-lj", "ewald-geometry",
+    "lj-pme-comb-rule", "table-extension", "constraints", "constraint-algorithm",
+    "lincs-order", "lincs-iter", "freezegrps", "freezedim", "energygrps",
+)
+
+
+def minimisation_mdp(stage_opts: Mapping[str, str], nsteps: int,
+                     title: str = "steepest-descent minimisation") -> str:
+    """Text of a steepest-descent mdp with the interaction settings of a stage's mdp.
+
+    Tolerance 100 kJ/mol/nm (:data:`EM_TOL`), initial step 0.001 nm, ``nsteps`` steps;
+    ``stage_opts`` as :func:`read_mdp` gives them, ``title`` the first (comment) line.
+    """
+    lines = [f"; {title}",
+             "integrator               = steep",
+             f"nsteps                   = {int(nsteps)}",
+             f"emtol                    = {EM_TOL:g}",
+             "emstep                   = 0.001",
+             "nstlog                   = 100",
+             "nstenergy                = 100"]
+    lines += [f"{k:<24s} = {stage_opts[k]}" for k in _INTERACTION_KEYS if k in stage_opts]
+    return "\n".join(lines) + "\n"
 
 
 # --- command lines -----------------------------------------------------------------------------
@@ -497,100 +614,6 @@ def mdrun_command(
     if checkpoint_in is not None:
         cmd += ["-cpi", str(checkpoint_in)]
     return cmd
-
-
-# --- md.log ----------------------------------------------------------------------------------
-
-
-@dataclass
-class MdLogInfo:
-    """What :func:`parse_md_log` reads from an mdrun log.
-
-    Attributes
-    ----------
-    gromacs_version
-        Version string (``GROMACS version:`` line), or None.
-    finished
-        True if mdrun wrote ``Finished mdrun`` (a normal end, also after ``-maxh``).
-    steps_requested
-        ``nsteps`` of the input (None if not found).
-    last_step
-        Last step reported (the last energy block's step, or the step count of an
-        energy minimisation), or None.
-    converged
-        Energy minimisation only: True/False for reached/missed ``emtol``, else None.
-    ns_per_day, hours_per_ns
-        From the ``Performance:`` line (dynamics only), or None.
-    wall_time_s
-        Wall time in s from the ``Time:`` line, or None.
-    fatal_error
-        Text of the ``Fatal error:`` block, or None.
-    """
-
-    gromacs_version: str | None = None
-    finished: bool = False
-    steps_requested: int | None = None
-    last_step: int | None = None
-    converged: bool | None = None
-    ns_per_day: float | None = None
-    hours_per_ns: float | None = None
-    wall_time_s: float | None = None
-    fatal_error: str | None = None
-
-    @property
-    def steps_done(self) -> int | None:
-        """Alias of :attr:`last_step`."""
-        return self.last_step
-
-    @property
-    def completed(self) -> bool:
-        """Finished normally and reached ``nsteps`` (or converged, for minimisation)."""
-        if not self.finished or self.fatal_error:
-            return False
-        if self.converged is not None:
-            return True  # minimisation ended normally (converged or at nsteps)
-        return (self.steps_requested is not None and self.last_step is not None
-                and self.last_step >= self.steps_requested)
-
-
-_FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-
-
-def parse_md_log(path: str | Path) -> MdLogInfo:
-    """Parse an mdrun ``.log`` file (a missing file raises :class:`EngineError`)."""
-    path = Path(path)
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        raise EngineError(f"cannot read mdrun log {path}: {exc}") from None
-    info = MdLogInfo()
-    if m := re.search(r"^\s*GROMACS version:\s*(\S+)", text, re.M):
-        info.gromacs_version = m.group(1)
-    info.finished = "Finished mdrun" in text
-    if m := re.search(r"^\s*nsteps\s*=\s*(-?\d+)", text, re.M):
-        info.steps_requested = int(m.group(1))
-    steps = re.findall(r"^\s*Step\s+Time\s*\n\s*(\d+)\s+" + _FLOAT, text, re.M)
-    if steps:
-        info.last_step = int(steps[-1])
-    if m := re.search(r"converged to Fmax < \S+ in (\d+) steps", text):
-        info.converged = True
-        info.last_step = int(m.group(1))
-    elif m := re.search(r"(?:did not converge to Fmax < \S+|converged to machine precision)"
-                        r" in (\d+) steps", text):
-        info.converged = False
-        info.last_step = int(m.group(1))
-    elif "Steepest Descents" in text and info.finished:
-        info.converged = False
-        if m := re.findall(r"Step=\s*(\d+)", text):
-            info.last_step = int(m[-1])
-    if m := re.search(r"^\s*Performance:\s+(" + _FLOAT + r")\s+(" + _FLOAT + ")", text, re.M):
-        info.ns_per_day, info.hours_per_ns = float(m.group(1)), float(m.group(2))
-    if m := re.search(r"^\s*Time:\s+(" + _FLOAT + r")\s+(" + _FLOAT + ")", text, re.M):
-        info.wall_time_s = float(m.group(2))
-    if m := re.search(r"Fatal error:\s*\n(.*?)(?:\n\s*For more information|\n-{20,}|\Z)",
-                      text, re.S):
-        info.fatal_error = m.group(1).strip()
-    return info
 
 
 # --- system building -------------------------------------------------------------------------
@@ -698,8 +721,7 @@ def build_system(
         cmd = [find_gmx(), "insert-molecules", "-ci", MOLECULE_GRO,
                "-nmol", str(preset.n_molecules), "-box", *(f"{edge:.4f}",) * 3,
                "-try", str(tries), "-seed", str(seed), "-o", BOX_GRO]
-        res = run_command(cmd, workdir, f"insert-molecules.{attempt}.log",
-                          env={"GMX_MAXBACKUP": "-1"})
+        res = run_command(cmd, workdir, f"insert-molecules.{attempt}.log", env=GMX_ENV)
         last_output = res.stdout
         n_added = (_count_gro_atoms(box) if box.exists() else 0) // mol.n_atoms
         if n_added == preset.n_molecules:
@@ -714,5 +736,5 @@ def build_system(
     raise EngineError(
         f"gmx insert-molecules placed fewer than {preset.n_molecules} molecules after "
         f"{max_attempts} attempts (last box edge {edge:.3f} nm, -seed {seed}) in {workdir}; "
-        f"output tail:\n{_tail(chr(10).join(summary))}"
+        f"output tail:\n{text_tail(chr(10).join(summary))}"
     )

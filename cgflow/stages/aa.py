@@ -25,12 +25,59 @@ from cgflow.analysis import (
     save_beads_npz,
 )
 from cgflow.db.documents import AAResults, DiffusionData, MSDData, RDFData
+from cgflow.engines import gromacs as gmx
+from cgflow.jobs.gromacs.job import StageReport, run_stage
+from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
 
 #: RDF grid of the IBI target (nm).
 RDF_DR_NM = 0.01
 #: Longest RDF range used as IBI target (nm); shorter if the box is small.
 RDF_RMAX_NM = 1.5
+
+
+def build(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageReport]:
+    """Write the topology, fill the box, and minimise the energy."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    files = gmx.build_system(ps, preset, run_dir)
+    dt = gmx.choose_timestep(ps, preset)
+    mdp = run_dir / "em.mdp"
+    gmx.write_mdp("em", preset, dt, mdp)
+    report = run_stage(run_dir, "em", mdp, files.box_gro, files.topology,
+                       threads=preset.threads, maxh=preset.maxh,
+                       cpt_minutes=preset.checkpoint_minutes)
+    return [report]
+
+
+def equilibrate(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageReport]:
+    """NVT (velocities generated) then NPT, each continuing from the previous stage."""
+    dt = gmx.choose_timestep(ps, preset)
+    top = run_dir / "topol.top"
+    reports = []
+    mdp = run_dir / "nvt.mdp"
+    gmx.write_mdp("nvt", preset, dt, mdp)
+    reports.append(run_stage(run_dir, "nvt", mdp, run_dir / "em.gro", top,
+                             threads=preset.threads, maxh=preset.maxh,
+                             cpt_minutes=preset.checkpoint_minutes))
+    mdp = run_dir / "npt.mdp"
+    gmx.write_mdp("npt", preset, dt, mdp, continuation=True)
+    reports.append(run_stage(run_dir, "npt", mdp, run_dir / "nvt.gro", top,
+                             checkpoint_in=run_dir / "nvt.cpt",
+                             threads=preset.threads, maxh=preset.maxh,
+                             cpt_minutes=preset.checkpoint_minutes))
+    return reports
+
+
+def produce(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageReport]:
+    """NPT production, continuing from the NPT equilibration."""
+    dt = gmx.choose_timestep(ps, preset)
+    mdp = run_dir / "prod.mdp"
+    gmx.write_mdp("production", preset, dt, mdp, continuation=True)
+    report = run_stage(run_dir, "prod", mdp, run_dir / "npt.gro", run_dir / "topol.top",
+                       checkpoint_in=run_dir / "npt.cpt",
+                       threads=preset.threads, maxh=preset.maxh,
+                       cpt_minutes=preset.checkpoint_minutes)
+    return [report]
 
 
 def analyse(run_dir: Path, preset: AAPreset) -> AAResults:

@@ -11,7 +11,7 @@ correct raises :class:`~cgflow.errors.EngineError` naming the stage, the handler
 gave up and the GROMACS error text.
 
 Files of a stage ``<deffnm>`` in the run directory, besides GROMACS' own
-(``.tpr .log .edr .xtc .gro .cpt _prev.cpt``)::
+(``.tpr .log .edr .xtc .gro .cpt _prev.cpt``; see :mod:`cgflow.jobs.gromacs.state`)::
 
     <deffnm>.gmxjob.json     run state shared with the handlers (attempts, plan, dt)
     <deffnm>.grompp.out      output of the last grompp
@@ -51,30 +51,14 @@ from custodian.custodian import (
 from pydantic import BaseModel, ConfigDict
 
 from cgflow.engines import gromacs as eng
+from cgflow.engines import gromacs_output as gout
 from cgflow.errors import EngineError, InvalidInputError
+from cgflow.jobs.common import gave_up_reason, run_log_corrections
+from cgflow.jobs.gromacs import state as rd
 from cgflow.jobs.gromacs.handlers import (
-    ATTEMPTS_DIR,
-    GMX_ENV,
-    GROMPP_OUT_SUFFIX,
-    MDRUN_OUT_SUFFIX,
-    MINIMISERS,
     BlowUpHandler,
     CheckpointContinueHandler,
     GromppErrorHandler,
-    RunPlan,
-    RunState,
-    checkpoint_info,
-    gromacs_error_text,
-    grompp_failure_message,
-    load_state,
-    mdp_integrator,
-    minimisation_mdp,
-    process_alive,
-    read_text,
-    resolve,
-    save_state,
-    set_attempt_aside,
-    state_path,
 )
 from cgflow.jobs.gromacs.validators import GromacsOutputValidator, stage_problems
 from cgflow.jobs.lifetime import tied_to_parent
@@ -105,7 +89,7 @@ def stage_names(stage: str) -> tuple[str, str]:
 
 
 def _gmx_env() -> dict[str, str]:
-    return {**os.environ, **GMX_ENV}
+    return {**os.environ, **eng.GMX_ENV}
 
 
 def _arg(d: Path, path: Path) -> str:
@@ -218,7 +202,7 @@ class GromacsJob(Job):
         files = {"mdp": self.mdp, "conf": self.conf, "top": self.top}
         if self.checkpoint_in is not None:
             files["checkpoint_in"] = self.checkpoint_in
-        return {k: resolve(d, v) for k, v in files.items()}
+        return {k: rd.resolve(d, v) for k, v in files.items()}
 
     def fingerprint(self, directory="./") -> str:
         """SHA-256 over the stage, the input files' contents and ``maxwarn``."""
@@ -228,16 +212,16 @@ class GromacsJob(Job):
             h.update(path.read_bytes())
         return h.hexdigest()
 
-    def _new_state(self, d: Path, fingerprint: str) -> RunState:
-        opts = eng.read_mdp(resolve(d, self.mdp))
-        dynamics = mdp_integrator(opts) not in MINIMISERS
-        dt = [float(opts.get("dt", "0.001").split()[0])] if dynamics else []
+    def _new_state(self, d: Path, fingerprint: str) -> rd.RunState:
+        opts = eng.read_mdp(rd.resolve(d, self.mdp))
+        dynamics = eng.mdp_integrator(opts) not in eng.MINIMISERS
+        dt = [eng.mdp_float(opts, "dt", 0.001)] if dynamics else []
         checkpoint = None if self.checkpoint_in is None else \
-            _arg(d, resolve(d, self.checkpoint_in))
-        return RunState(stage=self.stage_name, deffnm=self.deffnm, fingerprint=fingerprint,
-                        plan=RunPlan(mode="fresh", mdp=_arg(d, resolve(d, self.mdp)),
-                                     checkpoint=checkpoint),
-                        dt_history_ps=dt)
+            _arg(d, rd.resolve(d, self.checkpoint_in))
+        return rd.RunState(stage=self.stage_name, deffnm=self.deffnm, fingerprint=fingerprint,
+                           plan=rd.RunPlan(mode="fresh", mdp=_arg(d, rd.resolve(d, self.mdp)),
+                                           checkpoint=checkpoint),
+                           dt_history_ps=dt)
 
     # --- Custodian interface ------------------------------------------------------------
 
@@ -256,10 +240,10 @@ class GromacsJob(Job):
             if not path.is_file():
                 raise InvalidInputError(f"field '{key}': file {path} does not exist")
         fp = self.fingerprint(d)
-        state = load_state(d, self.deffnm)
+        state = rd.load_state(d, self.deffnm)
         cpt, tpr = d / f"{self.deffnm}.cpt", d / f"{self.deffnm}.tpr"
         if state is not None and state.phase == "mdrun" and state.returncode is None \
-                and process_alive(state.pid) and _is_mdrun_in(state.pid, d):
+                and rd.process_alive(state.pid) and _is_mdrun_in(state.pid, d):
             raise EngineError(f"stage {self.deffnm} in {d} is already being run by mdrun "
                               f"process {state.pid}")
         self.already_complete = False
@@ -283,14 +267,14 @@ class GromacsJob(Job):
             logger.info("%s: no run state, continuing %s", self.name, cpt)
         else:
             state = self._new_state(d, fp)
-        save_state(d, state)
+        rd.save_state(d, state)
 
     def run(self, directory="./") -> subprocess.Popen | None:
         """grompp (unless continuing) then start mdrun; returns the mdrun process.
 
         Returns None without starting mdrun when the outputs are already complete, or
         when grompp failed: the run state then says ``grompp_failed`` with the message of
-        :func:`~cgflow.jobs.gromacs.handlers.grompp_failure_message`, which
+        :func:`~cgflow.engines.gromacs_output.grompp_failure_message`, which
         :class:`~cgflow.jobs.gromacs.handlers.GromppErrorHandler` turns into Custodian's
         non-recoverable error.
 
@@ -300,7 +284,7 @@ class GromacsJob(Job):
             If a minimisation inserted by a correction fails.
         """
         d = Path(directory)
-        state = load_state(d, self.deffnm)
+        state = rd.load_state(d, self.deffnm)
         if state is None:
             raise EngineError(f"{self.name}: no run state in {d}; setup() was not run")
         plan = state.plan
@@ -308,7 +292,7 @@ class GromacsJob(Job):
             return None
         self._keep_previous_mdrun_output(d, state)
         if plan.mode == "continue":
-            info = checkpoint_info(d / f"{self.deffnm}.cpt")
+            info = gout.checkpoint_info(d / f"{self.deffnm}.cpt")
             state.continued_from_steps.append(info.step)
             cmd = eng.mdrun_command(self.deffnm, threads=self.threads, maxh=self.maxh,
                                     checkpoint_in=f"{self.deffnm}.cpt",
@@ -319,26 +303,26 @@ class GromacsJob(Job):
             stale = [d / f"{self.deffnm}{ext}" for ext in _STALE_OUTPUTS] + \
                 [d / f"{self.deffnm}_prev.cpt"]
             if any(p.exists() for p in stale):
-                set_attempt_aside(d, self.deffnm, state.attempt)
-            conf = resolve(d, self.conf)
+                rd.set_attempt_aside(d, self.deffnm, state.attempt)
+            conf = rd.resolve(d, self.conf)
             if plan.premin_steps > 0:
                 conf = self._minimise(d, plan)
             tpr = d / f"{self.deffnm}.tpr"
-            checkpoint = _arg(d, resolve(d, plan.checkpoint)) if plan.checkpoint else None
-            gcmd = eng.grompp_command(_arg(d, resolve(d, plan.mdp)), _arg(d, conf),
-                                      _arg(d, resolve(d, self.top)), tpr.name,
+            checkpoint = _arg(d, rd.resolve(d, plan.checkpoint)) if plan.checkpoint else None
+            gcmd = eng.grompp_command(_arg(d, rd.resolve(d, plan.mdp)), _arg(d, conf),
+                                      _arg(d, rd.resolve(d, self.top)), tpr.name,
                                       checkpoint=checkpoint, maxwarn=self.maxwarn)
             self.command = gcmd
             res = subprocess.run(  # noqa: S603
                 gcmd, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 env=_gmx_env(), check=False,
             )
-            (d / f"{self.deffnm}{GROMPP_OUT_SUFFIX}").write_text(res.stdout)
+            (d / f"{self.deffnm}{rd.GROMPP_OUT_SUFFIX}").write_text(res.stdout)
             if res.returncode != 0 or not tpr.exists():
                 state.phase = "grompp_failed"
-                state.grompp_failure = grompp_failure_message(
-                    res.stdout, d, resolve(d, self.top), res.returncode)
-                save_state(d, state)
+                state.grompp_failure = gout.grompp_failure_message(
+                    res.stdout, d, rd.resolve(d, self.top), res.returncode)
+                rd.save_state(d, state)
                 logger.error("%s: %s", self.name, state.grompp_failure)
                 return None
             cmd = eng.mdrun_command(self.deffnm, threads=self.threads, maxh=self.maxh,
@@ -347,27 +331,27 @@ class GromacsJob(Job):
         self.n_started += 1
         state.attempt += 1
         state.phase, state.returncode, state.grompp_failure = "mdrun", None, None
-        with (d / f"{self.deffnm}{MDRUN_OUT_SUFFIX}").open("w") as out:
+        with (d / f"{self.deffnm}{rd.MDRUN_OUT_SUFFIX}").open("w") as out:
             self.process = _MdrunProcess(
                 tied_to_parent(cmd), on_exit=lambda rc: self._record_exit(d, rc), cwd=d, stdout=out,
                 stderr=subprocess.STDOUT, env=_gmx_env(),
             )
         state.pid = self.process.pid
-        save_state(d, state)
+        rd.save_state(d, state)
         logger.info("%s: attempt %d: %s", self.name, state.attempt, " ".join(cmd))
         return self.process
 
     def postprocess(self, directory="./") -> None:
         """Join the trajectory and energy files of restarted segments; mark complete."""
         d = Path(directory)
-        state = load_state(d, self.deffnm)
+        state = rd.load_state(d, self.deffnm)
         if state is None:
             return
         if state.segments and not state.segments_joined:
             self._join_segments(d, state)
             state.segments_joined = True
         state.phase = "complete"
-        save_state(d, state)
+        rd.save_state(d, state)
 
     def terminate(self, directory="./") -> None:
         """Kill the job's own mdrun (SIGKILL) and wait for it.
@@ -384,36 +368,37 @@ class GromacsJob(Job):
     # --- helpers -------------------------------------------------------------------------
 
     def _record_exit(self, d: Path, rc: int) -> None:
-        state = load_state(d, self.deffnm)
+        state = rd.load_state(d, self.deffnm)
         if state is not None and self.process is not None and state.pid == self.process.pid:
             state.returncode = rc
-            save_state(d, state)
+            rd.save_state(d, state)
 
-    def _keep_previous_mdrun_output(self, d: Path, state: RunState) -> None:
-        out = d / f"{self.deffnm}{MDRUN_OUT_SUFFIX}"
+    def _keep_previous_mdrun_output(self, d: Path, state: rd.RunState) -> None:
+        out = d / f"{self.deffnm}{rd.MDRUN_OUT_SUFFIX}"
         if out.exists() and state.attempt > 0:
-            dest = d / ATTEMPTS_DIR / f"{self.deffnm}-{state.attempt}"
-            dest.mkdir(parents=True, exist_ok=True)
+            dest = rd.attempt_dir(d, self.deffnm, state.attempt)
             shutil.move(str(out), str(dest / out.name))
 
-    def _minimise(self, d: Path, plan: RunPlan) -> Path:
+    def _minimise(self, d: Path, plan: rd.RunPlan) -> Path:
         """Run the minimisation the plan inserts; returns its final configuration."""
         name = f"{self.deffnm}_premin"
         mdp = d / f"{name}.mdp"
-        mdp.write_text(minimisation_mdp(eng.read_mdp(resolve(d, plan.mdp)), plan.premin_steps))
-        eng.run_command(eng.grompp_command(mdp.name, _arg(d, resolve(d, self.conf)),
-                                           _arg(d, resolve(d, self.top)), f"{name}.tpr",
+        mdp.write_text(eng.minimisation_mdp(
+            eng.read_mdp(rd.resolve(d, plan.mdp)), plan.premin_steps,
+            title="steepest-descent minimisation inserted before the stage by BlowUpHandler"))
+        eng.run_command(eng.grompp_command(mdp.name, _arg(d, rd.resolve(d, self.conf)),
+                                           _arg(d, rd.resolve(d, self.top)), f"{name}.tpr",
                                            maxwarn=self.maxwarn),
-                        d, f"{name}{GROMPP_OUT_SUFFIX}", env=GMX_ENV)
+                        d, f"{name}{rd.GROMPP_OUT_SUFFIX}", env=eng.GMX_ENV)
         eng.run_command(eng.mdrun_command(name, threads=self.threads, maxh=self.maxh,
                                           cpt_minutes=self.cpt_minutes),
-                        d, f"{name}{MDRUN_OUT_SUFFIX}", env=GMX_ENV)
+                        d, f"{name}{rd.MDRUN_OUT_SUFFIX}", env=eng.GMX_ENV)
         gro = d / f"{name}.gro"
         if not gro.exists():
             raise EngineError(f"{self.name}: the inserted minimisation wrote no {gro.name} in {d}")
         return gro
 
-    def _join_segments(self, d: Path, state: RunState) -> None:
+    def _join_segments(self, d: Path, state: rd.RunState) -> None:
         """Join each earlier segment's frames before its end time with the last segment's
         outputs (``gmx trjconv``/``eneconv -e`` to cut, ``trjcat``/``eneconv`` to join)."""
         gmx = eng.find_gmx()
@@ -431,14 +416,14 @@ class GromacsJob(Job):
                 # -e is inclusive: keep frames strictly before the restart time
                 eng.run_command([gmx, cut_tool, "-f", src, "-e", f"{seg.t_end_ps - 1e-4:.6f}",
                                  "-o", cut], d, src.with_name(f"{src.stem}.cut.out"),
-                                input_text="", env=GMX_ENV)
+                                input_text="", env=eng.GMX_ENV)
                 if cut.exists() and cut.stat().st_size > 0:
                     parts.append(cut)
             if not parts:
                 continue
             joined = d / f"{self.deffnm}.joined{ext}"
             eng.run_command([gmx, join_tool, "-f", *parts, current, "-o", joined], d,
-                            f"{self.deffnm}.join{ext}.out", input_text="", env=GMX_ENV)
+                            f"{self.deffnm}.join{ext}.out", input_text="", env=eng.GMX_ENV)
             os.replace(joined, current)
             logger.info("%s: joined %d earlier segment(s) into %s", self.name, len(parts),
                         current.name)
@@ -581,42 +566,29 @@ def run_stage(
     finally:
         job.terminate(str(d))
     wall = time.monotonic() - t0
-    state = load_state(d, job.deffnm)
-    info = eng.parse_md_log(d / f"{job.deffnm}.log")
-    opts = eng.read_mdp(resolve(d, state.plan.mdp)) if state is not None else {}
-    dynamics = mdp_integrator(opts) not in MINIMISERS if opts else True
+    state = rd.load_state(d, job.deffnm)
+    info = gout.parse_md_log(d / f"{job.deffnm}.log")
+    opts = eng.read_mdp(rd.resolve(d, state.plan.mdp)) if state is not None else {}
+    dynamics = eng.mdp_integrator(opts) not in eng.MINIMISERS if opts else True
     return StageReport(
         stage=job.stage_name, deffnm=job.deffnm, run_dir=str(d), wall_s=wall,
         ns_per_day=info.ns_per_day if dynamics else None,
-        final_dt_ps=float(opts.get("dt", "0.001").split()[0]) if dynamics and opts else None,
+        final_dt_ps=eng.mdp_float(opts, "dt", 0.001) if dynamics and opts else None,
         dt_history_ps=list(state.dt_history_ps) if state is not None else [],
         attempts=job.n_started,
-        corrections=_corrections(run_log),
+        corrections=run_log_corrections(run_log),
         continued_from_steps=list(state.continued_from_steps) if state is not None else [],
         last_step=info.last_step, already_complete=job.already_complete,
     )
 
 
-def _corrections(run_log: list[dict]) -> list[dict]:
-    out = []
-    for entry in run_log or []:
-        for corr in entry.get("corrections", []):
-            h = corr.get("handler")
-            out.append({"handler": type(h).__name__ if h is not None else None,
-                        "errors": list(corr.get("errors") or []),
-                        "actions": list(corr.get("actions") or [])})
-    return out
-
-
 def _failure_message(exc: CustodianError, c: Custodian, job: GromacsJob, d: Path) -> str:
     lines = [f"GROMACS stage {job.stage_name} ({job.deffnm}) in {d} failed: "
              f"{type(exc).__name__}: {exc}"]
-    corrections = _corrections(c.run_log)
+    corrections = run_log_corrections(c.run_log)
     if isinstance(exc, NonRecoverableError):
         name = type(exc.handler).__name__
-        gave_up = [cc for cc in corrections if cc["handler"] == name and not cc["actions"]]
-        why = "; ".join(gave_up[-1]["errors"]) if gave_up else ""
-        lines.append(f"handler {name} gave up: {why}")
+        lines.append(f"handler {name} gave up: {gave_up_reason(corrections, name) or ''}")
     elif isinstance(exc, ValidationError):
         problems = getattr(exc.validator, "problems", None)
         lines.append(f"validator {type(exc.validator).__name__} failed: {problems}")
@@ -628,17 +600,17 @@ def _failure_message(exc: CustodianError, c: Custodian, job: GromacsJob, d: Path
     if applied:
         lines.append("corrections applied before: " + "; ".join(
             f"{cc['handler']}: {(cc['actions'][0] or {}).get('action', '?')}" for cc in applied))
-    out = read_text(d / f"{job.deffnm}{MDRUN_OUT_SUFFIX}", max_bytes=200_000)
-    log = read_text(d / f"{job.deffnm}.log", max_bytes=200_000)
-    err = gromacs_error_text(out) or gromacs_error_text(log)
+    out = gout.read_text(d / f"{job.deffnm}{rd.MDRUN_OUT_SUFFIX}", max_bytes=200_000)
+    log = gout.read_text(d / f"{job.deffnm}.log", max_bytes=200_000)
+    err = gout.gromacs_error_text(out) or gout.gromacs_error_text(log)
     lines.append(f"GROMACS error: {err}" if err else "GROMACS error: none reported")
     if job.command:
         code = job.process.returncode if job.process is not None else None
         lines.append(f"command: {' '.join(map(str, job.command))} (exit code {code})")
-    state_file = state_path(d, job.deffnm)
+    state_file = rd.state_path(d, job.deffnm)
     if state_file.exists():
         lines.append(f"run state: {state_file}")
-    tail = "\n".join((log or out).rstrip().splitlines()[-25:])
+    tail = eng.text_tail(log or out, 25)
     if tail:
         lines.append(f"--- tail of {job.deffnm}.log ---\n{tail}")
     return "\n".join(lines)

@@ -15,14 +15,15 @@ from pathlib import Path
 
 from custodian.custodian import Validator
 
-from cgflow.jobs.gromacs.handlers import (
-    energy_blocks,
+from cgflow.engines.gromacs_output import (
     gromacs_error_text,
+    last_energy_step,
     last_log_segment,
-    load_state,
     log_facts,
+    mdrun_finished,
     read_text,
 )
+from cgflow.jobs.gromacs.state import load_state
 
 
 def stage_problems(directory: str | Path, deffnm: str) -> list[str]:
@@ -39,15 +40,14 @@ def stage_problems(directory: str | Path, deffnm: str) -> list[str]:
     segment = last_log_segment(text)
     facts = log_facts(text)
     problems: list[str] = []
-    if "Finished mdrun" not in segment:
+    if not mdrun_finished(segment):
         problems.append(f"log {log.name} does not end with 'Finished mdrun'")
     error = gromacs_error_text(segment)
     if error:
         problems.append(f"log {log.name} holds an error: {error}")
     if not facts.is_minimisation:
         final = facts.final_step
-        blocks = energy_blocks(segment)
-        last = blocks[-1].step if blocks else None
+        last = last_energy_step(segment)
         if final is None:
             problems.append(f"log {log.name}: no finite nsteps found")
         elif last != final:

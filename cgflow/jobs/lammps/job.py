@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cgflow.engines import lammps as eng
 from cgflow.errors import EngineError, InvalidInputError
+from cgflow.jobs.common import gave_up_reason, run_log_corrections
 from cgflow.jobs.lammps import state as rd
 from cgflow.jobs.lammps.handlers import (
     LostAtomsHandler,
@@ -320,7 +321,7 @@ def run_lammps(
         raise EngineError(_failure_message(exc, c, job, d, log_file)) from exc
     wall = time.monotonic() - t0
     info = eng.parse_lammps_log(d / log_file)
-    corrections = _corrections(run_log)
+    corrections = run_log_corrections(run_log)
     resumed = job.resumed["restart_step"] if job.resumed else None
     for corr in corrections:
         for act in corr["actions"]:
@@ -353,24 +354,14 @@ def _store_settings(d: Path, settings: eng.LammpsRunSettings) -> None:
     rd.save_settings(d, settings)
 
 
-def _corrections(run_log: list[dict]) -> list[dict]:
-    out = []
-    for entry in run_log or []:
-        for corr in entry.get("corrections", []):
-            h = corr.get("handler")
-            out.append({"handler": type(h).__name__ if h is not None else None,
-                        "errors": list(corr.get("errors") or []),
-                        "actions": list(corr.get("actions") or [])})
-    return out
-
-
 def _failure_message(exc: CustodianError, c: Custodian, job: LammpsJob, d: Path,
                      log_file: str) -> str:
-    corrections = _corrections(c.run_log)
+    corrections = run_log_corrections(c.run_log)
     if isinstance(exc, NonRecoverableError):
         name = type(exc.handler).__name__
-        gave_up = [cc for cc in corrections if cc["handler"] == name and not cc["actions"]]
-        why = "; ".join(gave_up[-1]["errors"]) if gave_up else "(no reason given)"
+        why = gave_up_reason(corrections, name)
+        if why is None:
+            why = "(no reason given)"
         lines = [f"LAMMPS run in {d} failed: handler {name} gave up: {why}"]
     elif isinstance(exc, ValidationError):
         problems = "; ".join(getattr(exc.validator, "problems", None) or []) or "(no detail)"

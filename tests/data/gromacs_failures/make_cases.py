@@ -46,8 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cgflow.jobs.gromacs.handlers import BlowUpHandler, load_state
+from cgflow.jobs.gromacs.handlers import BlowUpHandler
 from cgflow.jobs.gromacs.job import GromacsJob
+from cgflow.jobs.gromacs.state import load_state
 
 HERE = Path(__file__).resolve().parent
 SYSTEM = HERE / "system"
