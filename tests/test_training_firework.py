@@ -25,8 +25,9 @@ from cgflow.db.store import Store
 from cgflow.ibi.potential import TabulatedPotential
 from cgflow.ml.dataset import CampaignDataset
 from cgflow.ml.synthetic import synthetic_campaign
-from cgflow.orchestration.firetasks.train import STATUS_MODEL, TrainModelsTask
+from cgflow.orchestration.firetasks.train import TrainModelsTask
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
+from cgflow.stages.train import STATUS_MODEL
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -124,7 +125,7 @@ def test_training_stores_models_and_predict_writes_tables(launchpad, launchpad_f
 def store_unseen_aa_run(store: Store, campaign: str, n: int) -> str:
     """An AA run, with results made from the synthetic target, for a set the models of
     ``campaign`` did not train on; returns its param_id."""
-    from cgflow.orchestration.firetasks.train import load_campaign_models
+    from cgflow.stages.train import load_campaign_models
 
     ds = synthetic_campaign(n, seed=3, campaign=campaign)
     trained = set(load_campaign_models(store, campaign).metadata["train_param_ids"])
@@ -182,7 +183,7 @@ def test_dataset_export_and_closed_loop_validation(launchpad, launchpad_file, mo
 
     # the training sets themselves are refused by name
     with Store.from_launchpad(launchpad) as store:
-        from cgflow.orchestration.firetasks.train import load_campaign_models
+        from cgflow.stages.train import load_campaign_models
 
         trained = load_campaign_models(store, "loop").metadata["train_param_ids"][0]
     r = cli("validate", "--campaign", "loop", "--param-id", trained, "-l", str(launchpad_file))
@@ -192,8 +193,8 @@ def test_dataset_export_and_closed_loop_validation(launchpad, launchpad_file, mo
 def test_a_campaign_trains_on_the_sets_it_reused(launchpad):
     """Sets whose potentials and CG runs an earlier campaign made (and a later one reused
     instead of rerunning) are part of the later campaign's training data and export."""
-    from cgflow.orchestration.firetasks.train import training_records
     from cgflow.stages.dataset import set_rows
+    from cgflow.stages.train import training_records
 
     with Store.from_launchpad(launchpad) as store:
         store_campaign(store, "first", 6)
@@ -220,7 +221,7 @@ def test_models_train_from_an_exported_dataset(launchpad, launchpad_file, tmp_pa
     assert r.returncode == 0, r.stdout + r.stderr
     assert "campaign from-files: trained" in r.stdout
     with Store.from_launchpad(launchpad) as store:
-        from cgflow.orchestration.firetasks.train import load_campaign_models
+        from cgflow.stages.train import load_campaign_models
 
         manifest = store.get_model("from-files", "manifest")
         assert manifest.metadata["dataset_hash"] == ds.content_hash()

@@ -70,15 +70,18 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def results_table(store: Any, campaign: str) -> list[dict[str, Any]]:
-    """One row per parameter set of the campaign (all-atom results so far)."""
-    from cgflow.params import OPLSAA_REFERENCE
+    """One row per all-atom run of the campaign's sets, its own and reused ones (all-atom
+    results so far, IBI and CG results where stored; the sets of
+    :func:`cgflow.db.views.campaign_sets`), in the order the runs were started."""
+    from cgflow.db.views import campaign_sets
     from cgflow.units import density_kg_m3_to_g_cm3, diffusion_nm2_ps_to_m2_s
 
+    runs = [(run, v) for v in campaign_sets(store, campaign) if (run := v.aa_run) is not None]
     rows = []
-    for run in store.aa_runs(campaign=campaign):
+    for run, view in sorted(runs, key=lambda rv: (rv[0].created_at, rv[0].id or "")):
         row: dict[str, Any] = {
-            "param_id": run.param_id,
-            "label": "reference" if run.param_id == OPLSAA_REFERENCE.id else run.param_id,
+            "param_id": view.param_id,
+            "label": view.label,
             "status": run.status,
             "wall_s": run.total_wall_s,
         }
@@ -92,13 +95,11 @@ def results_table(store: Any, campaign: str) -> list[dict[str, Any]]:
                 "pressure_bar": r.pressure_bar,
                 "pressure_err_bar": r.pressure_err_bar,
             })
-        pot = store.get_potential(run.param_id, run.preset)
+        pot = view.potential
         if pot is not None:
-            best = (pot.metrics_history[pot.best_iteration]
-                    if pot.best_iteration is not None and pot.metrics_history else {})
             row.update({"ibi_converged": pot.converged, "ibi_iterations": pot.n_iterations,
-                        "rdf_deviation": best.get("rdf_deviation")})
-        cg = store.get_cg_run(run.param_id, run.preset)
+                        "rdf_deviation": view.best_metrics.get("rdf_deviation")})
+        cg = view.cg_run
         if cg is not None and cg.alpha is not None:
             row.update({
                 "d_cg_m2_s": diffusion_nm2_ps_to_m2_s(cg.d_cg_nm2_ps.mean),

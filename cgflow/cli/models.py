@@ -18,7 +18,7 @@ from cgflow.errors import InvalidInputError
 def cmd_models(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         if args.action == "train":
-            from cgflow.orchestration.firetasks.train import train_campaign_models
+            from cgflow.stages.train import train_campaign_models
 
             if not args.campaign:
                 raise InvalidInputError("cgflow models train: --campaign is required")
@@ -51,9 +51,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from cgflow.ml.predict import predict_potentials
-    from cgflow.orchestration.firetasks.train import load_campaign_models
     from cgflow.params import parameter_set_from_mapping
     from cgflow.stages.predict import write_prediction
+    from cgflow.stages.train import load_campaign_models
 
     values: dict[str, Any] = {}
     if args.file:

@@ -14,27 +14,50 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cgflow.errors import InvalidInputError
 from cgflow.params import FIELD_UNITS
 
+if TYPE_CHECKING:
+    from cgflow.db.documents import PotentialDoc
+    from cgflow.db.views import SetView
 
-@dataclass
+
+@dataclass(frozen=True)
 class PotentialRow:
-    """A stored potential with what users filter and show it by."""
+    """A stored potential with what users filter and show it by: the set's view
+    (:class:`cgflow.db.views.SetView`, which has a potential)."""
 
-    doc: Any
-    params: dict[str, float] | None
-    alpha: float | None
-    alpha_err: float | None
+    view: SetView
+
+    @property
+    def doc(self) -> PotentialDoc:
+        """The potential document."""
+        assert self.view.potential is not None
+        return self.view.potential
+
+    @property
+    def params(self) -> dict[str, float] | None:
+        """The set's parameters (GROMACS units), if its parameter set is stored."""
+        return self.view.params
+
+    @property
+    def alpha(self) -> float | None:
+        """The acceleration factor of the set's CG run, if measured."""
+        return self.view.alpha
+
+    @property
+    def alpha_err(self) -> float | None:
+        """The standard error of :attr:`alpha`, if known."""
+        return self.view.alpha_err
 
     @property
     def key(self) -> str:
         """File stem of the potential: ``<param_id>-<preset>``."""
-        return f"{self.doc.param_id}-{self.doc.preset}"
+        return self.view.key
 
 
 def parse_range(text: str, what: str) -> tuple[float, float]:
@@ -66,14 +89,19 @@ def select_potentials(store: Any, *, campaign: str | None = None,
                       converged: bool | None = None,
                       where: dict[str, tuple[float, float]] | None = None,
                       alpha: tuple[float, float] | None = None) -> list[PotentialRow]:
-    """Stored potentials matching the filters (parameter and alpha filters client-side)."""
+    """Stored potentials matching the filters, oldest first (parameter and alpha filters
+    client-side).
+
+    With ``campaign``, the potentials of its sets, its own and those it reused from an
+    earlier campaign (:func:`cgflow.db.views.campaign_sets`).
+    """
+    from cgflow.db.views import campaign_sets
+
+    views = [v for v in campaign_sets(store, campaign=campaign, converged=converged)
+             if v.potential is not None]
     rows = []
-    for doc in store.potentials(campaign=campaign, converged=converged):
-        ps = store.get_parameter_set(doc.param_id)
-        params = dict(ps.params) if ps is not None else None
-        cg = store.get_cg_run(doc.param_id, doc.preset)
-        a = cg.alpha.mean if cg is not None and cg.alpha is not None else None
-        a_err = cg.alpha.err if cg is not None and cg.alpha is not None else None
+    for view in sorted(views, key=lambda v: (v.potential.created_at, v.potential.id or "")):
+        params, a = view.params, view.alpha
         if where:
             if params is None:
                 continue
@@ -81,7 +109,7 @@ def select_potentials(store: Any, *, campaign: str | None = None,
                 continue
         if alpha is not None and (a is None or not alpha[0] <= a <= alpha[1]):
             continue
-        rows.append(PotentialRow(doc, params, a, a_err))
+        rows.append(PotentialRow(view))
     return rows
 
 
@@ -120,8 +148,7 @@ def export_potential(row: PotentialRow, out_dir: Path) -> list[Path]:
 
 def _row_summary(row: PotentialRow) -> dict[str, Any]:
     d = row.doc
-    hist = d.metrics_history
-    last = hist[d.best_iteration] if d.best_iteration is not None and hist else {}
+    last = row.view.best_metrics
     return {
         "param_id": d.param_id, "preset": d.preset, "campaign": d.campaign,
         "converged": d.converged, "iterations": d.n_iterations,

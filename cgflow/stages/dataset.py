@@ -36,21 +36,14 @@ def _estimate(est: Any) -> dict[str, float | None] | None:
 
 
 def set_rows(store: Any, campaign: str, preset: str | None = None) -> list[dict[str, Any]]:
-    """One row per parameter set of ``campaign`` (see the module docstring)."""
-    from cgflow.orchestration.firetasks.train import campaign_potentials
+    """One row per parameter set of ``campaign``, its own and reused ones (see the module
+    docstring and :func:`cgflow.db.views.campaign_sets`)."""
+    from cgflow.db.views import campaign_sets, one_per_parameter_set
 
     rows = []
-    pots = {p.param_id: p for p in campaign_potentials(store, campaign)
-            if preset is None or p.preset == preset}
-    aa_runs = {}
-    for run in store.aa_runs(campaign=campaign):
-        if preset is None or run.preset == preset:
-            if run.param_id not in aa_runs or run.status == "completed":
-                aa_runs[run.param_id] = run
-    for ps in store.parameter_sets(campaign=campaign):
-        pid = ps.param_id
-        row: dict[str, Any] = {"param_id": pid, "params": dict(ps.params)}
-        aa = aa_runs.get(pid)
+    for view in one_per_parameter_set(campaign_sets(store, campaign, preset)):
+        row: dict[str, Any] = {"param_id": view.param_id, "params": view.params}
+        aa = view.aa_run
         row["aa_status"] = aa.status if aa is not None else "not run"
         if aa is not None and aa.error:
             row["aa_error"] = aa.error
@@ -63,19 +56,16 @@ def set_rows(store: Any, campaign: str, preset: str | None = None) -> list[dict[
                 "d_aa": r.diffusion.d_nm2_ps, "d_aa_err": r.diffusion.d_err_nm2_ps,
                 "aa_wall_s": aa.total_wall_s,
             })
-        pot = pots.get(pid)
+        pot = view.potential
         if pot is not None:
-            last = pot.metrics_history[-1] if pot.metrics_history else {}
-            best = (pot.metrics_history[pot.best_iteration]
-                    if pot.best_iteration is not None
-                    and pot.best_iteration < len(pot.metrics_history) else last)
+            best = view.best_metrics
             row.update({
                 "ibi_converged": pot.converged, "ibi_reason": pot.reason,
                 "ibi_iterations": pot.n_iterations, "ibi_best_iteration": pot.best_iteration,
                 "rdf_deviation": best.get("rdf_deviation"),
                 "pressure_deviation_bar": best.get("pressure_deviation_bar"),
             })
-            cg = store.get_cg_run(pid, pot.preset)
+            cg = view.cg_run
             if cg is not None:
                 row.update({"cg_status": cg.status, "d_cg": _estimate(cg.d_cg_nm2_ps),
                             "alpha": _estimate(cg.alpha)})
@@ -98,7 +88,7 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
         When the campaign has no parameter sets or no converged potential.
     """
     from cgflow.ml.dataset import CampaignDataset
-    from cgflow.orchestration.firetasks.train import common_grid, training_records
+    from cgflow.stages.train import common_grid, training_records
 
     if preset is not None:
         from cgflow.presets import get_cg_preset
