@@ -1,21 +1,76 @@
-"""Where cgflow keeps its files: the cgflow home and its sub-folders.
+"""cgflow's settings from the environment, in one place, and where it keeps its files.
 
-The home is ``$CGFLOW_HOME`` if set, else ``$HOME/.cgflow``. It holds the embedded
-database's data (``db/``), run directories (``runs/``) and exported tables.
+Every ``CGFLOW_*`` variable is read here (:func:`current`, at call time, so that a test or
+a FireWorker's environment takes effect without a restart):
+
+====================  ===========================================================
+``CGFLOW_HOME``        the cgflow home (default ``$HOME/.cgflow``): the embedded
+                       database's data (``db/``), FireWorks configs, run directories
+``CGFLOW_WORK_ROOT``   root of run directories (default ``<home>/runs``)
+``CGFLOW_GMX``         the GROMACS command (default ``gmx``)
+``CGFLOW_LMP``         the LAMMPS command (default ``lmp``)
+``CGFLOW_MPIRUN``      the MPI launcher of LAMMPS runs (default ``mpirun``)
+``CGFLOW_DB_FILE``     launchpad-style file naming the result database of a Firetask
+``CGFLOW_DB_USERNAME`` database user when a launchpad file has none
+``CGFLOW_DB_PASSWORD`` its password (never printed: hidden from ``repr``)
+====================  ===========================================================
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+
+#: Settings field -> environment variable.
+ENV_VARS = {
+    "home": "CGFLOW_HOME", "work_root": "CGFLOW_WORK_ROOT", "gmx": "CGFLOW_GMX",
+    "lmp": "CGFLOW_LMP", "mpirun": "CGFLOW_MPIRUN", "db_file": "CGFLOW_DB_FILE",
+    "db_username": "CGFLOW_DB_USERNAME", "db_password": "CGFLOW_DB_PASSWORD",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``CGFLOW_*`` environment variables (see the module docstring); None or the
+    default where a variable is unset or empty."""
+
+    home: Path | None = None
+    work_root: Path | None = None
+    gmx: str = "gmx"
+    lmp: str = "lmp"
+    mpirun: str = "mpirun"
+    db_file: Path | None = None
+    db_username: str | None = field(default=None, repr=False)
+    db_password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """The settings of ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for name, var in ENV_VARS.items():
+            raw = env.get(var)
+            if not raw:
+                continue
+            values[name] = Path(raw).expanduser() if name in ("home", "work_root",
+                                                               "db_file") else raw
+        return cls(**values)
+
+    def is_set(self, name: str, env: dict[str, str] | None = None) -> bool:
+        """True when the variable of field ``name`` is set (not the default)."""
+        return bool((os.environ if env is None else env).get(ENV_VARS[name]))
+
+
+def current() -> Settings:
+    """The settings of the process environment now."""
+    return Settings.from_env()
 
 
 def cgflow_home() -> Path:
     """The cgflow home folder (created if missing)."""
-    env = os.environ.get("CGFLOW_HOME")
-    if env:
-        home = Path(env).expanduser()
-    else:
+    home = current().home
+    if home is None:
         home = Path(os.environ.get("HOME", "~")).expanduser() / ".cgflow"
     home.mkdir(parents=True, exist_ok=True)
     return home
@@ -23,7 +78,6 @@ def cgflow_home() -> Path:
 
 def runs_root() -> Path:
     """Default root of run directories: ``$CGFLOW_WORK_ROOT`` or ``<home>/runs``."""
-    env = os.environ.get("CGFLOW_WORK_ROOT")
-    root = Path(env).expanduser() if env else cgflow_home() / "runs"
+    root = current().work_root or cgflow_home() / "runs"
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -52,7 +52,6 @@ messages.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import socket
 from collections.abc import Iterable, Mapping
@@ -86,6 +85,8 @@ from cgflow.db.documents import (
 from cgflow.errors import CgflowError, InvalidInputError
 from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
+from cgflow.settings import ENV_VARS
+from cgflow.settings import current as current_settings
 
 #: Collection names, by role.
 PARAMETER_SETS = "parameter_sets"
@@ -100,8 +101,8 @@ MODEL_BLOBS = "model_blobs"
 #: Database name used when neither the caller nor the URI names one.
 DEFAULT_DB_NAME = "cgflow"
 #: Environment variables consulted for credentials missing from a launchpad file.
-ENV_USERNAME = "CGFLOW_DB_USERNAME"
-ENV_PASSWORD = "CGFLOW_DB_PASSWORD"
+ENV_USERNAME = ENV_VARS["db_username"]
+ENV_PASSWORD = ENV_VARS["db_password"]
 #: Error messages longer than this (characters) are stored with their head cut off.
 MAX_ERROR_CHARS = 20_000
 
@@ -193,8 +194,9 @@ class Store:
                                     f"and 'name', got {type(data).__name__}")
         host = str(data.get("host") or "localhost")
         name = data.get("name")
-        username = data.get("username") or os.environ.get(ENV_USERNAME) or None
-        password = data.get("password") or os.environ.get(ENV_PASSWORD) or None
+        env = current_settings()
+        username = data.get("username") or env.db_username
+        password = data.get("password") or env.db_password
         kwargs = {**dict(data.get("mongoclient_kwargs") or {}), **client_kwargs}
         if data.get("uri_mode") or host.startswith(("mongodb://", "mongodb+srv://")):
             try:

@@ -33,6 +33,8 @@ from cgflow.molecule import build_coordinates, molar_mass_g_mol, trimethylpentan
 from cgflow.molecule.topology import write_gro, write_topology
 from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
+from cgflow.settings import ENV_VARS
+from cgflow.settings import current as current_settings
 
 # --- names of stages and files ---------------------------------------------------------------
 
@@ -48,7 +50,7 @@ TOPOLOGY_TOP = "topol.top"
 BOX_GRO = "box.gro"
 
 #: Environment variable naming the gmx executable (a path or a name on PATH).
-GMX_ENV_VAR = "CGFLOW_GMX"
+GMX_ENV_VAR = ENV_VARS["gmx"]
 #: Environment added to gmx commands that must leave no ``#file.1#`` back-ups of the
 #: files they overwrite.
 GMX_ENV = {"GMX_MAXBACKUP": "-1"}
@@ -90,10 +92,11 @@ def find_gmx() -> str:
     EngineError
         If the executable cannot be found.
     """
-    name = os.environ.get(GMX_ENV_VAR) or "gmx"
+    settings = current_settings()
+    name = settings.gmx
     found = shutil.which(name)
     if found is None:
-        source = f"${GMX_ENV_VAR}={name!r}" if os.environ.get(GMX_ENV_VAR) else "'gmx' on PATH"
+        source = f"${GMX_ENV_VAR}={name!r}" if settings.is_set("gmx") else "'gmx' on PATH"
         raise EngineError(
             f"GROMACS executable not found ({source}). Install GROMACS 2022 or set "
             f"{GMX_ENV_VAR} to the gmx executable."

@@ -46,6 +46,7 @@ import numpy as np
 
 from cgflow import units
 from cgflow.errors import EngineError, InvalidInputError
+from cgflow.settings import current as current_settings
 
 # --- file names of a CG run ---------------------------------------------------------------
 
@@ -82,10 +83,11 @@ def lammps_executable() -> str:
     EngineError
         If the executable cannot be found.
     """
-    name = os.environ.get("CGFLOW_LMP", "lmp")
+    settings = current_settings()
+    name = settings.lmp
     path = shutil.which(name)
     if path is None:
-        src = "$CGFLOW_LMP" if "CGFLOW_LMP" in os.environ else "PATH"
+        src = "$CGFLOW_LMP" if settings.is_set("lmp") else "PATH"
         raise EngineError(f"LAMMPS executable {name!r} not found (from {src}); install "
                           "LAMMPS (Debian package 'lammps') or set CGFLOW_LMP")
     return path
@@ -727,7 +729,7 @@ def lammps_command(
         return cmd
     if "OPENMP" in lammps_packages():
         return cmd + ["-sf", "omp", "-pk", "omp", str(threads)]
-    launcher = shutil.which(os.environ.get("CGFLOW_MPIRUN", "mpirun"))
+    launcher = shutil.which(current_settings().mpirun)
     if launcher is None:
         raise EngineError(f"threads={threads} needs OpenMP in LAMMPS or an MPI launcher; "
                           "neither found (set CGFLOW_MPIRUN)")

@@ -24,6 +24,7 @@ from typing import Any
 from cgflow.db.store import Store
 from cgflow.errors import CgflowError
 from cgflow.params import ParameterSet, parameter_set_from_mapping
+from cgflow.settings import current as current_settings
 from cgflow.settings import runs_root
 
 
@@ -32,8 +33,9 @@ def db_file_for(fw_spec: dict[str, Any]) -> str:
     env = fw_spec.get("_fw_env") or {}
     if env.get("cgflow_db_file"):
         return str(env["cgflow_db_file"])
-    if os.environ.get("CGFLOW_DB_FILE"):
-        return os.environ["CGFLOW_DB_FILE"]
+    db_file = current_settings().db_file
+    if db_file is not None:
+        return str(db_file)
     from fireworks.fw_config import LAUNCHPAD_LOC
 
     if LAUNCHPAD_LOC:
