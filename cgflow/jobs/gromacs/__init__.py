@@ -1,0 +1,1 @@
+"""GROMACS under Custodian: the job, its handlers, validators and run state."""

@@ -1,0 +1,1 @@
+"""LAMMPS under Custodian: the job, its handlers and run state."""
