@@ -1,17 +1,24 @@
-"""``cgflow db start | stop | status | env``: the embedded job database."""
+"""``cgflow db start | stop | status | env``: the embedded job database;
+``cgflow db migrate [-l LAUNCHPAD]``: bring a job database's stored Fireworks up to date."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from cgflow.cli.common import embedded_server, say
+from cgflow.cli.common import embedded_server, launchpad_file, say
+from cgflow.errors import InvalidInputError
 
 
 def cmd_db(args: argparse.Namespace) -> int:
     """Run ``cgflow db ACTION``."""
     from cgflow.orchestration.fw_configs import fw_config_dir, write_embedded_configs
 
+    if args.action == "migrate":
+        return cmd_db_migrate(args)
+    if getattr(args, "launchpad", None):
+        raise InvalidInputError(f"option '-l/--launchpad': value {args.launchpad!r}: only "
+                                f"'cgflow db migrate' takes a launchpad file")
     server = embedded_server()
     if args.action == "start":
         uri = server.start()
@@ -37,8 +44,34 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    """Run ``cgflow db migrate``: rename moved Firetask classes in every stored Firework
+    and launch (a full scan), and print what changed per collection."""
+    from cgflow.db.launcher_lock import exclusive_launcher
+    from cgflow.db.migrations import migrate_firetask_names
+    from cgflow.db.store import Store
+
+    lp_file = launchpad_file(args)
+    with Store.from_launchpad_file(lp_file) as store, \
+            exclusive_launcher(lp_file, label="cgflow db migrate"):
+        report = migrate_firetask_names(store.db, full_scan=True)
+    say(f"job database: {report.database!r} (launchpad file {lp_file})")
+    for coll, n in report.documents.items():
+        say(f"  {coll}: {n} document(s) changed")
+    for bucket, n in report.files.items():
+        say(f"  GridFS {bucket}: {n} file(s) rewritten")
+    say(f"  Firetask names renamed: {report.names}")
+    say("migrated" if report.changed else "already up to date: nothing changed")
+    return 0
+
+
 def add_parser(sub: Any) -> None:
     """Register ``cgflow db``."""
-    db = sub.add_parser("db", help="the embedded job database")
-    db.add_argument("action", choices=["start", "stop", "status", "env"])
+    db = sub.add_parser("db", help="the embedded job database; migrations")
+    db.add_argument("action", choices=["start", "stop", "status", "env", "migrate"],
+                    help="migrate: rename moved Firetask classes in the stored Fireworks "
+                         "and launches of a job database")
+    db.add_argument("-l", "--launchpad", default=None, metavar="FILE",
+                    help="launchpad file of the database to migrate (migrate only; "
+                         "default: the embedded server's)")
     db.set_defaults(func=cmd_db)

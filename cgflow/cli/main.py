@@ -2,7 +2,7 @@
 
 Subcommands (one module of :mod:`cgflow.cli` per group; parsing and printing only)::
 
-    cgflow db start|stop|status|env          embedded job database (SecantusDB)   cli.db
+    cgflow db start|stop|status|env|migrate  embedded job database, migrations     cli.db
     cgflow campaign build|submit|status|results, cgflow launch                    cli.campaign
     cgflow potentials list|show|export       finished CG potentials               cli.potentials
     cgflow models list|show|train, cgflow predict                                 cli.models

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cgflow.settings import ENV_VARS
+
 
 def rlaunch_command(lp_file: Path, fworker_file: Path | None) -> list[str]:
     """The ``rlaunch rapidfire`` command of a launchpad (and FireWorker) file."""
@@ -55,16 +57,23 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
     """Run ``rlaunch rapidfire`` until nothing is ready, reporting the campaign's progress.
 
     On the embedded server only one launcher may run at a time (the lock refuses a
-    second one with a message pointing to MongoDB). Returns rlaunch's exit code.
+    second one with a message pointing to MongoDB). Before rlaunch starts, stored
+    Fireworks that name moved Firetask classes are renamed
+    (:func:`cgflow.db.migrations.migrate_firetask_names`; one query per collection on an
+    up-to-date database). Returns rlaunch's exit code.
     """
     from fireworks import LaunchPad
 
     from cgflow.db.launcher_lock import exclusive_launcher
+    from cgflow.db.migrations import migrate_firetask_names
 
     lp = LaunchPad.from_file(str(lp_file))
-    env = dict(os.environ, CGFLOW_DB_FILE=str(lp_file))
+    env = dict(os.environ, **{ENV_VARS["db_file"]: str(lp_file)})
     log_path = log_path or lp_file.parent / "rlaunch.log"
     with exclusive_launcher(Path(lp_file)), open(log_path, "ab") as log:
+        migrated = migrate_firetask_names(lp.db)
+        if migrated.changed:
+            report(f"job database migrated: {migrated.summary()}")
         report(f"launching (rlaunch rapidfire, log: {log_path})")
         launch_dir = lp_file.parent.parent / "launches"
         launch_dir.mkdir(parents=True, exist_ok=True)

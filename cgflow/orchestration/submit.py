@@ -29,11 +29,15 @@ def submit_campaign(spec_path: str | Path, lp_file: Path, category: str = "cgflo
     """Validate a spec and add its workflow to the LaunchPad of ``lp_file``.
 
     The spec is validated completely before anything is written to the database; on the
-    embedded server the one-launcher lock is held while writing.
+    embedded server the one-launcher lock is held while writing. Stored Fireworks that
+    name moved Firetask classes are renamed first
+    (:func:`cgflow.db.migrations.migrate_firetask_names`, logged when it changes
+    anything).
     """
     from fireworks import LaunchPad
 
     from cgflow.db.launcher_lock import exclusive_launcher
+    from cgflow.db.migrations import migrate_firetask_names
     from cgflow.db.store import Store
     from cgflow.orchestration.workflows import campaign_workflow
 
@@ -42,6 +46,7 @@ def submit_campaign(spec_path: str | Path, lp_file: Path, category: str = "cgflo
     lp = LaunchPad.from_file(str(lp_file))
     with exclusive_launcher(Path(lp_file)):
         ensure_launchpad_initialised(lp)
+        migrate_firetask_names(lp.db)
         with Store.from_launchpad(lp) as store:
             store.ensure_indexes()
         lp.add_wf(wf)
