@@ -14,7 +14,7 @@ def cmd_dataset_export(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         out = export_campaign(store, args.name, args.output, preset=args.preset)
     say(f"campaign {args.name}: {out['n_converged']} converged of {out['n_sets']} sets, "
-           f"dataset {out['dataset_hash'][:12]}")
+        f"dataset {out['dataset_hash'][:12]}")
     for f in out["files"]:
         say(f"wrote {f}")
     return 0
@@ -25,7 +25,7 @@ def cmd_dataset_merge(args: argparse.Namespace) -> int:
 
     out = merge_exports(args.folders, args.output, name=args.name)
     say(f"dataset {out['campaign']}: {out['n_converged']} converged of {out['n_sets']} "
-           f"sets, dataset {out['dataset_hash'][:12]}")
+        f"sets, dataset {out['dataset_hash'][:12]}")
     for f in out["files"]:
         say(f"wrote {f}")
     return 0

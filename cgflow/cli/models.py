@@ -25,22 +25,22 @@ def cmd_models(args: argparse.Namespace) -> int:
             out = train_campaign_models(store, args.campaign, args.preset, args.seed,
                                         dataset=args.dataset)
             say(f"campaign {args.campaign}: {out['status']}: "
-                   f"{out.get('message') or ', '.join(out.get('models', []))}")
+                f"{out.get('message') or ', '.join(out.get('models', []))}")
             return 0 if out["status"] == "trained" else 1
         docs = store.models(campaign=args.campaign)
         if args.action == "list":
             if not docs:
-                say("no models stored" + (f" for campaign {args.campaign!r}"
-                                             if args.campaign else ""))
+                where = f" for campaign {args.campaign!r}" if args.campaign else ""
+                say(f"no models stored{where}")
             for d in docs:
                 m = d.metadata
                 if d.kind == "status":
                     say(f"{d.campaign:20s} {d.name:18s} {m.get('status', ''):18s} "
-                           f"{m.get('message', '').splitlines()[0] if m.get('message') else ''}")
+                        f"{m.get('message', '').splitlines()[0] if m.get('message') else ''}")
                 else:
                     say(f"{d.campaign:20s} {d.name:18s} {'trained':18s} "
-                           f"{m.get('n_sets', '?')} sets, data {str(m.get('dataset_hash'))[:12]}, "
-                           f"{d.blob_size or 0} bytes")
+                        f"{m.get('n_sets', '?')} sets, data {str(m.get('dataset_hash'))[:12]}, "
+                        f"{d.blob_size or 0} bytes")
         else:
             for d in docs:
                 if args.name and d.name != args.name:
@@ -81,7 +81,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for w in pred.out_of_space:
         print(f"warning: {w}", file=sys.stderr)
     say(f"parameter set {ps.id}: predicted alpha = {pred.alpha:.3f} +- {pred.alpha_std:.3f} "
-           f"({ms:.1f} ms)")
+        f"({ms:.1f} ms)")
     for f in files:
         say(f"wrote {f}")
     return 0

@@ -18,12 +18,9 @@ local file lock covers them all.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +30,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from cgflow.db.server import LOOPBACK_HOSTS, EmbeddedServer, pid_alive
+from cgflow.db.server import LOOPBACK_HOSTS, EmbeddedServer, file_lock, pid_alive
 from cgflow.errors import CgflowError, InvalidInputError
 from cgflow.settings import cgflow_home
 
@@ -104,19 +101,8 @@ def exclusive_launcher(
     home = Path(home).expanduser() if home is not None else cgflow_home()
     lock_path = home / "db" / LOCK_FILE_NAME
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise LauncherBusyError(_busy_message(lock_path)) from None
-                time.sleep(0.2)
+    with file_lock(lock_path, wait_s, mode=0o644, poll_s=0.2,
+                   busy=lambda: LauncherBusyError(_busy_message(lock_path))) as fd:
         holder = {
             "pid": os.getpid(),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -128,8 +114,6 @@ def exclusive_launcher(
             yield True
         finally:
             os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def lock_holder(home: Path | None = None) -> dict[str, Any] | None:

@@ -46,7 +46,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -244,16 +244,21 @@ def tail(path: Path, n_lines: int = 30) -> str:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, timeout_s: float) -> Iterator[None]:
+def file_lock(path: Path, timeout_s: float, *, mode: int = 0o600, poll_s: float = 0.1,
+              busy: Callable[[], Exception] | None = None) -> Iterator[int]:
     """Hold an exclusive ``fcntl.flock`` on ``path``, waiting at most ``timeout_s``.
+
+    Yields the lock file's descriptor (the holder may record itself in it). ``busy``
+    makes the error raised when the lock is still held after ``timeout_s``.
 
     Raises
     ------
     EmbeddedServerError
-        When the lock is still held by another process after ``timeout_s``.
+        When the lock is still held by another process after ``timeout_s`` (unless
+        ``busy`` says otherwise).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -263,14 +268,13 @@ def file_lock(path: Path, timeout_s: float) -> Iterator[None]:
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                     raise
-                if time.monotonic() > deadline:
-                    raise EmbeddedServerError(
+                if time.monotonic() >= deadline:
+                    raise (busy() if busy is not None else EmbeddedServerError(
                         f"timed out after {timeout_s:.0f} s waiting for the lock {path}: "
                         "another cgflow process is starting or stopping the embedded job "
-                        "database"
-                    ) from None
-                time.sleep(0.1)
-        yield
+                        "database")) from None
+                time.sleep(poll_s)
+        yield fd
     finally:
         os.close(fd)  # closing releases the lock
 
