@@ -10,7 +10,8 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "cgflow"
 
-SCIENCE = ["params.py", "units.py", "presets.py", "errors.py", "settings.py", "molecule",
+SCIENCE = ["params.py", "units.py", "presets.py", "errors.py", "settings.py", "userfiles.py",
+           "molecule",
            "analysis", "ml", "engines", "ibi"]
 DISTRIBUTED = ("fireworks", "pymongo", "gridfs", "bson", "custodian")
 UPPER = ("cgflow.db", "cgflow.jobs", "cgflow.stages", "cgflow.orchestration", "cgflow.cli")

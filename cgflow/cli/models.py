@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cgflow.cli.common import open_store, say
 from cgflow.errors import InvalidInputError
 
@@ -57,11 +55,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     values: dict[str, Any] = {}
     if args.file:
-        path = Path(args.file)
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInputError(f"{path}: cannot read parameter set: {exc}") from None
+        from cgflow.userfiles import read_yaml_mapping
+
+        values = read_yaml_mapping(args.file, "parameter set")
     for item in args.set or []:
         k, sep, v = item.partition("=")
         if not sep:

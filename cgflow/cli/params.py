@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cgflow.cli.common import say
-from cgflow.errors import InvalidInputError
 
 
 def cmd_params_check(args: argparse.Namespace) -> int:
     from cgflow.params import parameter_set_from_mapping
+    from cgflow.userfiles import read_yaml_mapping
 
-    path = Path(args.file)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{path}: malformed YAML: {exc}") from None
-    ps = parameter_set_from_mapping(data, units_system=args.units, source=str(path))
+    data = read_yaml_mapping(args.file, "parameter set")
+    ps = parameter_set_from_mapping(data, units_system=args.units, source=str(args.file))
     say(f"valid parameter set, id {ps.id}")
     say(ps.summary())
     return 0

@@ -28,11 +28,10 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from cgflow.db.server import LOOPBACK_HOSTS, EmbeddedServer, file_lock, pid_alive
-from cgflow.errors import CgflowError, InvalidInputError
+from cgflow.errors import CgflowError
 from cgflow.settings import cgflow_home
+from cgflow.userfiles import read_yaml_mapping
 
 #: Name of the lock file in ``<cgflow home>/db/``.
 LOCK_FILE_NAME = "launcher.lock"
@@ -175,13 +174,7 @@ def launchpad_file_uri(path: Path) -> str:
     InvalidInputError
         When the file cannot be read or is not a YAML mapping.
     """
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInputError(f"launchpad file {path}: cannot be read: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"launchpad file {path}: expected a mapping, got "
-                                f"{type(data).__name__}")
+    data = read_yaml_mapping(path, "launchpad file")
     return _launchpad_uri(SimpleNamespace(host=data.get("host"), port=data.get("port"),
                                           uri_mode=data.get("uri_mode", False)))
 

@@ -59,7 +59,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gridfs
-import yaml
 from bson import ObjectId
 from bson.errors import InvalidId
 from pydantic import BaseModel, ValidationError
@@ -87,6 +86,7 @@ from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
 from cgflow.settings import ENV_VARS
 from cgflow.settings import current as current_settings
+from cgflow.userfiles import read_yaml_mapping
 
 #: Collection names, by role.
 PARAMETER_SETS = "parameter_sets"
@@ -183,13 +183,8 @@ class Store:
         ``$CGFLOW_DB_USERNAME`` / ``$CGFLOW_DB_PASSWORD``.
         """
         path = Path(path).expanduser()
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise InvalidInputError(f"launchpad file {path}: cannot be read: {exc}") from None
-        except yaml.YAMLError as exc:
-            raise InvalidInputError(f"launchpad file {path}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict) or not data.get("host") and not data.get("name"):
+        data = read_yaml_mapping(path, "launchpad file")
+        if not data.get("host") and not data.get("name"):
             raise InvalidInputError(f"launchpad file {path}: expected a mapping with 'host' "
                                     f"and 'name', got {type(data).__name__}")
         host = str(data.get("host") or "localhost")

@@ -27,7 +27,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cgflow.errors import InvalidInputError, format_validation_error
@@ -41,6 +40,7 @@ from cgflow.params import (
     parameter_set_from_mapping,
 )
 from cgflow.presets import AA_PRESETS, AAPreset, CGPreset, get_aa_preset, get_cg_preset
+from cgflow.userfiles import read_text, yaml_mapping
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -193,31 +193,14 @@ def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, list[ParameterSe
         Malformed YAML (with line and column), unknown or missing fields, invalid values:
         the message names the file, the field and the value.
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidInputError(f"campaign spec {path}: cannot read: {exc}") from None
-    return campaign_spec_from_text(text, source=str(path))
+    return campaign_spec_from_text(read_text(path, "campaign spec"), source=str(path))
 
 
 def campaign_spec_from_text(text: str, source: str = "campaign spec"
                             ) -> tuple[CampaignSpec, list[ParameterSet]]:
-    """Like :func:`load_campaign_spec` for YAML text."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInputError(f"{source}: malformed YAML{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(
-            f"{source}: expected a mapping of campaign fields at the top level, got "
-            f"{type(data).__name__}: {data!r}"
-        )
+    """Like :func:`load_campaign_spec` for YAML text (read by
+    :func:`cgflow.userfiles.yaml_mapping`: no aliases, no repeated keys)."""
+    data = yaml_mapping(text, source)
     try:
         spec = CampaignSpec.model_validate(data)
     except ValidationError as exc:
