@@ -45,6 +45,9 @@ VARIANTS: dict[str, dict] = {
     "ibi": {},
     "ihnc": {"update_method": "ihnc", "ihnc_start_iteration": 1, "switch_width_nm": 0.03,
              "pressure_drift_weight": 0.0},
+    "anderson": {"acceleration": "anderson"},
+    "anderson_ihnc": {"acceleration": "anderson", "update_method": "ihnc",
+                      "ihnc_start_iteration": 1},
 }
 
 
@@ -87,6 +90,8 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cgflow_ibi_aa_targets"))
+    ap.add_argument("--out", default="ibi_aa_targets",
+                    help="results/<OUT>.{json,md} (default ibi_aa_targets)")
     a = ap.parse_args()
     load0 = load_average()
     runs = []
@@ -110,7 +115,7 @@ def main() -> None:
                      "total_iterations": int(sum(r["iterations"] for r in mine))}
     summary["per_variant"] = per
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ibi_aa_targets.json").write_text(json.dumps(summary, indent=1))
+    (RESULTS / f"{a.out}.json").write_text(json.dumps(summary, indent=1))
     lines = ["# IBI settings on the all-atom targets of the reference dataset", "",
              f"Date {summary['date_utc']} UTC; {summary['cpu']}; load before "
              f"{load0}. Preset `reference` (343 beads, 10 + 50 ps per iteration), at most "
@@ -130,10 +135,9 @@ def main() -> None:
             r = next(x for x in runs if x["variant"] == name and x["param_id"] == pid)
             cells.append(f"{r['iterations']}{'' if r['converged'] else ' (not conv.)'}")
         lines.append(f"| {pid} | " + " | ".join(cells) + " |")
-    lines += ["", "Variants (campaign `ibi` section; extra IBISettings):", ""]
-    lines += [f"- `{k}`: {VARIANTS[k][0] or 'defaults'}; {VARIANTS[k][1] or '-'}"
-              for k in a.variants]
-    (RESULTS / "ibi_aa_targets.md").write_text("\n".join(lines) + "\n")
+    lines += ["", "Variants (the campaign's `ibi` section on top of the base):", ""]
+    lines += [f"- `{k}`: {VARIANTS[k] or 'defaults'}" for k in a.variants]
+    (RESULTS / f"{a.out}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -353,3 +353,64 @@ def test_prepare_iteration_checks_box_and_grid(tmp_path, grid):
     for name in ("pair.table", "system.data", "in.lammps", IBI_STATE_FILE):
         assert (prep.workdir / name).exists()
     assert json.loads((prep.workdir / IBI_STATE_FILE).read_text())["iteration"] == 2
+
+
+# --- Anderson acceleration ------------------------------------------------------------------
+
+
+def test_anderson_solves_a_linear_fixed_point_problem_faster_than_plain_steps():
+    """U* = A^-1 b with steps f(U) = b - A U (a damped linear 'IBI'): plain mixing
+    converges slowly for an ill-conditioned A, Anderson mixing in a few steps."""
+    from cgflow.ibi.update import anderson_step
+
+    rng = np.random.default_rng(1)
+    n = 40
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = q @ np.diag(np.linspace(0.05, 1.0, n)) @ q.T
+    b = rng.normal(size=n)
+    u_star = np.linalg.solve(a, b)
+
+    def run(memory: int, steps: int = 12) -> float:
+        us, fs = [np.zeros(n)], [b.copy()]
+        for _ in range(steps):
+            u_next, _ = anderson_step(us[-memory - 1:], fs[-memory - 1:],
+                                      max_coefficient=1e6, regularisation=1e-10)
+            us.append(u_next)
+            fs.append(b - a @ u_next)
+        return float(np.linalg.norm(us[-1] - u_star) / np.linalg.norm(u_star))
+
+    plain, anderson = run(0), run(5)
+    assert plain > 0.1  # plain steps are still far off
+    assert anderson < 0.05 * plain and anderson < 0.02
+
+
+def test_anderson_falls_back_to_the_plain_step():
+    from cgflow.ibi.update import anderson_step
+
+    u0, u1 = np.zeros(5), np.full(5, 0.1)
+    f0, f1 = np.full(5, 0.1), np.full(5, 0.1000001)  # nearly equal steps: huge gamma
+    plain = u1 + f1
+    u, gamma = anderson_step([u0, u1], [f0, f1], max_coefficient=2.0, regularisation=1e-12)
+    np.testing.assert_allclose(u, plain) and gamma.size == 0
+    u, gamma = anderson_step([u1], [f1])
+    np.testing.assert_allclose(u, plain) and gamma.size == 0
+    with pytest.raises(InvalidInputError, match="potentials"):
+        anderson_step([u0, u1], [f1])
+
+
+def test_the_unbroken_chain_stops_at_a_restart():
+    from cgflow.ibi.iteration import unbroken_chain
+
+    r = np.linspace(0.1, 1.2, 12)
+    pots = [TabulatedPotential.from_energy(r, np.full_like(r, float(k)) * (1.2 - r))
+            for k in range(5)]
+
+    def res(i, sampled, nxt):
+        return IterationResult(iteration=i, potential=pots[sampled], r_nm=r, g=np.ones_like(r),
+                               g_err=np.zeros_like(r), pressure_bar=0.0, pressure_err_bar=1.0,
+                               rdf_deviation=0.1, pressure_deviation_bar=0.0, converged=False,
+                               factor=1.0, next_potential=pots[nxt])
+
+    chain = [res(0, 0, 1), res(1, 1, 2), res(2, 0, 3), res(3, 3, 4)]  # iteration 2 restarted
+    assert [c.iteration for c in unbroken_chain(chain)] == [2, 3]
+    assert [c.iteration for c in unbroken_chain(chain[:2])] == [0, 1]

@@ -32,6 +32,7 @@ from cgflow.ibi.potential import (
 from cgflow.ibi.settings import IBISettings, IBITarget, IterationResult
 from cgflow.ibi.update import (
     adapt_factor,
+    anderson_step,
     ibi_update,
     pressure_correction,
     ramp_response_bar,
@@ -245,12 +246,19 @@ def update_method(settings: IBISettings, iteration: int) -> str:
 def finish_iteration(
     workdir: str | os.PathLike, target: IBITarget, settings: IBISettings, cg_preset: CGPreset,
     *, previous: IterationResult | None = None,
+    chain: list[IterationResult] | None = None,
 ) -> IterationResult:
     """Read what LAMMPS sampled, compute the metrics and the next potential.
 
     The update factor of this iteration is ``settings.update_factor`` for the first one
     and, with ``settings.adaptive_factor``, :func:`cgflow.ibi.update.adapt_factor` of
     the ``previous`` result's factor and deviations afterwards.
+
+    ``chain`` is the unbroken chain of iterations that led here (each sampled the
+    previous one's next potential), oldest first, ending with ``previous``; with
+    ``settings.acceleration == "anderson"`` the next potential mixes this iteration's step
+    with the chain's (:func:`cgflow.ibi.update.anderson_step`). Each result records its
+    own step in ``extra["step_kj_mol"]``.
 
     Returns
     -------
@@ -274,7 +282,8 @@ def finish_iteration(
     converged = dev < settings.rdf_tolerance and (
         not settings.pressure_correction or abs(dp) < settings.pressure_tolerance_bar)
 
-    if previous is None or not settings.adaptive_factor:
+    accelerated = settings.acceleration == "anderson"
+    if previous is None or not settings.adaptive_factor or accelerated:
         factor = settings.update_factor
     else:
         factor = adapt_factor(previous.factor, dev, previous.rdf_deviation,
@@ -283,6 +292,7 @@ def finish_iteration(
     drift = 0.0
     response = None
     next_potential = None
+    extra: dict = {}
     if not converged:
         rho = target.number_density_nm3
         u_new = ibi_update(r, potential.u_kj_mol, g_n, g_t, settings.temperature_k,
@@ -310,6 +320,12 @@ def finish_iteration(
             amplitude = float(ramp[0] / shape0) if shape0 else 0.0
             response = ramp_response_bar(r, g_n, rho, settings.switch_width_nm)
             u_new = u_new + ramp
+        step = u_new - potential.u_kj_mol
+        extra["step_kj_mol"] = step.tolist()
+        if accelerated:
+            u_new, gamma = _anderson(potential, step, g_t, dev, dp, settings, previous,
+                                     chain or [])
+            extra["anderson_coefficients"] = gamma.tolist()
         next_potential = TabulatedPotential.from_energy(r, u_new)
     return IterationResult(
         iteration=int(state["iteration"]), potential=potential, r_nm=r, g=g_n, g_err=g_err,
@@ -318,4 +334,42 @@ def finish_iteration(
         next_potential=next_potential, pressure_ramp_amplitude_kj_mol=amplitude,
         ramp_response_bar_per_kj_mol=response, pressure_drift_bar=drift,
         performance_ns_day=info.performance_ns_day, wall_time_s=info.wall_time_s,
+        extra=extra,
     )
+
+
+def _score(rdf_dev: float, dp_bar: float, settings: IBISettings) -> float:
+    s = rdf_dev / settings.rdf_tolerance
+    if settings.pressure_correction:
+        s += abs(dp_bar) / settings.pressure_tolerance_bar
+    return s
+
+
+def unbroken_chain(results: list[IterationResult]) -> list[IterationResult]:
+    """The tail of ``results`` in which every iteration sampled the previous one's next
+    potential (a restart from an earlier potential breaks the chain)."""
+    chain = results[-1:]
+    for j in range(len(results) - 1, 0, -1):
+        before = results[j - 1].next_potential
+        if before is None or not np.allclose(results[j].potential.u_kj_mol,
+                                             before.u_kj_mol, rtol=0, atol=1e-9):
+            break
+        chain.insert(0, results[j - 1])
+    return chain
+
+
+def _anderson(potential: TabulatedPotential, step: np.ndarray, g_t: np.ndarray, dev: float,
+              dp: float, settings: IBISettings, previous: IterationResult | None,
+              chain: list[IterationResult]) -> tuple[np.ndarray, np.ndarray]:
+    """The Anderson-mixed next potential (see :attr:`IBISettings.acceleration`)."""
+    usable = [c for c in chain if "step_kj_mol" in c.extra]
+    if previous is None or not usable or usable[-1] is not previous:
+        usable = []
+    elif _score(dev, dp, settings) > 1.1 * _score(previous.rdf_deviation,
+                                                  previous.pressure_deviation_bar, settings):
+        usable = []  # the last step made things worse: plain step, history dropped
+    usable = usable[-settings.anderson_memory:]
+    us = [c.potential.u_kj_mol for c in usable] + [potential.u_kj_mol]
+    fs = [np.asarray(c.extra["step_kj_mol"], float) for c in usable] + [step]
+    return anderson_step(us, fs, mixing=1.0, weights=g_t,
+                         max_coefficient=settings.anderson_max_coefficient)

@@ -56,6 +56,18 @@ class IBISettings(BaseModel):
     update_method
         ``"ibi"``: U += a kT ln(g_n/g_t); ``"ihnc"``: the iterative HNC update, which adds
         kT (gamma[g_t] - gamma[g_n]) (:mod:`cgflow.ibi.integral_equation`).
+    acceleration
+        ``"none"``: each iteration takes its own step (the update above plus the pressure
+        ramp); ``"anderson"``: Anderson mixing of that step with the last
+        ``anderson_memory`` steps of the unbroken chain of iterations
+        (:func:`cgflow.ibi.update.anderson_step`), a secant step on RDF and pressure
+        together. With it the update factor stays ``update_factor`` (the step's own
+        safeguards replace the adaptation): the plain step is taken when the history is
+        not trusted (a coefficient above ``anderson_max_coefficient``) and after an
+        iteration whose score (RDF and pressure deviations over their tolerances) rose
+        by more than 10 %.
+    anderson_memory, anderson_max_coefficient
+        See ``acceleration``.
     initial_guess
         First potential: ``"pmf"`` (-kT ln g_t) or ``"hnc"`` (the HNC inversion of g_t,
         -kT ln g_t + kT gamma[g_t]).
@@ -110,6 +122,9 @@ class IBISettings(BaseModel):
     r_min_nm: float = _positive(0.1)
     table_spacing_nm: float = _positive(0.001)
     update_method: Literal["ibi", "ihnc"] = "ibi"
+    acceleration: Literal["none", "anderson"] = "none"
+    anderson_memory: int = Field(default=3, ge=1, le=10)
+    anderson_max_coefficient: float = _positive(2.0)
     initial_guess: Literal["pmf", "hnc"] = "pmf"
     ihnc_start_iteration: int = Field(default=0, ge=0)
     hnc_s_min: float = _positive(0.3)

@@ -216,3 +216,71 @@ def adapt_factor(
     worse = previous_deviation is not None and deviation > (1.0 + tolerance) * previous_deviation
     new = factor * (shrink if worse else grow)
     return float(np.clip(new, minimum, maximum))
+
+
+def anderson_step(
+    u_history: list[np.ndarray], f_history: list[np.ndarray], *, mixing: float = 1.0,
+    weights: np.ndarray | None = None, regularisation: float = 1e-3,
+    max_coefficient: float = 2.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Anderson-accelerated next potential of a fixed-point iteration U = U + f(U).
+
+    IBI is a fixed-point iteration: each iteration proposes the step f_n (the RDF update
+    plus the pressure ramp, :func:`ibi_update` and :func:`pressure_correction`) whose
+    zero is the converged potential. Anderson mixing (type II, as in Walker and Ni, SIAM
+    J. Numer. Anal. 2011) treats RDF and pressure as one residual and extrapolates from
+    the last m steps: with dF_j = f_{j+1} - f_j and dU_j = U_{j+1} - U_j,
+
+        gamma = argmin |f_n - dF gamma|_w^2 + lambda |gamma|^2
+        U_{n+1} = U_n + beta f_n - (dU + beta dF) gamma
+
+    a secant (quasi-Newton) step on the whole residual, which reduces to the plain step
+    U_n + beta f_n without history.
+
+    Parameters
+    ----------
+    u_history, f_history
+        Potentials U_{n-m}..U_n and their steps f_{n-m}..f_n (same grid, kJ/mol), oldest
+        first, from one unbroken chain of iterations.
+    mixing
+        beta, the weight of the plain step (the update factor).
+    weights
+        Weights of the least-squares norm on the grid (default 1); e.g. the target RDF,
+        so that the reliable, populated region counts.
+    regularisation
+        lambda, relative to the largest squared column norm of dF (Tikhonov; keeps the
+        noisy least-squares problem well posed).
+    max_coefficient
+        Safeguard: when any |gamma_j| exceeds this, the history is not trusted and the
+        plain step is returned.
+
+    Returns
+    -------
+    u_next, gamma : numpy.ndarray
+        The next potential and the mixing coefficients (empty for a plain step).
+
+    Raises
+    ------
+    InvalidInputError
+        On histories of different lengths or shapes, or none at all.
+    """
+    if not u_history or len(u_history) != len(f_history):
+        raise InvalidInputError(f"Anderson step: {len(u_history)} potentials and "
+                                f"{len(f_history)} steps (need equal, >= 1)")
+    us = [np.asarray(u, float) for u in u_history]
+    fs = [np.asarray(f, float) for f in f_history]
+    if any(a.shape != us[0].shape for a in us + fs):
+        raise InvalidInputError("Anderson step: potentials and steps must share one grid")
+    plain = us[-1] + mixing * fs[-1]
+    if len(us) == 1:
+        return plain, np.zeros(0)
+    w = np.ones_like(us[0]) if weights is None else np.sqrt(np.maximum(weights, 0.0))
+    d_f = np.stack([fs[j + 1] - fs[j] for j in range(len(fs) - 1)], axis=1)
+    d_u = np.stack([us[j + 1] - us[j] for j in range(len(us) - 1)], axis=1)
+    a = w[:, None] * d_f
+    b = w * fs[-1]
+    lam = regularisation * float(np.max(np.sum(a**2, axis=0)) or 1.0)
+    gamma = np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ b)
+    if not np.all(np.isfinite(gamma)) or np.max(np.abs(gamma)) > max_coefficient:
+        return plain, np.zeros(0)
+    return plain - (d_u + mixing * d_f) @ gamma, gamma

@@ -26,7 +26,7 @@ import numpy as np
 from cgflow.db.documents import finite_or_none
 from cgflow.errors import InvalidInputError
 from cgflow.ibi.iteration import finish_iteration as _finish_iteration
-from cgflow.ibi.iteration import initial_ibi_potential, prepare_iteration
+from cgflow.ibi.iteration import initial_ibi_potential, prepare_iteration, unbroken_chain
 from cgflow.ibi.monitor import (
     IBIDecision,
     IBIMonitorSettings,
@@ -108,10 +108,12 @@ def run_iteration(
     cg_dir: Path, iteration: int, potential: TabulatedPotential, target: IBITarget,
     settings: IBISettings, cg_preset: CGPreset, *, previous: IterationResult | None,
     threads: int = 1, seed: int | None = None,
+    chain: list[IterationResult] | None = None,
 ) -> tuple[IterationResult, LammpsRunReport]:
     """One IBI iteration in ``cg_dir/iter_NNN``: LAMMPS under Custodian, then the update.
 
-    ``seed`` (bead placement and thermostat) defaults to ``SEED_BASE + iteration``.
+    ``seed`` (bead placement and thermostat) defaults to ``SEED_BASE + iteration``;
+    ``chain`` is passed to :func:`cgflow.ibi.iteration.finish_iteration`.
 
     Raises
     ------
@@ -124,7 +126,8 @@ def run_iteration(
                              threads=threads)
     report = run_lammps(prep.workdir, prep.input_file.name, settings=prep.lammps_settings,
                         threads=threads)
-    result = _finish_iteration(prep.workdir, target, settings, cg_preset, previous=previous)
+    result = _finish_iteration(prep.workdir, target, settings, cg_preset, previous=previous,
+                               chain=chain)
     return result, report
 
 
@@ -269,7 +272,8 @@ def run_ibi_step(
         potential = previous.next_potential
     result, report = run_iteration(cg_dir, plan.iteration, potential, target, run_settings,
                                    run_preset, previous=previous, threads=threads,
-                                   seed=seed_base + plan.iteration)
+                                   seed=seed_base + plan.iteration,
+                                   chain=unbroken_chain(results) if previous else None)
     metrics = IterationMetrics.from_result(result, run_preset.ibi_sampling_ps,
                                            restarted_from=plan.restart_from,
                                            correction=plan.correction)
