@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from cgflow import units
 from cgflow.errors import InvalidInputError, format_validation_error
+from cgflow.userfiles import read_yaml_mapping
 
 #: Bonded parameter names in their canonical order, with their GROMACS unit.
 FIELD_UNITS: dict[str, str] = {
@@ -227,6 +229,53 @@ def parameter_set_from_mapping(
         return ParameterSet.model_validate(dict(values))
     except ValidationError as exc:
         raise InvalidInputError(format_validation_error(exc, source)) from None
+
+
+#: The unit systems a parameter-set file (or a campaign spec's ``units:``) may name.
+UNIT_SYSTEMS = ("gromacs", "lammps")
+
+
+def read_parameter_set_file(
+    path: str | Path, units: Literal["gromacs", "lammps"] | None = None, *,
+    overrides: Mapping[str, Any] | None = None,
+) -> ParameterSet:
+    """Read a parameter-set file (YAML or JSON) the same way for every command.
+
+    The file is a mapping of the 19 fields (read by :func:`cgflow.userfiles.read_yaml_mapping`)
+    with an optional ``units: gromacs | lammps`` key, as in a campaign spec, where
+    ``units:`` applies to its ``parameter_sets``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    units
+        The unit system asked for on the command line (``--units``), or ``None``. It is
+        the default when the file names none; a file naming another one is an error
+        naming both. Without either, GROMACS units.
+    overrides
+        Field -> value taken over the file's values (``cgflow predict --set``), in the
+        same units.
+
+    Raises
+    ------
+    InvalidInputError
+        An unreadable or malformed file, an unknown ``units`` value, a conflict between
+        ``units`` and the file, or an invalid field (each named with its value).
+    """
+    values = read_yaml_mapping(path, "parameter set")
+    source = f"parameter set {Path(path)}"
+    in_file = values.pop("units", None)
+    for where, value in (("--units", units), (f"{source}: field 'units'", in_file)):
+        if value is not None and value not in UNIT_SYSTEMS:
+            raise InvalidInputError(f"{where}: unknown value {value!r} (expected 'gromacs' "
+                                    "or 'lammps')")
+    if units is not None and in_file is not None and units != in_file:
+        raise InvalidInputError(f"--units {units} conflicts with {source}: field 'units': "
+                                f"value {in_file!r}; give one of them, or the same")
+    values.update(overrides or {})
+    return parameter_set_from_mapping(values, units_system=in_file or units or "gromacs",
+                                      source=source)
 
 
 # --- the OPLS-AA reference ------------------------------------------------------------------

@@ -49,15 +49,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from cgflow.ml.predict import predict_potentials
-    from cgflow.params import parameter_set_from_mapping
+    from cgflow.params import parameter_set_from_mapping, read_parameter_set_file
     from cgflow.stages.predict import write_prediction
     from cgflow.stages.train import load_campaign_models
 
     values: dict[str, Any] = {}
-    if args.file:
-        from cgflow.userfiles import read_yaml_mapping
-
-        values = read_yaml_mapping(args.file, "parameter set")
     for item in args.set or []:
         k, sep, v = item.partition("=")
         if not sep:
@@ -66,8 +62,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             values[k] = float(v)
         except ValueError:
             raise InvalidInputError(f"--set: field {k!r}: value {v!r} is not a number") from None
-    ps = parameter_set_from_mapping(values, units_system=args.units,
-                                    source=args.file or "command line")
+    if args.file:
+        ps = read_parameter_set_file(args.file, args.units, overrides=values)
+    else:
+        ps = parameter_set_from_mapping(values, units_system=args.units or "gromacs",
+                                        source="command line")
     with open_store(args) as store:
         models = load_campaign_models(store, args.campaign)
     t0 = time.perf_counter()
@@ -102,7 +101,9 @@ def add_parser(sub: Any) -> None:
     pr.add_argument("file", nargs="?", help="parameter set (YAML or JSON)")
     pr.add_argument("--set", action="append", metavar="FIELD=VALUE",
                     help="a parameter value (repeatable; overrides the file)")
-    pr.add_argument("--units", choices=["gromacs", "lammps"], default="gromacs")
+    pr.add_argument("--units", choices=["gromacs", "lammps"], default=None,
+                    help="units of the values (file and --set) when the file has no "
+                    "'units:' key (default gromacs); a different 'units:' is an error")
     pr.add_argument("--campaign", required=True, help="whose models to use")
     pr.add_argument("-o", "--output", default="prediction")
     pr.add_argument("-l", "--launchpad")

@@ -9,11 +9,9 @@ from cgflow.cli.common import say
 
 
 def cmd_params_check(args: argparse.Namespace) -> int:
-    from cgflow.params import parameter_set_from_mapping
-    from cgflow.userfiles import read_yaml_mapping
+    from cgflow.params import read_parameter_set_file
 
-    data = read_yaml_mapping(args.file, "parameter set")
-    ps = parameter_set_from_mapping(data, units_system=args.units, source=str(args.file))
+    ps = read_parameter_set_file(args.file, args.units)
     say(f"valid parameter set, id {ps.id}")
     say(ps.summary())
     return 0
@@ -25,5 +23,7 @@ def add_parser(sub: Any) -> None:
     psub = pa.add_subparsers(dest="params_cmd", required=True)
     c = psub.add_parser("check", help="validate a parameter set file (YAML or JSON)")
     c.add_argument("file")
-    c.add_argument("--units", choices=["gromacs", "lammps"], default="gromacs")
+    c.add_argument("--units", choices=["gromacs", "lammps"], default=None,
+                   help="units of the file's values when it has no 'units:' key "
+                   "(default gromacs); a different 'units:' in the file is an error")
     c.set_defaults(func=cmd_params_check)
