@@ -47,6 +47,14 @@ Credentials
 file, else from the environment variables ``CGFLOW_DB_USERNAME`` and
 ``CGFLOW_DB_PASSWORD``. They are never logged; :func:`redact_uri` hides them in
 messages.
+
+Connections
+-----------
+Launchpad files are read by :func:`cgflow.userfiles.read_launchpad_file` (a bad field
+is an :class:`~cgflow.errors.InvalidInputError` naming it). pymongo connects lazily;
+:meth:`Store.ping` and :func:`open_launchpad` check the server within
+:data:`CHECK_TIMEOUT_S` and raise :class:`DatabaseUnavailableError` naming the address
+(without credentials) and what to check.
 """
 
 from __future__ import annotations
@@ -54,16 +62,17 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import gridfs
+import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
 from pydantic import BaseModel, ValidationError
 from pymongo import ASCENDING, MongoClient
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from cgflow.db.documents import (
@@ -86,7 +95,7 @@ from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
 from cgflow.settings import ENV_VARS
 from cgflow.settings import current as current_settings
-from cgflow.userfiles import read_yaml_mapping
+from cgflow.userfiles import read_launchpad_file
 
 #: Collection names, by role.
 PARAMETER_SETS = "parameter_sets"
@@ -105,6 +114,12 @@ ENV_USERNAME = ENV_VARS["db_username"]
 ENV_PASSWORD = ENV_VARS["db_password"]
 #: Error messages longer than this (characters) are stored with their head cut off.
 MAX_ERROR_CHARS = 20_000
+#: How long a check that the server answers waits, s (:meth:`Store.ping`,
+#: :func:`open_launchpad`).
+CHECK_TIMEOUT_S = 5.0
+#: What to check when the job database does not answer.
+UNREACHABLE_HINT = ("Check that the server is running (embedded: cgflow db start; MongoDB: "
+                    "docker compose up -d) and the host and port of the launchpad file (-l)")
 
 D = TypeVar("D", bound=Document)
 
@@ -122,9 +137,65 @@ class StoredDocumentError(CgflowError, ValueError):
     """A document read from the database does not match its schema."""
 
 
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s'\"<>]*@")
+
+
 def redact_uri(uri: str) -> str:
-    """``uri`` with any ``user:password@`` replaced by ``***@``."""
-    return re.sub(r"(mongodb(?:\+srv)?://)[^@/]*@", r"\1***@", uri)
+    """``uri`` (or any text holding URIs) with the ``user:password@`` of every URI, of any
+    scheme in any case (``mongodb://``, ``MongoDB+SRV://``, ...), replaced by ``***@``."""
+    return _USERINFO.sub(r"\1***@", str(uri))
+
+
+def unreachable_message(where: str, exc: BaseException) -> str:
+    """The message of a server that does not answer: the address, pymongo's reason (its
+    first sentence, without credentials) and what to check."""
+    reason = redact_uri(str(exc)).split(", Timeout:")[0].split(" (configured timeouts")[0]
+    return (f"cannot reach the job database at {redact_uri(where)}: "
+            f"{type(exc).__name__}: {reason[:300]}. {UNREACHABLE_HINT}")
+
+
+def _checked(where: str, call: Callable[[], Any]) -> None:
+    """Run ``call`` (a ping) within :data:`CHECK_TIMEOUT_S`; a failure to connect is a
+    :class:`DatabaseUnavailableError` naming ``where``."""
+    try:
+        with pymongo.timeout(CHECK_TIMEOUT_S):
+            call()
+    except PyMongoError as exc:
+        raise DatabaseUnavailableError(unreachable_message(where, exc)) from None
+
+
+def open_launchpad(path: str | Path, *, check: bool = True) -> Any:
+    """The FireWorks ``LaunchPad`` of a launchpad file, read by the one reader of user
+    files (:func:`cgflow.userfiles.read_launchpad_file`) instead of FireWorks' own.
+
+    Parameters
+    ----------
+    path
+        The launchpad file.
+    check
+        Ping the server (within :data:`CHECK_TIMEOUT_S`) before returning.
+
+    Raises
+    ------
+    InvalidInputError
+        A bad file or field (naming it), or a URI pymongo refuses.
+    DatabaseUnavailableError
+        The server does not answer (naming its address and what to check).
+    """
+    from fireworks import LaunchPad
+
+    path = Path(path).expanduser()
+    data = read_launchpad_file(path)
+    host = str(data.get("host") or "localhost")
+    where = host if data.get("uri_mode") else f"{host}:{data.get('port') or 27017}"
+    try:
+        lp = LaunchPad.from_dict({"host": host, **data})
+    except (PyMongoError, ValueError, TypeError) as exc:
+        raise InvalidInputError(f"launchpad file {path}: field 'host': value "
+                                f"{redact_uri(host)!r}: {redact_uri(str(exc))}") from None
+    if check:
+        _checked(where, lambda: lp.connection.admin.command("ping"))
+    return lp
 
 
 class Store:
@@ -183,10 +254,7 @@ class Store:
         ``$CGFLOW_DB_USERNAME`` / ``$CGFLOW_DB_PASSWORD``.
         """
         path = Path(path).expanduser()
-        data = read_yaml_mapping(path, "launchpad file")
-        if not data.get("host") and not data.get("name"):
-            raise InvalidInputError(f"launchpad file {path}: expected a mapping with 'host' "
-                                    f"and 'name', got {type(data).__name__}")
+        data = read_launchpad_file(path)
         host = str(data.get("host") or "localhost")
         name = data.get("name")
         env = current_settings()
@@ -206,7 +274,8 @@ class Store:
                 kwargs.setdefault("password", password)
                 if data.get("authsource"):
                     kwargs.setdefault("authSource", data["authsource"])
-            client = MongoClient(host, **_client_defaults(kwargs, parsed.get("options")))
+            client = _client(path, host, lambda: MongoClient(
+                host, **_client_defaults(kwargs, parsed.get("options"))))
             where = redact_uri(host)
         else:
             name = name or "fireworks"
@@ -215,7 +284,8 @@ class Store:
                 kwargs.setdefault("username", username)
                 kwargs.setdefault("password", password)
                 kwargs.setdefault("authSource", data.get("authsource") or name)
-            client = MongoClient(host, port, **_client_defaults(kwargs))
+            client = _client(path, host, lambda: MongoClient(host, port,
+                                                             **_client_defaults(kwargs)))
             where = f"{host}:{port}" + (" (authenticated)" if username else "")
         if not name:
             raise InvalidInputError(f"launchpad file {path}: field 'name': missing (required "
@@ -241,21 +311,14 @@ class Store:
         self.close()
 
     def ping(self) -> None:
-        """Check that the server answers.
+        """Check that the server answers (within :data:`CHECK_TIMEOUT_S`).
 
         Raises
         ------
         DatabaseUnavailableError
             Naming the server (without credentials) and the cause.
         """
-        try:
-            self.client.admin.command("ping")
-        except PyMongoError as exc:
-            raise DatabaseUnavailableError(
-                f"cannot reach the job database ({self._description}): "
-                f"{type(exc).__name__}: {redact_uri(str(exc))[:500]}. Is it running? "
-                "(embedded: cgflow db start; MongoDB: docker compose up -d)"
-            ) from None
+        _checked(self._description, lambda: self.client.admin.command("ping"))
 
     # --- indexes ---------------------------------------------------------------------------
 
@@ -811,6 +874,16 @@ def _results_dict(results: Any) -> Any:
     if isinstance(data, Mapping) and "rdf_r_nm" in data:
         return AAResults.from_flat(data).model_dump()
     return data
+
+
+def _client(path: Path, host: str, make: Callable[[], MongoClient]) -> MongoClient:
+    """``make()``, with pymongo's refusal of the file's settings (an unknown option, a bad
+    value) as an :class:`InvalidInputError` naming the file."""
+    try:
+        return make()
+    except (ConfigurationError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"launchpad file {path}: host {redact_uri(host)!r} or "
+                                f"mongoclient_kwargs: {redact_uri(str(exc))}") from None
 
 
 def _client_defaults(kwargs: Mapping[str, Any],
