@@ -108,7 +108,8 @@ class IBISettings(BaseModel):
         ... and |P_cg - P_target| is below this (bar); ignored without pressure
         correction.
     max_iterations
-        Iteration limit; None: the CG preset's ``max_ibi_iterations``.
+        Iteration limit, at most 200 (each iteration is a Firework); None: the CG
+        preset's ``max_ibi_iterations``.
     monitor
         Thresholds of the IBI monitor's diagnoses and corrections
         (:class:`cgflow.ibi.monitor.MonitorThresholds`).
@@ -142,7 +143,7 @@ class IBISettings(BaseModel):
     pressure_max_amplitude_kt: float = _positive(1.0)
     rdf_tolerance: float = _positive(0.02, lt=1.0)
     pressure_tolerance_bar: float = _positive(50.0)
-    max_iterations: int | None = Field(default=None, ge=1)
+    max_iterations: int | None = Field(default=None, ge=1, le=200)
     monitor: MonitorThresholds = Field(default_factory=MonitorThresholds)
 
     def __init__(self, **data: Any) -> None:
