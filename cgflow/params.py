@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,19 @@ FIELD_UNITS: dict[str, str] = {
 FIELDS: tuple[str, ...] = tuple(FIELD_UNITS)
 N_PARAMETERS = len(FIELDS)
 
+#: Sanity bounds of every parameter set, GROMACS units: far wider than any space cgflow
+#: samples (the wide space's force constants are 4.2e1-8.3e5, its r0 0.06-0.25 nm, its
+#: dihedral coefficients -8.4..8.4 kJ/mol), far narrower than floating point, so that a
+#: typo (1e308, 1e-300, r0 in Angstrom as nm) is refused before anything runs.
+#: Force constants (kJ/mol/nm^2 for bonds, kJ/mol/rad^2 for angles):
+FORCE_CONSTANT_BOUNDS = (1e-3, 1e7)
+#: Equilibrium bond lengths, nm:
+BOND_LENGTH_BOUNDS_NM = (0.01, 1.0)
+#: Equilibrium angles, degrees (open interval):
+ANGLE_BOUNDS_DEG = (0.0, 180.0)
+#: OPLS Fourier dihedral coefficients, kJ/mol (absolute value at most):
+DIHEDRAL_COEFFICIENT_MAX_KJ_MOL = 1e3
+
 #: Field -> (bonded type as in oplsaa.ff, role) for documentation and topology writing.
 BOND_TYPES = {"ctct": ("CT", "CT"), "cthc": ("CT", "HC")}
 ANGLE_TYPES = {
@@ -74,8 +88,10 @@ class ParameterSet(BaseModel):
     Raises
     ------
     pydantic.ValidationError
-        On a non-finite value, a force constant or r0 that is not positive, an
-        equilibrium angle outside (0, 180) degrees, or an unknown or missing field.
+        On a value that is not a number (a boolean or a string is not), a non-finite
+        value, a value outside the sanity bounds (:data:`FORCE_CONSTANT_BOUNDS`,
+        :data:`BOND_LENGTH_BOUNDS_NM`, theta0 in (0, 180) degrees,
+        :data:`DIHEDRAL_COEFFICIENT_MAX_KJ_MOL`), or an unknown or missing field.
         Use :func:`parameter_set_from_mapping` for an :class:`InvalidInputError` whose
         message names the field and the value.
     """
@@ -102,18 +118,44 @@ class ParameterSet(BaseModel):
     dih_hcctcthc_c2: float
     dih_hcctcthc_c3: float
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strictly_a_number(cls, value: Any) -> float:
+        # numbers only: a boolean (true read as 1.0) or a string ("1.529") is refused
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(f"must be a finite number, got {value!r}") from None
+
     @field_validator("*", mode="after")
     @classmethod
     def _finite_and_physical(cls, value: float, info) -> float:
         name = info.field_name
         if not math.isfinite(value):
             raise ValueError(f"must be a finite number, got {value!r}")
-        if name.endswith("_k") and value <= 0.0:
-            raise ValueError(f"force constant must be > 0, got {value!r}")
-        if name.endswith("_r0") and value <= 0.0:
-            raise ValueError(f"equilibrium bond length must be > 0 nm, got {value!r}")
-        if name.endswith("_theta0") and not 0.0 < value < 180.0:
+        if name.endswith("_k"):
+            lo, hi = FORCE_CONSTANT_BOUNDS
+            if value <= 0.0:
+                raise ValueError(f"force constant must be > 0, got {value!r}")
+            if not lo <= value <= hi:
+                raise ValueError(f"force constant must be within [{lo:g}, {hi:g}] "
+                                 f"{FIELD_UNITS[name]} (cgflow's sanity bounds), got {value!r}")
+        if name.endswith("_r0"):
+            lo, hi = BOND_LENGTH_BOUNDS_NM
+            if value <= 0.0:
+                raise ValueError(f"equilibrium bond length must be > 0 nm, got {value!r}")
+            if not lo <= value <= hi:
+                raise ValueError(f"equilibrium bond length must be within [{lo:g}, {hi:g}] nm "
+                                 f"(cgflow's sanity bounds), got {value!r}")
+        if name.endswith("_theta0") and not ANGLE_BOUNDS_DEG[0] < value < ANGLE_BOUNDS_DEG[1]:
             raise ValueError(f"equilibrium angle must be in (0, 180) degrees, got {value!r}")
+        if name.startswith("dih_") and abs(value) > DIHEDRAL_COEFFICIENT_MAX_KJ_MOL:
+            raise ValueError(f"dihedral coefficient must be within "
+                             f"[-{DIHEDRAL_COEFFICIENT_MAX_KJ_MOL:g}, "
+                             f"{DIHEDRAL_COEFFICIENT_MAX_KJ_MOL:g}] kJ/mol (cgflow's sanity "
+                             f"bounds), got {value!r}")
         return value
 
     # --- identity ---------------------------------------------------------------------
