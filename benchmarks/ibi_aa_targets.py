@@ -46,6 +46,8 @@ VARIANTS: dict[str, dict] = {
     "ihnc": {"update_method": "ihnc", "ihnc_start_iteration": 1, "switch_width_nm": 0.03,
              "pressure_drift_weight": 0.0},
     "anderson": {"acceleration": "anderson"},
+    "hnc_init": {"initial_guess": "hnc"},
+    "overrelax": {"update_factor": 1.5, "factor_max": 1.5},
     "anderson_ihnc": {"acceleration": "anderson", "update_method": "ihnc",
                       "ihnc_start_iteration": 1},
 }

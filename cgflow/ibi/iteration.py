@@ -256,9 +256,9 @@ def finish_iteration(
 
     ``chain`` is the unbroken chain of iterations that led here (each sampled the
     previous one's next potential), oldest first, ending with ``previous``; with
-    ``settings.acceleration == "anderson"`` the next potential mixes this iteration's step
-    with the chain's (:func:`cgflow.ibi.update.anderson_step`). Each result records its
-    own step in ``extra["step_kj_mol"]``.
+    ``settings.acceleration == "anderson"`` the structural step (the RDF update) is mixed
+    with the chain's (:func:`cgflow.ibi.update.anderson_step`) before the pressure ramp is
+    added. Each result records its own structural step in ``extra["step_kj_mol"]``.
 
     Returns
     -------
@@ -302,6 +302,12 @@ def finish_iteration(
                            method=update_method(settings, int(state["iteration"])),
                            density_nm3=rho,
                            s_min=settings.hnc_s_min)
+        # the structural step; Anderson mixing acts on it, the pressure ramp is added after
+        extra["step_kj_mol"] = (u_new - potential.u_kj_mol).tolist()
+        if accelerated:
+            u_new, gamma = _anderson(potential, u_new - potential.u_kj_mol, g_t, dev, dp,
+                                     settings, previous, chain or [])
+            extra["anderson_coefficients"] = gamma.tolist()
         if settings.pressure_correction:
             drift = 0.0
             if (settings.pressure_method == "virial" and previous is not None
@@ -320,12 +326,6 @@ def finish_iteration(
             amplitude = float(ramp[0] / shape0) if shape0 else 0.0
             response = ramp_response_bar(r, g_n, rho, settings.switch_width_nm)
             u_new = u_new + ramp
-        step = u_new - potential.u_kj_mol
-        extra["step_kj_mol"] = step.tolist()
-        if accelerated:
-            u_new, gamma = _anderson(potential, step, g_t, dev, dp, settings, previous,
-                                     chain or [])
-            extra["anderson_coefficients"] = gamma.tolist()
         next_potential = TabulatedPotential.from_energy(r, u_new)
     return IterationResult(
         iteration=int(state["iteration"]), potential=potential, r_nm=r, g=g_n, g_err=g_err,

@@ -57,14 +57,15 @@ class IBISettings(BaseModel):
         ``"ibi"``: U += a kT ln(g_n/g_t); ``"ihnc"``: the iterative HNC update, which adds
         kT (gamma[g_t] - gamma[g_n]) (:mod:`cgflow.ibi.integral_equation`).
     acceleration
-        ``"none"``: each iteration takes its own step (the update above plus the pressure
-        ramp); ``"anderson"``: Anderson mixing of that step with the last
+        ``"none"``: each iteration takes its own step (the update above, then the pressure
+        ramp); ``"anderson"``: Anderson mixing of the structural step with the last
         ``anderson_memory`` steps of the unbroken chain of iterations
-        (:func:`cgflow.ibi.update.anderson_step`), a secant step on RDF and pressure
-        together. With it the update factor stays ``update_factor`` (the step's own
-        safeguards replace the adaptation): the plain step is taken when the history is
-        not trusted (a coefficient above ``anderson_max_coefficient``) and after an
-        iteration whose score (RDF and pressure deviations over their tolerances) rose
+        (:func:`cgflow.ibi.update.anderson_step`), a secant (quasi-Newton) step; the
+        pressure ramp is added after it. With it the update factor stays
+        ``update_factor`` (the step's own safeguards replace the adaptation): the plain
+        step is taken when the history is not trusted (a coefficient above
+        ``anderson_max_coefficient``) and after an iteration whose score (RDF and
+        pressure deviations over their tolerances) rose
         by more than 10 %.
     anderson_memory, anderson_max_coefficient
         See ``acceleration``.
