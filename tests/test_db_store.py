@@ -68,7 +68,8 @@ def test_bad_input_raises_before_any_write(store):
         store.record_aa_stages(run.id, {"nvt": {"wall_s": 1.0, "speed": 3}})
     assert store.get_aa_run(run.id) == before  # untouched
     assert store.counts() == {PARAMETER_SETS: 1, AA_RUNS: 1, "ibi_iterations": 0,
-                              "potentials": 0, "cg_runs": 0, MODELS: 0, "validations": 0}
+                              "potentials": 0, "cg_runs": 0, "frictions": 0, MODELS: 0,
+                              "validations": 0}
 
 
 def test_aa_run_lifecycle_and_reuse(store):

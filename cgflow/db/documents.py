@@ -13,6 +13,7 @@ AARunDoc             ``param_id:preset``            ``aa_runs``
 IBIIterationDoc      ``param_id:preset:iteration``  ``ibi_iterations``
 PotentialDoc         ``param_id:preset``            ``potentials``
 CGRunDoc             ``param_id:preset``            ``cg_runs``
+FrictionDoc          ``param_id:preset``            ``frictions``
 ModelDoc             ``campaign:name``              ``models`` (+ GridFS ``model_blobs``)
 ValidationDoc        ``models_campaign:param_id:    ``validations``
                      preset``
@@ -588,6 +589,66 @@ class CGRunDoc(Document):
         if self.status == "failed" and not self.error:
             raise ValueError("a failed CG run needs an error message")
         return self
+
+
+class FrictionDoc(Document):
+    """The friction calibration of a parameter set: gamma with D_CG(gamma) = D_AA.
+
+    ``status`` is ``running`` (trials under way), ``converged`` or ``unconverged``;
+    ``friction_per_ps`` is the calibrated friction gamma (1/ps, per bead; LAMMPS
+    ``fix langevin`` damping ``langevin_damp_fs`` = 1/gamma in fs) with its uncertainty,
+    ``d_cg_nm2_ps`` D_CG(gamma) of the chosen trial, ``d_cg0_nm2_ps`` the frictionless
+    D_CG(0) and ``d_aa_nm2_ps`` the target, each with its error (nm^2/ps). ``trials``
+    lists every trial (gamma, D, pressure, RDF, structure check, wall time);
+    ``structure_check`` is the chosen run's RDF and pressure against the frictionless
+    run's (:func:`cgflow.ibi.friction.structure_check`); ``rdf`` and ``pressure_bar`` the
+    chosen run's. ``thermostat`` is ``langevin`` or ``dpd`` (then ``dpd_gamma_g_mol_ps``
+    is the pair friction, g/mol/ps). Extra fields are allowed.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    param_id: ParamId
+    campaign: CampaignName
+    preset: PresetName
+    status: Literal["running", "converged", "unconverged"] = "running"
+    converged: bool | None = None
+    reason: str = ""
+    thermostat: Literal["langevin", "dpd"] = "langevin"
+    friction_per_ps: Estimate | None = None
+    langevin_damp_fs: float | None = Field(default=None, gt=0)
+    dpd_gamma_g_mol_ps: float | None = Field(default=None, ge=0)
+    d_cg_nm2_ps: Estimate | None = None
+    d_cg0_nm2_ps: Estimate | None = None
+    d_aa_nm2_ps: Estimate | None = None
+    first_estimate_per_ps: float | None = Field(default=None, ge=0)
+    n_trials: int = Field(default=0, ge=0)
+    best_trial: int | None = Field(default=None, ge=0)
+    trials: list[JsonDict] = Field(default_factory=list)
+    structure_check: JsonDict | None = None
+    rdf: RDFData | None = None
+    pressure_bar: Estimate | None = None
+    run_dir: str | None = None
+
+    def natural_id(self) -> str:
+        return f"{self.param_id}:{self.preset}"
+
+    @model_validator(mode="after")
+    def _status_consistent(self) -> Self:
+        if (self.status == "running") != (self.converged is None):
+            raise ValueError(f"status {self.status!r} needs converged "
+                             f"{'None' if self.status == 'running' else 'True/False'}, got "
+                             f"{self.converged!r}")
+        if self.status == "converged" and (not self.converged or self.friction_per_ps is None):
+            raise ValueError("a converged calibration needs friction_per_ps")
+        if self.friction_per_ps is not None and self.friction_per_ps.mean < 0:
+            raise ValueError(f"friction_per_ps must be >= 0, got {self.friction_per_ps.mean!r}")
+        return self
+
+    @property
+    def gamma_per_ps(self) -> float | None:
+        """The calibrated friction, 1/ps, if any."""
+        return self.friction_per_ps.mean if self.friction_per_ps is not None else None
 
 
 class ValidationDoc(Document):

@@ -16,6 +16,9 @@ Collections (in the same database as FireWorks' own ``fireworks``, ``workflows``
     :class:`~cgflow.db.documents.PotentialDoc`, ``_id`` = ``param_id:preset``.
 ``cg_runs``
     :class:`~cgflow.db.documents.CGRunDoc`, ``_id`` = ``param_id:preset``.
+``frictions``
+    :class:`~cgflow.db.documents.FrictionDoc`, ``_id`` = ``param_id:preset`` (the
+    friction calibration after CG production).
 ``models`` and the GridFS bucket ``model_blobs``
     :class:`~cgflow.db.documents.ModelDoc`, ``_id`` = ``campaign:name``; the weights are
     a GridFS file whose id the document holds.
@@ -80,6 +83,7 @@ from cgflow.db.documents import (
     AARunDoc,
     CGRunDoc,
     Document,
+    FrictionDoc,
     IBIIterationDoc,
     ModelDoc,
     ParameterSetDoc,
@@ -103,6 +107,7 @@ AA_RUNS = "aa_runs"
 IBI_ITERATIONS = "ibi_iterations"
 POTENTIALS = "potentials"
 CG_RUNS = "cg_runs"
+FRICTIONS = "frictions"
 MODELS = "models"
 VALIDATIONS = "validations"
 #: GridFS bucket of model weights.
@@ -346,6 +351,9 @@ class Store:
                           [("campaign", ASCENDING), ("converged", ASCENDING)], False)],
             CG_RUNS: [("param_id", [("param_id", ASCENDING)], False),
                       ("campaign_status", [("campaign", ASCENDING), ("status", ASCENDING)], False)],
+            FRICTIONS: [("param_id", [("param_id", ASCENDING)], False),
+                        ("campaign_status",
+                         [("campaign", ASCENDING), ("status", ASCENDING)], False)],
             MODELS: [("campaign_kind", [("campaign", ASCENDING), ("kind", ASCENDING)], False)],
             VALIDATIONS: [("models_campaign", [("models_campaign", ASCENDING)], False)],
         }
@@ -359,8 +367,8 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Number of documents in each of cgflow's collections."""
         return {c: self.db[c].count_documents({}) for c in
-                (PARAMETER_SETS, AA_RUNS, IBI_ITERATIONS, POTENTIALS, CG_RUNS, MODELS,
-                 VALIDATIONS)}
+                (PARAMETER_SETS, AA_RUNS, IBI_ITERATIONS, POTENTIALS, CG_RUNS, FRICTIONS,
+                 MODELS, VALIDATIONS)}
 
     # --- parameter sets --------------------------------------------------------------------
 
@@ -716,6 +724,29 @@ class Store:
         if param_ids is not None:
             query["param_id"] = {"$in": list(param_ids)}
         return self._find(CG_RUNS, CGRunDoc, query)
+
+    # --- friction calibrations -------------------------------------------------------------
+
+    def save_friction(self, doc: FrictionDoc | Mapping[str, Any]) -> FrictionDoc:
+        """Store (or replace) the friction calibration of a parameter set and preset."""
+        return self._save(FRICTIONS, FrictionDoc, doc, "friction calibration document")
+
+    def get_friction(self, param_id: str, preset: str) -> FrictionDoc | None:
+        """The friction calibration of ``param_id`` with ``preset``, or ``None``."""
+        return self._get(FRICTIONS, FrictionDoc, f"{param_id}:{preset}")
+
+    def frictions(self, campaign: str | None = None, status: str | None = None,
+                  param_ids: Iterable[str] | None = None) -> list[FrictionDoc]:
+        """Friction calibrations filtered by campaign, status and/or parameter set ids,
+        oldest first."""
+        query: dict[str, Any] = {}
+        if campaign is not None:
+            query["campaign"] = campaign
+        if status is not None:
+            query["status"] = status
+        if param_ids is not None:
+            query["param_id"] = {"$in": list(param_ids)}
+        return self._find(FRICTIONS, FrictionDoc, query)
 
     # --- models and GridFS -----------------------------------------------------------------
 

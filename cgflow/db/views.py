@@ -2,8 +2,9 @@
 
 A *set* of a campaign is a parameter set run with a preset: its
 :class:`~cgflow.db.documents.ParameterSetDoc`, and the
-:class:`~cgflow.db.documents.AARunDoc`, :class:`~cgflow.db.documents.PotentialDoc` and
-:class:`~cgflow.db.documents.CGRunDoc` stored for that parameter set and preset.
+:class:`~cgflow.db.documents.AARunDoc`, :class:`~cgflow.db.documents.PotentialDoc`,
+:class:`~cgflow.db.documents.CGRunDoc` and :class:`~cgflow.db.documents.FrictionDoc`
+stored for that parameter set and preset.
 :func:`campaign_sets` is the one place where these documents are joined; the results
 table (``cgflow campaign results``), the dataset export (``cgflow dataset export``), the
 training data (:func:`cgflow.stages.train.training_records`) and ``cgflow potentials``
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cgflow.db.documents import AARunDoc, CGRunDoc, ParameterSetDoc, PotentialDoc
+from cgflow.db.documents import AARunDoc, CGRunDoc, FrictionDoc, ParameterSetDoc, PotentialDoc
 from cgflow.params import OPLSAA_REFERENCE
 
 #: Largest ``$in`` list of one query (a long ``$in`` is slow on the embedded server).
@@ -58,9 +59,10 @@ class SetView:
     parameter_set
         Its parameter-set document (``None`` only for results whose parameter set is
         not in the database, which only a view of every set can show).
-    aa_run, potential, cg_run
-        The AA run, the IBI potential and the CG production run of ``param_id`` with
-        ``preset``, whichever campaign made them, or ``None``.
+    aa_run, potential, cg_run, friction
+        The AA run, the IBI potential, the CG production run and the friction
+        calibration of ``param_id`` with ``preset``, whichever campaign made them, or
+        ``None``.
     """
 
     param_id: str
@@ -69,6 +71,7 @@ class SetView:
     aa_run: AARunDoc | None = None
     potential: PotentialDoc | None = None
     cg_run: CGRunDoc | None = None
+    friction: FrictionDoc | None = None
 
     @property
     def label(self) -> str:
@@ -117,6 +120,19 @@ class SetView:
         cg = self.cg_run
         return cg.alpha.err if cg is not None and cg.alpha is not None else None
 
+    @property
+    def gamma(self) -> float | None:
+        """The calibrated friction gamma (1/ps) of a converged calibration, else None."""
+        f = self.friction
+        return f.gamma_per_ps if f is not None and f.converged else None
+
+    @property
+    def gamma_err(self) -> float | None:
+        """The uncertainty of :attr:`gamma`, if known."""
+        f = self.friction
+        return (f.friction_per_ps.err if f is not None and f.converged
+                and f.friction_per_ps is not None else None)
+
 
 def chunks(ids: Sequence[str], size: int | None = None) -> Iterator[list[str]]:
     """``ids`` in consecutive lists of at most ``size`` (default :data:`QUERY_CHUNK`), for
@@ -157,10 +173,12 @@ def campaign_sets(store: Any, campaign: str | None = None, preset: str | None = 
         if converged is None:
             aa_runs = store.aa_runs(preset=preset)
             cg_runs = store.cg_runs()
+            frictions = store.frictions()
         else:
             ids = sorted({p.param_id for p in pots})
             aa_runs = _chunked(ids, lambda c: store.aa_runs(preset=preset, param_ids=c))
             cg_runs = _chunked(ids, lambda c: store.cg_runs(param_ids=c))
+            frictions = _chunked(ids, lambda c: store.frictions(param_ids=c))
     else:
         ids = [s.param_id for s in sets]
         pots = _chunked(ids, lambda c: store.potentials(converged=converged, param_ids=c))
@@ -169,13 +187,16 @@ def campaign_sets(store: Any, campaign: str | None = None, preset: str | None = 
             ids = [i for i in ids if i in with_pot]
         aa_runs = _chunked(ids, lambda c: store.aa_runs(preset=preset, param_ids=c))
         cg_runs = _chunked(ids, lambda c: store.cg_runs(param_ids=c))
+        frictions = _chunked(ids, lambda c: store.frictions(param_ids=c))
     if preset is not None:
         pots = [p for p in pots if p.preset == preset]
         cg_runs = [c for c in cg_runs if c.preset == preset]
+        frictions = [f for f in frictions if f.preset == preset]
 
     aa_by = {(r.param_id, r.preset): r for r in aa_runs}
     pot_by = {(p.param_id, p.preset): p for p in pots}
     cg_by = {(c.param_id, c.preset): c for c in cg_runs}
+    friction_by = {(f.param_id, f.preset): f for f in frictions}
     first_stored: dict[str, dict[str, datetime]] = defaultdict(dict)  # param_id, preset
     own: dict[str, set[str]] = defaultdict(set)  # presets the campaign ran a set with
     for d in [*aa_runs, *pots, *cg_runs]:
@@ -203,7 +224,7 @@ def campaign_sets(store: Any, campaign: str | None = None, preset: str | None = 
             key = (pid, name or "")
             view = SetView(param_id=pid, preset=name, parameter_set=by_id.get(pid),
                            aa_run=aa_by.get(key), potential=pot_by.get(key),
-                           cg_run=cg_by.get(key))
+                           cg_run=cg_by.get(key), friction=friction_by.get(key))
             if converged is None or (view.potential is not None
                                      and view.potential.converged == converged):
                 views.append(view)

