@@ -5,8 +5,9 @@
   touch the user's ``~/.cgflow`` or database; the environment is restored at the end.
 * ``mongo_uri`` (session): a MongoDB-protocol server. ``$CGFLOW_TEST_MONGODB_URI`` if set
   (a real MongoDB; each test gets its own database, all dropped at the end), else an
-  embedded server (SecantusDB) started for the session on a free port in a temporary
-  folder and stopped at the end. Tests are skipped when neither is available.
+  embedded server (SecantusDB, with authentication as by default; the URI carries its
+  user and password) started for the session on a free port in a temporary folder and
+  stopped at the end. Tests are skipped when neither is available.
 * ``store`` / ``launchpad`` (function): a :class:`cgflow.db.store.Store` / a FireWorks
   ``LaunchPad`` (reset) on a fresh database, dropped after the test.
 * marker ``requires_real_mongodb`` (also ``mongodb``): skips the test unless
@@ -101,11 +102,11 @@ def mongo_uri(cgflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     server = EmbeddedServer(home=tmp_path_factory.mktemp("db_server_home"),
                             port=free_tcp_port(), log_level="WARNING")
     try:
-        uri = server.start(wait_s=60)
+        server.start(wait_s=60)
     except EmbeddedServerNotInstalledError as exc:
         pytest.skip(f"no job database for tests: {exc}")
     try:
-        yield uri
+        yield server.client_uri()  # with the user and password (authentication is on)
     finally:
         server.stop()
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,40 @@ def test_default_home_is_used_without_arguments(cgflow_home):
         assert held is True
         assert (cgflow_home / "db" / "launcher.lock").exists()
         assert lock_holder()["pid"] == os.getpid()
+
+
+_SHARER = textwrap.dedent("""
+    import subprocess, sys
+    from pathlib import Path
+    from cgflow.db.launcher_lock import launcher_lock
+    with launcher_lock(Path(sys.argv[1]), label="cgflow launch") as lock:
+        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                  pass_fds=(lock.inheritable_fd(),))
+        lock.record_worker(worker.pid)
+        print(worker.pid, flush=True)
+        sys.stdin.read()
+""")
+
+
+def test_a_worker_given_the_lock_keeps_it_after_its_launcher_is_killed(tmp_path):
+    launcher = subprocess.Popen([sys.executable, "-c", _SHARER, str(tmp_path)],  # noqa: S603
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    worker_pid = int(launcher.stdout.readline())
+    try:
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=30)
+        assert lock_holder(tmp_path)["worker_pid"] == worker_pid
+        with pytest.raises(LauncherBusyError) as info, exclusive_launcher(tmp_path):
+            pytest.fail("the worker still holds the lock")  # pragma: no cover
+        assert f"its worker rlaunch pid {worker_pid}" in str(info.value)
+        assert f"pid {launcher.pid}" in str(info.value)
+    finally:
+        os.kill(worker_pid, signal.SIGKILL)
+        launcher.stdin.close()
+        launcher.stdout.close()
+    deadline = time.monotonic() + 30
+    while lock_holder(tmp_path) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with exclusive_launcher(tmp_path) as held:  # both gone: free again
+        assert held is True
+    assert (tmp_path / "db" / "launcher.lock").stat().st_mode & 0o777 == 0o600

@@ -73,13 +73,13 @@ def test_start_status_restart_kill_and_stop_keep_the_data(tmp_path):
         # idempotent: a second start returns the same server
         assert srv.start() == uri
         assert srv.status().pid == st.pid
-        assert _insert_and_read(uri, 1) == [1]
+        assert _insert_and_read(srv.client_uri(), 1) == [1]
 
         # graceful restart keeps port and data
         uri2 = srv.restart()
         st2 = srv.status()
         assert uri2 == uri and st2.pid != st.pid and not pid_alive(st.pid)
-        assert _insert_and_read(uri2, 2) == [1, 2]
+        assert _insert_and_read(srv.client_uri(), 2) == [1, 2]
 
         # kill -9: acknowledged writes survive (--sync-on-commit); the state file is stale
         os.kill(st2.pid, signal.SIGKILL)
@@ -89,9 +89,9 @@ def test_start_status_restart_kill_and_stop_keep_the_data(tmp_path):
         st3 = srv.status()
         assert st3.running is False and st3.stale is True
         assert "stale" in st3.describe()
-        uri3 = srv.start()
+        srv.start()
         assert srv.status().pid not in (st.pid, st2.pid)
-        assert _insert_and_read(uri3) == [1, 2]
+        assert _insert_and_read(srv.client_uri()) == [1, 2]
     finally:
         stopped = srv.stop()
     assert stopped is True
@@ -208,3 +208,112 @@ def test_status_of_a_fresh_home_names_its_files(tmp_path):
 def test_default_home_is_the_session_cgflow_home(cgflow_home):
     assert EmbeddedServer().home == cgflow_home
     assert Path(os.environ["CGFLOW_HOME"]) == cgflow_home
+
+
+# --- security: authentication on, owner-only files, loopback only -----------------------
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@needs_server
+def test_the_server_requires_authentication_and_keeps_its_files_private(tmp_path):
+    from pymongo.errors import OperationFailure
+
+    srv = EmbeddedServer(home=tmp_path, port=_free_port(), log_level="WARNING")
+    uri = srv.start()
+    try:
+        creds = srv.credentials()
+        assert creds is not None and creds.username == "cgflow" and len(creds.password) >= 30
+        assert creds.password not in uri and creds.password not in repr(creds)
+        assert creds.password not in srv.status().describe()
+        assert "auth:       on (SCRAM-SHA-256" in srv.status().describe()
+        # a client without the password may say hello, nothing else
+        anon: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000)
+        wrong: MongoClient = MongoClient(
+            uri.replace("://", "://cgflow:not-the-password@") + "&authSource=admin",
+            serverSelectionTimeoutMS=10_000)
+        try:
+            assert anon.admin.command("ping")["ok"] == 1.0
+            for attempt in (lambda: anon["cgflow"]["fireworks"].insert_one({"fw_id": 1}),
+                            lambda: anon["cgflow"]["fireworks"].find_one(),
+                            lambda: anon.list_database_names(),
+                            lambda: anon.admin.command("createUser", "x", pwd="y",
+                                                       roles=["root"]),
+                            lambda: wrong["cgflow"]["fireworks"].find_one()):
+                with pytest.raises(OperationFailure):
+                    attempt()
+        finally:
+            anon.close()
+            wrong.close()
+        assert _insert_and_read(srv.client_uri(), 7) == [7]
+        # owner-only: the folders 0700, every file cgflow or the server wrote 0600
+        db = tmp_path / "db"
+        assert _mode(db) == 0o700 and _mode(db / "data") == 0o700
+        files = [f for f in db.iterdir() if f.is_file()] + [
+            f for f in (db / "data").rglob("*") if f.is_file()]
+        assert {f.name for f in files} >= {"credentials.json", "server.json", "server.log",
+                                           "secantusd.toml", "WiredTiger.wt"}
+        assert {f.name: _mode(f) for f in files if _mode(f) != 0o600} == {}
+        assert not list(db.glob("bootstrap-*"))  # the throwaway certificates are gone
+        log = (db / "server.log").read_text()
+        assert "bootstrap server (mutual TLS)" in log and "--auth" in log
+        assert creds.password not in log
+    finally:
+        srv.stop()
+
+
+@needs_server
+def test_an_open_data_folder_of_an_older_cgflow_gets_authentication_and_keeps_its_data(
+        tmp_path):
+    port = _free_port()
+    old = EmbeddedServer(home=tmp_path, port=port, log_level="WARNING", auth=False)
+    uri = old.start()
+    try:
+        assert _insert_and_read(uri, 1) == [1]  # open to anyone
+        for path in (tmp_path / "db", tmp_path / "db" / "data"):
+            path.chmod(0o755)  # as an older cgflow left it
+        # a running open server is not silently taken for a secured one
+        with pytest.raises(EmbeddedServerError, match="runs without authentication"):
+            EmbeddedServer(home=tmp_path, port=port).start()
+    finally:
+        old.stop()
+    assert old.credentials() is None
+    srv = EmbeddedServer(home=tmp_path, port=port, log_level="WARNING")
+    srv.start()
+    try:
+        assert srv.credentials() is not None
+        assert _insert_and_read(srv.client_uri(), 2) == [1, 2]
+        assert _mode(tmp_path / "db") == 0o700 and _mode(tmp_path / "db" / "data") == 0o700
+        anon: MongoClient = MongoClient(srv.uri, serverSelectionTimeoutMS=10_000)
+        try:
+            with pytest.raises(Exception, match="requires authentication"):
+                anon["persist"]["items"].find_one()
+        finally:
+            anon.close()
+    finally:
+        srv.stop()
+
+
+def test_the_server_listens_on_this_machine_only(tmp_path):
+    from cgflow.errors import InvalidInputError
+
+    for host in ("0.0.0.0", "192.168.1.5", "db.example.org", "::"):
+        with pytest.raises(InvalidInputError, match=f"field 'host': value {host!r}"):
+            EmbeddedServer(home=tmp_path, host=host)
+    assert not (tmp_path / "db").exists()
+    for host in ("127.0.0.1", "localhost", "::1"):
+        assert EmbeddedServer(home=tmp_path, host=host).host == host
+
+
+def test_without_openssl_authentication_is_not_set_up_and_nothing_runs(tmp_path,
+                                                                         monkeypatch):
+    if find_server_command() is None:
+        pytest.skip("secantusd-py (cgflow[embedded]) is not installed")
+    monkeypatch.setattr(server_mod.shutil, "which",
+                        lambda name: None if name == "openssl" else "/usr/bin/" + name)
+    srv = EmbeddedServer(home=tmp_path, port=_free_port(), command=find_server_command())
+    with pytest.raises(EmbeddedServerError, match="needs the 'openssl' command"):
+        srv.start()
+    assert srv.status().running is False and srv.credentials() is None

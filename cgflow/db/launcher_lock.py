@@ -13,6 +13,14 @@ The lock is released by the operating system when its holder exits, even on SIGK
 so a crashed launcher never leaves the database locked. The embedded server listens
 on 127.0.0.1 only, so every client that could conflict runs on this machine and a
 local file lock covers them all.
+
+**The lock covers the real worker.** ``cgflow launch`` holds the lock in its own process
+and hands the locked descriptor to the ``rlaunch`` it starts
+(:meth:`LauncherLock.inheritable_fd`, ``subprocess.Popen(pass_fds=...)``). An ``flock``
+belongs to the open file description, which both processes then share: the lock is
+released only when the last of them has exited, so killing the launcher while its
+``rlaunch`` still runs does not let a second launcher in. The holder record in the lock
+file names both pids (:meth:`LauncherLock.record_worker`).
 """
 
 from __future__ import annotations
@@ -41,6 +49,43 @@ class LauncherBusyError(CgflowError, RuntimeError):
     """Another process holds the embedded job database's launcher lock."""
 
 
+class LauncherLock:
+    """The held launcher lock: its file, descriptor and holder record.
+
+    Attributes
+    ----------
+    path
+        The lock file.
+    fd
+        The locked descriptor (closed when the lock is left).
+    holder
+        What the lock file records: ``pid``, ``started_at``, ``label`` and, once a worker
+        shares the lock, ``worker_pid``.
+    """
+
+    def __init__(self, path: Path, fd: int, holder: dict[str, Any]) -> None:
+        self.path = path
+        self.fd = fd
+        self.holder = holder
+
+    def inheritable_fd(self) -> int:
+        """The descriptor to pass to a worker process (``Popen(pass_fds=(fd,))``): the
+        worker then holds the same lock for as long as it lives."""
+        return self.fd
+
+    def record_worker(self, pid: int | None) -> None:
+        """Record (or, with ``None``, forget) the worker process that shares the lock."""
+        if pid is None:
+            self.holder.pop("worker_pid", None)
+        else:
+            self.holder["worker_pid"] = int(pid)
+        self._write()
+
+    def _write(self) -> None:
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, (json.dumps(self.holder) + "\n").encode(), 0)
+
+
 @contextlib.contextmanager
 def exclusive_launcher(
     lpad_uri_or_home: str | Path | Any | None = None,
@@ -50,6 +95,9 @@ def exclusive_launcher(
     label: str | None = None,
 ) -> Iterator[bool]:
     """Hold the launcher lock of the embedded job database while the block runs.
+
+    ``True`` is yielded when the lock is held, ``False`` when none was needed (MongoDB);
+    :func:`launcher_lock` takes the same arguments and yields the :class:`LauncherLock`.
 
     Parameters
     ----------
@@ -85,6 +133,20 @@ def exclusive_launcher(
         When another process holds the lock (after ``wait_s``), naming its pid and start
         time and pointing to MongoDB for parallel launchers.
     """
+    with launcher_lock(lpad_uri_or_home, home=home, wait_s=wait_s, label=label) as lock:
+        yield lock is not None
+
+
+@contextlib.contextmanager
+def launcher_lock(
+    lpad_uri_or_home: str | Path | Any | None = None,
+    *,
+    home: Path | None = None,
+    wait_s: float = 0.0,
+    label: str | None = None,
+) -> Iterator[LauncherLock | None]:
+    """:func:`exclusive_launcher`, yielding the held :class:`LauncherLock` (to share with
+    a worker process), or ``None`` when no lock is needed (MongoDB)."""
     if isinstance(lpad_uri_or_home, Path) and lpad_uri_or_home.is_file():
         need_lock = is_embedded(launchpad_file_uri(lpad_uri_or_home), home=home)
     elif isinstance(lpad_uri_or_home, Path) or lpad_uri_or_home is None:
@@ -95,37 +157,39 @@ def exclusive_launcher(
             lpad_uri_or_home)
         need_lock = is_embedded(uri, home=home)
     if not need_lock:
-        yield False
+        yield None
         return
     home = Path(home).expanduser() if home is not None else cgflow_home()
     lock_path = home / "db" / LOCK_FILE_NAME
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(lock_path, wait_s, mode=0o644, poll_s=0.2,
+    with file_lock(lock_path, wait_s, mode=0o600, poll_s=0.2,
                    busy=lambda: LauncherBusyError(_busy_message(lock_path))) as fd:
-        holder = {
+        lock = LauncherLock(lock_path, fd, {
             "pid": os.getpid(),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "label": label or " ".join(sys.argv) or "python",
-        }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        })
+        lock._write()
         try:
-            yield True
+            yield lock
         finally:
             os.ftruncate(fd, 0)
 
 
 def lock_holder(home: Path | None = None) -> dict[str, Any] | None:
-    """The current holder of the launcher lock (pid, started_at, label), or ``None``.
+    """The current holder of the launcher lock (pid, started_at, label and the
+    ``worker_pid`` sharing it), or ``None``.
 
     Read from the lock file without touching the lock (so that looking never makes a
-    launcher fail); a holder whose process is gone is not reported.
+    launcher fail); a holder whose processes (launcher and worker) are all gone is not
+    reported.
     """
     home = Path(home).expanduser() if home is not None else cgflow_home()
     holder = _read_holder(home / "db" / LOCK_FILE_NAME)
-    if not holder or not isinstance(holder.get("pid"), int) or not pid_alive(holder["pid"]):
+    if not holder:
         return None
-    return holder
+    pids = [p for p in (holder.get("pid"), holder.get("worker_pid")) if isinstance(p, int)]
+    return holder if any(pid_alive(p) for p in pids) else None
 
 
 def is_embedded(uri: str, home: Path | None = None) -> bool:
@@ -201,6 +265,9 @@ def _busy_message(lock_path: Path) -> str:
     pid = holder.get("pid", "unknown")
     started = holder.get("started_at", "unknown time")
     doing = f", running '{holder['label']}'" if holder.get("label") else ""
+    if isinstance(holder.get("worker_pid"), int):
+        alive = "" if pid_alive(holder["worker_pid"]) else ", gone"
+        doing += f", its worker rlaunch pid {holder['worker_pid']}{alive}"
     return (
         f"another launcher (pid {pid}, started at {started}{doing}) is using the embedded "
         "job database; it serves one launcher at a time: wait for it, or use MongoDB "

@@ -24,13 +24,37 @@ Files, all under ``<cgflow home>/db/`` (see :func:`cgflow.settings.cgflow_home`)
     The server's configuration file, passed with ``--config`` so that no configuration
     file elsewhere on the machine is picked up. Created empty (comments only); the
     command-line flags set by cgflow take precedence over it.
+``credentials.json``
+    The user and password of the server's authentication (see below).
+
+Security
+--------
+Anyone who can write to a FireWorks job database can make the next launcher run any
+command (a ``ScriptTask``), so the embedded server is private to the user who starts it:
+
+* **authentication** (SecantusDB's ``--auth``: SCRAM-SHA-256, checked on every command
+  but the handshake and ``ping``). On the first start of a data folder (or of one made
+  by an older cgflow without authentication) cgflow generates a password
+  (:func:`secrets.token_urlsafe`), creates the user :data:`AUTH_USERNAME` with the role
+  ``root`` in ``admin``, and writes ``credentials.json``. SecantusDB creates users only
+  through ``createUser`` on a running server and has no localhost exception, so the user
+  is created on a *bootstrap* server that accepts only mutual TLS: a throwaway,
+  self-signed server and client certificate made with ``openssl`` in a private
+  temporary folder, so that no other process can connect while no user exists, and
+  the password is sent only to the server whose certificate cgflow made. The server is
+  then restarted with ``--auth``. Clients use :meth:`EmbeddedServer.client_uri` or the
+  launchpad files of :func:`cgflow.orchestration.fw_configs.write_embedded_configs`.
+* **owner-only files**: ``<home>/db`` and the data folder are 0700, every file cgflow
+  writes there 0600, and the server runs with umask 077.
+* **loopback only**: the server listens on 127.0.0.1 (or ::1); other hosts are refused.
 
 The server always runs with ``--sync-on-commit`` (every acknowledged write is on disk,
 so killing the server loses nothing acknowledged). Known limits of the embedded server,
 which is why MongoDB (``docker-compose.yml``) is the production target:
 
 * it serves one FireWorks launcher at a time (see :mod:`cgflow.db.launcher_lock`);
-* it is a single Python process that slows down over hours of use; :meth:`restart` helps.
+* it is a single Python process that slows down over hours of use; :meth:`restart` helps;
+* it has one user: everyone with the credentials file (the owner) may do anything.
 """
 
 from __future__ import annotations
@@ -40,19 +64,22 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from cgflow.errors import CgflowError
+from cgflow.errors import CgflowError, InvalidInputError
 from cgflow.settings import cgflow_home
 
 #: Command of the embedded server (installed by ``pip install 'cgflow[embedded]'``).
@@ -63,6 +90,13 @@ DEFAULT_PORT = 27117
 PORT_SEARCH_SPAN = 50
 #: Hosts that mean "this machine" in a MongoDB URI.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+#: The user that cgflow creates on the embedded server (role ``root`` in ``admin``).
+AUTH_USERNAME = "cgflow"
+#: The database that holds that user (``authSource`` of a client).
+AUTH_SOURCE = "admin"
+#: Modes of what cgflow writes under ``<home>/db``: owner only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 _INSTALL_HINT = (
     "the embedded job database needs SecantusDB's command 'secantusd-py', which was not "
@@ -73,10 +107,16 @@ _INSTALL_HINT = (
 
 _CONFIG_TEXT = """\
 # Configuration of cgflow's embedded job database (SecantusDB).
-# cgflow passes --host, --port, --storage-path, --sync-on-commit and --log-level on the
-# command line; those flags take precedence over this file. Other settings (for example
-# cache_size = "512M") may be added here; see `secantusd-py --help`.
+# cgflow passes --host, --port, --storage-path, --sync-on-commit, --log-level and --auth
+# on the command line; those flags take precedence over this file. Other settings (for
+# example cache_size = "512M") may be added here; see `secantusd-py --help`.
 """
+
+_OPENSSL_HINT = (
+    "setting up the embedded job database's authentication needs the 'openssl' command "
+    "(for the private certificates of its one-off bootstrap server), which was not found "
+    "on PATH. Install it (Debian: apt-get install openssl) and start again"
+)
 
 # Children started by this process, kept so that they can be reaped when stopped here.
 _CHILDREN: dict[int, subprocess.Popen] = {}
@@ -106,6 +146,10 @@ class ServerStatus:
         Where the server keeps its data, log and state.
     stale
         A state file was found whose process is gone.
+    auth
+        The running server requires authentication (``None`` when not running).
+    credentials_file
+        Where the user and password are kept (owner only).
     """
 
     running: bool
@@ -118,18 +162,81 @@ class ServerStatus:
     log_file: Path
     state_file: Path
     stale: bool = False
+    auth: bool | None = None
+    credentials_file: Path | None = None
 
     def describe(self) -> str:
-        """A few human-readable lines for the command line."""
+        """A few human-readable lines for the command line (never the password)."""
         if self.running:
             health = "responding" if self.responding else "NOT responding to ping"
+            auth = (f"on (SCRAM-SHA-256, user {AUTH_USERNAME}, credentials in "
+                    f"{self.credentials_file})" if self.auth else "OFF")
             lines = [f"embedded job database: running ({health}), pid {self.pid}",
-                     f"  uri:        {self.uri}", f"  started at: {self.started_at}"]
+                     f"  uri:        {self.uri}", f"  started at: {self.started_at}",
+                     f"  auth:       {auth}"]
         else:
             lines = ["embedded job database: not running"
                      + (" (stale state file removed on next start/stop)" if self.stale else "")]
         lines += [f"  data:       {self.data_dir}", f"  log:        {self.log_file}"]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The user of the embedded server's authentication; the password is never shown."""
+
+    username: str
+    password: str = field(repr=False)
+    auth_source: str = AUTH_SOURCE
+
+    @classmethod
+    def generate(cls) -> Credentials:
+        """A new password (32 random URL-safe characters) for :data:`AUTH_USERNAME`."""
+        return cls(AUTH_USERNAME, secrets.token_urlsafe(24))
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable and writable by the owner only.
+
+    The content goes to a temporary file created with mode 0600 in the same folder,
+    which then replaces ``path``: nobody else can read it at any moment, and a reader
+    sees the old or the new content, never a half-written one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def make_private(path: Path, *, recursive: bool = False) -> None:
+    """Make a folder 0700 (and, with ``recursive``, everything in it 0700/0600) or a file
+    0600. Missing paths are left alone."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir():
+            os.chmod(path, PRIVATE_DIR_MODE)
+            if recursive:
+                for root, dirs, files in os.walk(path):
+                    for d in dirs:
+                        os.chmod(os.path.join(root, d), PRIVATE_DIR_MODE)
+                    for f in files:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.chmod(os.path.join(root, f), PRIVATE_FILE_MODE)
+        else:
+            os.chmod(path, PRIVATE_FILE_MODE)
+
+
+def _open_private_log(path: Path) -> Any:
+    """``path`` opened for appending (binary), created with mode 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+    os.fchmod(fd, PRIVATE_FILE_MODE)
+    return os.fdopen(fd, "ab")
 
 
 def find_server_command() -> str | None:
@@ -173,14 +280,18 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def ping(uri: str, timeout_s: float = 1.0) -> bool:
-    """Whether a MongoDB-protocol server at ``uri`` answers ``ping`` within ``timeout_s``."""
+def ping(uri: str, timeout_s: float = 1.0, **client_kwargs: Any) -> bool:
+    """Whether a MongoDB-protocol server at ``uri`` answers ``ping`` within ``timeout_s``.
+
+    ``ping`` needs no authentication, so this says whether a server listens, not whether
+    a client may use it. ``client_kwargs`` go to ``MongoClient`` (e.g. TLS options).
+    """
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
     ms = max(int(timeout_s * 1000), 50)
     client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
-                                      socketTimeoutMS=max(ms, 2000))
+                                      socketTimeoutMS=max(ms, 2000), **client_kwargs)
     try:
         client.admin.command("ping")
         return True
@@ -188,6 +299,23 @@ def ping(uri: str, timeout_s: float = 1.0) -> bool:
         return False
     finally:
         client.close()
+
+
+def with_credentials(uri: str, credentials: Credentials | None,
+                     db_name: str | None = None) -> str:
+    """``uri`` (``mongodb://host:port/?options``) with ``credentials`` and their
+    ``authSource``, and ``db_name`` as its database when given. Unchanged without
+    credentials (apart from the database)."""
+    scheme, _, rest = uri.partition("://")
+    hostport, _, tail = rest.partition("/")
+    path, _, query = tail.partition("?")
+    opts = [o for o in query.split("&") if o and not o.lower().startswith("authsource=")]
+    if credentials is not None:
+        hostport = (f"{quote(credentials.username, safe='')}:"
+                    f"{quote(credentials.password, safe='')}@{hostport.rsplit('@', 1)[-1]}")
+        opts.append(f"authSource={quote(credentials.auth_source, safe='')}")
+    out = f"{scheme}://{hostport}/{db_name if db_name is not None else path}"
+    return out + (f"?{'&'.join(opts)}" if opts else "")
 
 
 def pid_alive(pid: int) -> bool:
@@ -288,8 +416,7 @@ class EmbeddedServer:
         The cgflow home (default :func:`cgflow.settings.cgflow_home`); everything lives in
         ``<home>/db/``.
     host
-        Address the server binds to. Keep the default 127.0.0.1: the server has no
-        authentication.
+        Address the server binds to: this machine only (127.0.0.1, ``localhost`` or ::1).
     port
         TCP port. ``None``: :data:`DEFAULT_PORT` or the next free one. An explicit port
         that is taken is an error.
@@ -297,25 +424,60 @@ class EmbeddedServer:
         The server command (default :func:`find_server_command`).
     log_level
         The server's log level (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``).
+    auth
+        Require authentication (default). ``False`` runs the server open to every local
+        process, as cgflow did before; only for trials on a single-user machine.
+
+    Raises
+    ------
+    InvalidInputError
+        When ``host`` is not a loopback address.
     """
 
     def __init__(self, home: Path | None = None, host: str = "127.0.0.1",
                  port: int | None = None, command: str | None = None,
-                 log_level: str = "INFO") -> None:
+                 log_level: str = "INFO", auth: bool = True) -> None:
+        if host not in LOOPBACK_HOSTS:
+            raise InvalidInputError(
+                f"field 'host': value {host!r}: the embedded job database listens on this "
+                "machine only (127.0.0.1, localhost or ::1); for clients on other hosts use "
+                "MongoDB (docker-compose.yml, launchpad_configs/my_launchpad_mongodb.yaml)")
         self.home = Path(home).expanduser() if home is not None else cgflow_home()
         self.host = host
         self.port = port
         self.command = command
         self.log_level = log_level
+        self.auth = auth
         self.db_dir = self.home / "db"
         self.data_dir = self.db_dir / "data"
         self.state_file = self.db_dir / "server.json"
         self.log_file = self.db_dir / "server.log"
         self.lock_file = self.db_dir / "server.lock"
         self.config_file = self.db_dir / "secantusd.toml"
+        self.credentials_file = self.db_dir / "credentials.json"
 
     def __repr__(self) -> str:
-        return f"EmbeddedServer(home={str(self.home)!r}, host={self.host!r}, port={self.port!r})"
+        return (f"EmbeddedServer(home={str(self.home)!r}, host={self.host!r}, "
+                f"port={self.port!r}, auth={self.auth!r})")
+
+    # --- credentials -----------------------------------------------------------------------
+
+    def credentials(self) -> Credentials | None:
+        """The user and password of the server's authentication (``None`` before the
+        first start with authentication, or when the file is unreadable)."""
+        try:
+            data = json.loads(self.credentials_file.read_text())
+            return Credentials(str(data["username"]), str(data["password"]),
+                               str(data.get("auth_source", AUTH_SOURCE)))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def client_uri(self, db_name: str | None = None) -> str:
+        """The URI a client connects with: :attr:`uri` with the credentials (when the
+        server requires them) and ``db_name`` as its database. Keep it out of logs."""
+        state, _ = self._live_state()
+        needs = state.get("auth", False) if state is not None else self.auth
+        return with_credentials(self.uri, self.credentials() if needs else None, db_name)
 
     # --- state ---------------------------------------------------------------------------
 
@@ -337,9 +499,7 @@ class EmbeddedServer:
         return None, True
 
     def _write_state(self, state: dict[str, Any]) -> None:
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
-        os.replace(tmp, self.state_file)
+        write_private_file(self.state_file, json.dumps(state, indent=2) + "\n")
 
     def _remove_state(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -364,8 +524,21 @@ class EmbeddedServer:
         return ServerStatus(
             running=True, responding=ping(state["uri"], ping_timeout_s), pid=state["pid"],
             port=state.get("port"), uri=state["uri"], started_at=state.get("started_at"),
+            auth=bool(state.get("auth", False)), credentials_file=self.credentials_file,
             **common,
         )
+
+    def secure_files(self) -> None:
+        """Make ``<home>/db`` owner-only: the folder and the data folder 0700 (the data
+        recursively, once, for a folder made before cgflow did this), cgflow's files
+        0600."""
+        self.db_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.db_dir)
+        if self.data_dir.exists() and (self.data_dir.stat().st_mode & 0o777) != PRIVATE_DIR_MODE:
+            make_private(self.data_dir, recursive=True)
+        for path in self.db_dir.iterdir():  # state, log, locks, config, credentials
+            if path.is_file() and not path.is_symlink():
+                make_private(path)
 
     # --- start / stop ----------------------------------------------------------------------
 
@@ -374,7 +547,10 @@ class EmbeddedServer:
 
         Idempotent: a running server that answers ``ping`` is left alone. Safe against
         concurrent calls from several processes (file lock). The server is started in a
-        new session, so it outlives the process that started it.
+        new session, so it outlives the process that started it. With ``auth`` (the
+        default) the first start of a data folder creates its user and
+        ``credentials.json`` (see the module docstring); the URI returned never holds
+        the password (:meth:`client_uri` does).
 
         Parameters
         ----------
@@ -387,15 +563,23 @@ class EmbeddedServer:
             When ``secantusd-py`` is not installed.
         EmbeddedServerError
             When the port is taken, the server exits or does not answer in time (with
-            the tail of the server log), or a recorded server does not answer.
+            the tail of the server log), a recorded server does not answer, a running
+            server was started without the authentication asked for, the credentials
+            are refused, or ``openssl`` is missing for setting authentication up.
         """
         command = self.command or find_server_command()
         if command is None:
             raise EmbeddedServerNotInstalledError(_INSTALL_HINT)
-        self.db_dir.mkdir(parents=True, exist_ok=True)
+        self.secure_files()
         with file_lock(self.lock_file, timeout_s=wait_s + 30.0):
             state, stale = self._live_state()
             if state is not None:
+                if self.auth and not state.get("auth", False):
+                    raise EmbeddedServerError(
+                        f"the embedded job database (pid {state['pid']}, {state['uri']}) runs "
+                        "without authentication (started by an older cgflow or with "
+                        "auth=False): any local process can use it. Stop it (cgflow db stop) "
+                        "and start it again (cgflow db start) to turn authentication on")
                 if self._wait_for_ping(state["uri"], state["pid"], wait_s):
                     return str(state["uri"])
                 raise EmbeddedServerError(
@@ -407,14 +591,17 @@ class EmbeddedServer:
             if stale:
                 self._remove_state()
             if not self.config_file.exists():
-                self.config_file.write_text(_CONFIG_TEXT)
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+                write_private_file(self.config_file, _CONFIG_TEXT)
+            if self.port is not None and not port_is_free(self.host, self.port):
+                raise EmbeddedServerError(
+                    f"cannot start the embedded job database: port {self.port} on "
+                    f"{self.host} is already in use; choose another port"
+                )
+            fresh = not self.data_dir.exists() or not any(self.data_dir.iterdir())
+            self.data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+            if self.auth and (fresh or self.credentials() is None):
+                self._provision(command, wait_s)
             if self.port is not None:
-                if not port_is_free(self.host, self.port):
-                    raise EmbeddedServerError(
-                        f"cannot start the embedded job database: port {self.port} on "
-                        f"{self.host} is already in use; choose another port"
-                    )
                 return self._launch(command, self.port, wait_s)
             last_error: EmbeddedServerError | None = None
             for port in range(DEFAULT_PORT, DEFAULT_PORT + PORT_SEARCH_SPAN):
@@ -429,20 +616,27 @@ class EmbeddedServer:
                 f"{DEFAULT_PORT}-{DEFAULT_PORT + PORT_SEARCH_SPAN - 1} on {self.host}"
             )
 
-    def _launch(self, command: str, port: int, wait_s: float) -> str:
-        uri = make_uri(self.host, port)
-        args = [command, "--config", str(self.config_file), "--host", self.host,
+    def _base_args(self, command: str, port: int) -> list[str]:
+        return [command, "--config", str(self.config_file), "--host", self.host,
                 "--port", str(port), "--storage-path", str(self.data_dir),
                 "--sync-on-commit", "--log-level", self.log_level]
+
+    def _spawn(self, args: list[str], what: str) -> tuple[subprocess.Popen, int]:
+        """Start the server process (own session, umask 077); (process, log offset)."""
         log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        with open(self.log_file, "ab") as log:
-            log.write(f"--- {_utc_iso()} cgflow: starting {' '.join(args)}\n".encode())
+        with _open_private_log(self.log_file) as log:
+            log.write(f"--- {_utc_iso()} cgflow: starting {what}: {' '.join(args)}\n".encode())
             log.flush()
             proc = subprocess.Popen(  # noqa: S603 (fixed argument list, no shell)
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.db_dir, start_new_session=True, close_fds=True,
+                cwd=self.db_dir, start_new_session=True, close_fds=True, umask=0o077,
             )
         _CHILDREN[proc.pid] = proc
+        return proc, log_offset
+
+    def _await_ping(self, proc: subprocess.Popen, args: list[str], uri: str, wait_s: float,
+                    log_offset: int, **client_kwargs: Any) -> None:
+        """Wait until the new server answers ``ping``; stop it and raise if it does not."""
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -454,13 +648,8 @@ class EmbeddedServer:
                     f"starting ({' '.join(args)}). Server log {self.log_file}, last lines:\n"
                     + "\n".join(new_log.splitlines()[-30:])
                 )
-            if ping(uri, timeout_s=0.5):
-                self._write_state({
-                    "pid": proc.pid, "host": self.host, "port": port, "uri": uri,
-                    "started_at": _utc_iso(), "data_dir": str(self.data_dir),
-                    "log_file": str(self.log_file), "command": args,
-                })
-                return uri
+            if ping(uri, timeout_s=0.5, **client_kwargs):
+                return
             time.sleep(0.2)
         self._terminate(proc.pid, timeout_s=10.0)
         raise EmbeddedServerError(
@@ -468,6 +657,94 @@ class EmbeddedServer:
             f"and was stopped. Server log {self.log_file}, last lines:\n"
             + "\n".join(_read_from(self.log_file, log_offset).splitlines()[-30:])
         )
+
+    def _launch(self, command: str, port: int, wait_s: float) -> str:
+        uri = make_uri(self.host, port)
+        args = self._base_args(command, port) + (["--auth"] if self.auth else [])
+        proc, log_offset = self._spawn(args, "the job database")
+        self._await_ping(proc, args, uri, wait_s, log_offset)
+        if self.auth:
+            self._check_credentials(proc, uri)
+        self._write_state({
+            "pid": proc.pid, "host": self.host, "port": port, "uri": uri,
+            "started_at": _utc_iso(), "data_dir": str(self.data_dir),
+            "log_file": str(self.log_file), "command": args, "auth": self.auth,
+            "credentials_file": str(self.credentials_file) if self.auth else None,
+        })
+        return uri
+
+    def _check_credentials(self, proc: subprocess.Popen, uri: str) -> None:
+        """Stop the new server and raise unless the stored credentials are accepted."""
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
+        client: MongoClient = MongoClient(
+            with_credentials(uri, self.credentials()), serverSelectionTimeoutMS=10_000)
+        try:
+            client.admin.command("listDatabases", nameOnly=True)
+        except PyMongoError as exc:
+            self._terminate(proc.pid, timeout_s=10.0)
+            raise EmbeddedServerError(
+                f"the embedded job database refused the credentials in "
+                f"{self.credentials_file} ({type(exc).__name__}: {getattr(exc, 'code', '')}) "
+                "and was stopped. If its data folder was replaced by one made elsewhere, "
+                "restore that folder's credentials file, or move the credentials file away to "
+                "set a new user up (the data of a folder made elsewhere stays behind its own "
+                "user)") from None
+        finally:
+            client.close()
+
+    def _provision(self, command: str, wait_s: float) -> None:
+        """Create the server's user on a bootstrap server that only a client holding
+        this process's throwaway TLS certificate can reach, then write the credentials.
+
+        The password is that of an existing ``credentials.json`` (a data folder replaced
+        by an empty one), else a new one; an existing user of that name gets it.
+        """
+        from pymongo import MongoClient
+        from pymongo.errors import OperationFailure, PyMongoError
+
+        creds = self.credentials() or Credentials.generate()
+        with tempfile.TemporaryDirectory(dir=self.db_dir, prefix="bootstrap-") as tmp:
+            certs = _bootstrap_certificates(Path(tmp), self.host)
+            port = _free_port(self.host)
+            uri = make_uri(self.host, port) + "&tls=true"
+            tls = {"tlsCAFile": str(certs["server_cert"]),
+                   "tlsCertificateKeyFile": str(certs["client_pem"])}
+            args = self._base_args(command, port) + [
+                "--tls-cert-file", str(certs["server_cert"]),
+                "--tls-key-file", str(certs["server_key"]),
+                "--tls-ca-file", str(certs["client_cert"]), "--tls-require-client-cert"]
+            proc, log_offset = self._spawn(args, "bootstrap server (mutual TLS) to create "
+                                           f"the user {creds.username!r}")
+            try:
+                self._await_ping(proc, args, uri, wait_s, log_offset, **tls)
+                client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000, **tls)
+                try:
+                    try:
+                        client.admin.command("createUser", creds.username, pwd=creds.password,
+                                             roles=["root"])
+                    except OperationFailure as exc:
+                        if "already exists" not in str(exc):
+                            raise
+                        client.admin.command("updateUser", creds.username,
+                                             pwd=creds.password, roles=["root"])
+                finally:
+                    client.close()
+            except PyMongoError as exc:
+                raise EmbeddedServerError(
+                    f"could not create the embedded job database's user on its bootstrap "
+                    f"server: {type(exc).__name__}: {exc}. Server log {self.log_file}") from None
+            finally:
+                if pid_alive(proc.pid):
+                    self._terminate(proc.pid, timeout_s=20.0)
+        write_private_file(self.credentials_file, json.dumps({
+            "username": creds.username, "password": creds.password,
+            "auth_source": creds.auth_source, "mechanism": "SCRAM-SHA-256",
+            "created_at": _utc_iso()}, indent=2) + "\n")
+        with _open_private_log(self.log_file) as log:
+            log.write(f"--- {_utc_iso()} cgflow: authentication set up: user "
+                      f"{creds.username!r}, credentials in {self.credentials_file}\n".encode())
 
     def _wait_for_ping(self, uri: str, pid: int, wait_s: float) -> bool:
         deadline = time.monotonic() + wait_s
@@ -501,7 +778,7 @@ class EmbeddedServer:
                 return False
             self._terminate(state["pid"], timeout_s)
             self._remove_state()
-            with open(self.log_file, "ab") as log:
+            with _open_private_log(self.log_file) as log:
                 log.write(f"--- {_utc_iso()} cgflow: stopped pid {state['pid']}\n".encode())
             return True
 
@@ -511,7 +788,7 @@ class EmbeddedServer:
         self.stop(timeout_s=timeout_s)
         if state is not None and self.port is None and port_is_free(self.host, state["port"]):
             return EmbeddedServer(self.home, self.host, state["port"], self.command,
-                                  self.log_level).start(wait_s)
+                                  self.log_level, auth=self.auth).start(wait_s)
         return self.start(wait_s)
 
     def _terminate(self, pid: int, timeout_s: float) -> None:
@@ -537,6 +814,48 @@ class EmbeddedServer:
 
 class _PortTakenError(EmbeddedServerError):
     """The server could not bind its port (another process took it meanwhile)."""
+
+
+def _free_port(host: str) -> int:
+    """A TCP port of ``host`` that the operating system reports free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host.strip("[]"), 0))
+        return int(sock.getsockname()[1])
+
+
+def _bootstrap_certificates(folder: Path, host: str) -> dict[str, Path]:
+    """A self-signed server certificate for ``host`` and a self-signed client certificate
+    (EC P-256, valid one day) in ``folder``, made with ``openssl``; each is the other
+    side's only trust anchor.
+
+    Raises
+    ------
+    EmbeddedServerError
+        When ``openssl`` is missing or fails.
+    """
+    exe = shutil.which("openssl")
+    if exe is None:
+        raise EmbeddedServerError(_OPENSSL_HINT)
+    ip = "127.0.0.1" if host in ("localhost", "127.0.0.1") else host.strip("[]")
+    out = {"server_key": folder / "server.key", "server_cert": folder / "server.crt",
+           "client_key": folder / "client.key", "client_cert": folder / "client.crt",
+           "client_pem": folder / "client.pem"}
+    for side, subject, extra in (("server", f"/CN={ip}", ["-addext",
+                                                           f"subjectAltName=IP:{ip}"]),
+                                 ("client", "/CN=cgflow-bootstrap-client", [])):
+        cmd = [exe, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+               "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", subject,
+               "-keyout", str(out[f"{side}_key"]), "-out", str(out[f"{side}_cert"]), *extra]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60,  # noqa: S603
+                              check=False, umask=0o077)
+        if done.returncode != 0:
+            raise EmbeddedServerError(
+                f"openssl could not make the bootstrap certificates for the embedded job "
+                f"database's authentication ({' '.join(cmd[:3])} ...): {done.stderr.strip()}")
+    write_private_file(out["client_pem"], out["client_cert"].read_text()
+                       + out["client_key"].read_text())
+    return out
 
 
 def _signal(pid: int, sig: int) -> None:

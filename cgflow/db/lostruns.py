@@ -1,0 +1,258 @@
+"""Lost runs: RUNNING Fireworks whose worker is gone, found and put back in the queue.
+
+A Firework stays RUNNING in the job database when the process running it dies (``kill
+-9``, a node failure, an outage of the database longer than its clients wait): nobody
+tells the database. A launcher knows a run is lost in one of two ways:
+
+* **its worker is gone.** ``cgflow launch`` runs every ``rlaunch`` in a worker folder of
+  its own (:func:`worker_folder`: ``<launch root>/worker-<host>-<time>-<pid>/``) whose
+  ``worker.lock`` that ``rlaunch`` holds locked (``flock``) for as long as it lives. A
+  RUNNING launch whose launch directory lies in such a folder of this host, and whose
+  lock can be taken, was left by a dead worker: it is lost at once, whatever its last
+  ping (:func:`worker_state`);
+* **its last ping is too old.** Every other run (a SLURM job, another machine, a plain
+  ``rlaunch``) pings every ``PING_TIME_SECS``; one silent for longer than the expiry
+  (``RUN_EXPIRATION_SECS``, :mod:`cgflow.orchestration.fw_configs`) is lost.
+
+:func:`rerun_lost` goes through FireWorks' own ``detect_lostruns(rerun=True)`` restricted
+to the lost launches, so they are marked FIZZLED and their Fireworks READY exactly as
+``lpad detect_lostruns --rerun`` does; cgflow's Firetasks then resume from the files the
+killed run left in the parameter set's run directory.
+
+FireWorks is only used through the LaunchPad passed in (no import).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+#: Lock file of a worker folder, held by its rlaunch while it lives.
+WORKER_LOCK_NAME = "worker.lock"
+#: What a worker folder records about its worker (host, pid, start time).
+WORKER_INFO_NAME = "worker.json"
+#: Prefix of worker folders.
+WORKER_PREFIX = "worker-"
+
+
+@dataclass(frozen=True)
+class WorkerFolder:
+    """A worker folder with its lock held by this process (see :func:`worker_folder`).
+
+    Attributes
+    ----------
+    path
+        The folder: run ``rlaunch`` in it (its launches' directories go below it).
+    fd
+        The locked ``worker.lock``: pass it to the worker (``Popen(pass_fds=(fd,))``) and
+        close it here (:meth:`release_here`), so that the lock lives as long as the worker.
+    """
+
+    path: Path
+    fd: int
+
+    def record(self, **info: Any) -> None:
+        """Add ``info`` (e.g. ``pid`` of the worker) to the folder's ``worker.json``."""
+        data = _read_json(self.path / WORKER_INFO_NAME)
+        data.update(info)
+        (self.path / WORKER_INFO_NAME).write_text(json.dumps(data) + "\n")
+
+    def release_here(self) -> None:
+        """Close this process's copy of the lock (the worker keeps its own)."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+@contextlib.contextmanager
+def worker_folder(root: Path) -> Iterator[WorkerFolder]:
+    """Create a new worker folder under ``root`` with its ``worker.lock`` held.
+
+    The folder's name holds this host's name, the time and this process's pid, and its
+    ``worker.json`` the host and the launcher's pid. The lock is held by the yielded
+    descriptor until it is closed (here: at the end of the block, unless
+    :meth:`WorkerFolder.release_here` did it first) and by every process it was passed
+    to, for as long as it lives.
+    """
+    host = socket.gethostname()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    path = Path(root) / f"{WORKER_PREFIX}{_safe(host)}-{stamp}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=False)
+    (path / WORKER_INFO_NAME).write_text(json.dumps({
+        "host": host, "launcher_pid": os.getpid(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds")}) + "\n")
+    fd = os.open(path / WORKER_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield WorkerFolder(path, fd)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def worker_state(launch_dir: str | Path | None) -> str:
+    """``"gone"``, ``"alive"`` or ``"unknown"``: whether the worker that made a launch in
+    ``launch_dir`` still lives.
+
+    Known only for a launch directory in (or being) a worker folder of this host: its
+    lock is busy while the worker lives and free once it has exited. Anything else
+    (another host, a folder cgflow did not make, a missing one) is ``"unknown"``.
+    """
+    if not launch_dir:
+        return "unknown"
+    launch_dir = Path(launch_dir)
+    for folder in (launch_dir, launch_dir.parent):
+        if not folder.name.startswith(WORKER_PREFIX):
+            continue
+        info = _read_json(folder / WORKER_INFO_NAME)
+        if info.get("host") != socket.gethostname():
+            return "unknown"
+        try:
+            fd = os.open(folder / WORKER_LOCK_NAME, os.O_RDWR)
+        except OSError:
+            return "unknown"
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return "gone"
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return "alive"
+            return "unknown"
+        finally:
+            os.close(fd)  # also releases the probe's lock
+    return "unknown"
+
+
+@dataclass(frozen=True)
+class RunningLaunch:
+    """A RUNNING launch of a RUNNING Firework.
+
+    Attributes
+    ----------
+    fw_id, launch_id, name
+        The Firework (its name: cgflow's label and stage) and the launch.
+    launch_dir, host
+        Where and on which host it runs (from the launch document).
+    last_ping
+        When it last pinged (or started), UTC; ``None`` if the launch records none.
+    ping_age_s
+        Seconds since then.
+    worker
+        :func:`worker_state` of its launch directory.
+    """
+
+    fw_id: int
+    launch_id: int
+    name: str
+    launch_dir: str | None
+    host: str | None
+    last_ping: datetime | None
+    ping_age_s: float | None
+    worker: str
+
+
+@dataclass(frozen=True)
+class LostRun:
+    """A lost launch and why it counts as lost."""
+
+    fw_id: int
+    launch_id: int
+    name: str
+    reason: str
+
+
+def running_launches(launchpad: Any, query: Mapping[str, Any] | None = None,
+                     now: datetime | None = None) -> list[RunningLaunch]:
+    """The RUNNING launches of the RUNNING Fireworks matching ``query`` (a query on the
+    ``fireworks`` collection; ``None``: all), in fw_id order."""
+    now = now or datetime.now(UTC)
+    fws = {d["fw_id"]: d for d in launchpad.fireworks.find(
+        {**dict(query or {}), "state": "RUNNING"}, {"fw_id": 1, "name": 1, "launches": 1})}
+    launch_ids = sorted({lid for d in fws.values() for lid in d.get("launches") or []})
+    if not launch_ids:
+        return []
+    out = []
+    for ld in launchpad.launches.find(
+            {"launch_id": {"$in": launch_ids}, "state": "RUNNING"},
+            {"launch_id": 1, "fw_id": 1, "launch_dir": 1, "host": 1, "state_history": 1}):
+        fw = fws.get(ld.get("fw_id"))
+        if fw is None:
+            continue
+        last = _last_ping(ld.get("state_history") or [])
+        out.append(RunningLaunch(
+            fw_id=int(ld["fw_id"]), launch_id=int(ld["launch_id"]),
+            name=str(fw.get("name") or ""), launch_dir=ld.get("launch_dir"),
+            host=ld.get("host"), last_ping=last,
+            ping_age_s=None if last is None else (now - last).total_seconds(),
+            worker=worker_state(ld.get("launch_dir"))))
+    return sorted(out, key=lambda r: (r.fw_id, r.launch_id))
+
+
+def find_lost(running: Iterable[RunningLaunch], expiry_s: float) -> list[LostRun]:
+    """The launches of ``running`` that are lost: their worker is gone, or their last
+    ping is older than ``expiry_s`` (unless their worker is known to be alive)."""
+    lost = []
+    for r in running:
+        if r.worker == "gone":
+            reason = f"its worker (launch dir {r.launch_dir}) is gone"
+        elif r.worker == "alive":
+            continue
+        elif r.ping_age_s is None or r.ping_age_s > expiry_s:
+            age = "no ping recorded" if r.ping_age_s is None else (
+                f"last ping {r.ping_age_s:.0f} s ago")
+            reason = f"{age} (expiry {expiry_s:.0f} s)"
+        else:
+            continue
+        lost.append(LostRun(r.fw_id, r.launch_id, r.name, reason))
+    return lost
+
+
+def rerun_lost(launchpad: Any, lost: Iterable[LostRun]) -> list[int]:
+    """Mark the ``lost`` launches FIZZLED and make their Fireworks READY again (FireWorks'
+    ``detect_lostruns(rerun=True)`` on exactly those launches); returns the Firework ids
+    rerun."""
+    launch_ids = sorted({r.launch_id for r in lost})
+    if not launch_ids:
+        return []
+    _, fw_ids, _ = launchpad.detect_lostruns(
+        expiration_secs=0, rerun=True, launch_query={"launch_id": {"$in": launch_ids}})
+    return sorted(int(i) for i in fw_ids)
+
+
+def _last_ping(history: list[Mapping[str, Any]]) -> datetime | None:
+    """The ``updated_on`` (else ``created_on``) of the last RUNNING entry, as UTC."""
+    for entry in reversed(history):
+        if entry.get("state") == "RUNNING":
+            return _as_utc(entry.get("updated_on") or entry.get("created_on"))
+    return None
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in text)[:64] or "host"
