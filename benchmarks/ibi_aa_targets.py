@@ -85,6 +85,41 @@ def run_variant(name: str, pid: str, target, workdir: Path, seed: int) -> dict:
             "pressure_tolerance_bar": settings.pressure_tolerance_bar}
 
 
+def combine(names: list[str], out: str) -> None:
+    """One table from several result files of this script (same sets and seed)."""
+    runs, meta, settings = [], [], {}
+    for name in names:
+        d = json.loads((RESULTS / f"{name}.json").read_text())
+        runs += [dict(r, source=name) for r in d["runs"]]
+        settings.update(d.get("variants", {}))
+        meta.append(f"`{name}.json` ({d['date_utc']} UTC, load {d['load_before']})")
+    variants = list(dict.fromkeys(r["variant"] for r in runs))
+    pids = list(dict.fromkeys(r["param_id"] for r in runs))
+    lines = ["# IBI variants on the all-atom targets of the reference dataset", "",
+             "The campaign's own IBI loop (`cgflow.stages.cg.run_ibi`: monitor and Custodian "
+             "included), preset `reference` (343 beads, 10 + 50 ps per iteration), at most 12 "
+             "iterations, converged at D <= 0.03 and |dP| <= max(50 bar, AA error), the same "
+             "seeds for every variant. From " + ", ".join(meta) + ".", "",
+             "| variant | settings | sets converged | total iterations | median |",
+             "|---|---|---|---|---|"]
+    for v in variants:
+        mine = [r for r in runs if r["variant"] == v]
+        its = [r["iterations"] for r in mine]
+        lines.append(f"| {v} | {settings.get(v) or 'defaults'} | "
+                     f"{sum(r['converged'] for r in mine)} / {len(mine)} | {sum(its)} | "
+                     f"{float(np.median(its)):g} |")
+    lines += ["", "| set | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    for pid in pids:
+        cells = []
+        for v in variants:
+            r = next((x for x in runs if x["variant"] == v and x["param_id"] == pid), None)
+            cells.append("-" if r is None else
+                         f"{r['iterations']}{'' if r['converged'] else ' (not conv.)'}")
+        lines.append(f"| {pid} | " + " | ".join(cells) + " |")
+    (RESULTS / f"{out}.md").write_text("\n".join(lines) + "\n")
+    print((RESULTS / f"{out}.md").read_text())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "reference")
@@ -94,7 +129,12 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cgflow_ibi_aa_targets"))
     ap.add_argument("--out", default="ibi_aa_targets",
                     help="results/<OUT>.{json,md} (default ibi_aa_targets)")
+    ap.add_argument("--combine", nargs="+", metavar="RESULT",
+                    help="only write results/<OUT>.md from these results/<RESULT>.json")
     a = ap.parse_args()
+    if a.combine:
+        combine(a.combine, a.out)
+        return
     load0 = load_average()
     runs = []
     for pid, target in targets(a.data, a.sets):
