@@ -362,14 +362,15 @@ def _ibi_continue(fw: Any, iteration: int, rng: random.Random) -> Any:
     from fireworks import FWAction, Workflow
 
     from cgflow.orchestration.firetasks.cg import iteration_firework
+    from cgflow.stages.cg import IterationPlan
 
     task = fw.tasks[0]
     params = {k: task[k] for k in ("campaign", "param_set", "preset", "ibi", "threads")
               if k in task}
     spec = {k: fw.spec[k] for k in ("campaign", "param_id", "label", "_category", "_priority")
             if k in fw.spec}
-    nxt = iteration_firework(params, spec, iteration + 1, update_factor=round(
-        rng.uniform(0.1, 0.3), 3))
+    nxt = iteration_firework(params, spec, IterationPlan(
+        iteration=iteration + 1, update_factor=round(rng.uniform(0.1, 0.3), 3)))
     return FWAction(detours=[Workflow.from_firework(nxt)], stored_data={
         "rdf_deviation": round(rng.uniform(0.02, 0.2), 5),
         "pressure_deviation_bar": round(rng.uniform(-300, 300), 2), "decision": "improving"})

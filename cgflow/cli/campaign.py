@@ -13,10 +13,11 @@ from cgflow.errors import InvalidInputError
 
 def cmd_campaign_build(args: argparse.Namespace) -> int:
     """Write a campaign's workflow file for ``lpad add``."""
-    from cgflow.orchestration.submit import build_workflow, load_spec
+    from cgflow.orchestration.submit import load_spec
+    from cgflow.orchestration.workflows import campaign_workflow
 
     spec, sets = load_spec(args.spec)
-    wf = build_workflow(spec, sets, args.category)
+    wf = campaign_workflow(spec, sets, category=args.category)
     out = Path(args.output)
     wf.to_file(str(out))
     say(f"campaign {spec.name}: {len(sets)} parameter set(s), {len(wf.fws)} Fireworks "
@@ -25,29 +26,34 @@ def cmd_campaign_build(args: argparse.Namespace) -> int:
 
 
 def cmd_campaign_submit(args: argparse.Namespace) -> int:
-    """Validate and queue a campaign (not a second time unless ``--again``)."""
-    from cgflow.orchestration.submit import AlreadyQueuedError, submit_campaign
+    """Validate and queue a campaign."""
+    from cgflow.orchestration.submit import submit_campaign
 
     lp_file = launchpad_file(args)
-    try:
-        spec, sets = submit_campaign(args.spec, lp_file, args.category, again=args.again)
-    except AlreadyQueuedError as exc:
-        say(str(exc))
-        return 0
+    spec, sets = submit_campaign(args.spec, lp_file, args.category)
     say(f"queued campaign {spec.name}: {len(sets)} parameter set(s) on {lp_file}")
     return 0
 
 
 def cmd_campaign_status(args: argparse.Namespace) -> int:
     """Stages, running/queued/failed Fireworks of a campaign."""
-    from cgflow.db.store import Store, open_launchpad
+    from fireworks import LaunchPad
+
+    from cgflow.db.store import Store
     from cgflow.orchestration.status import campaign_status, format_status
 
-    lp = open_launchpad(launchpad_file(args))
+    lp = LaunchPad.from_file(str(launchpad_file(args)))
     with Store.from_launchpad(lp) as store:
         status = campaign_status(lp, store, args.name)
-    if not status.sets:
-        raise InvalidInputError(f"campaign {args.name!r}: no Fireworks in this database")
+        if not status.sets:
+            raise InvalidInputError(f"campaign {args.name!r}: no Fireworks in this database")
+        if args.watch:
+            from cgflow.orchestration.progress import watch_campaign
+
+            if not args.interval > 0:
+                raise InvalidInputError(f"--interval: value {args.interval!r}: must be > 0 s")
+            watch_campaign(lp, store, args.name, interval_s=args.interval, report=say)
+            return 0
     say(format_status(status))
     return 0
 
@@ -63,12 +69,9 @@ def cmd_campaign_results(args: argparse.Namespace) -> int:
 def cmd_launch(args: argparse.Namespace) -> int:
     """Run queued Fireworks (``rlaunch rapidfire``) with a campaign's progress."""
     from cgflow.orchestration.launcher import launch
-    from cgflow.userfiles import read_fworker_file
 
     lp_file = launchpad_file(args)
     fworker = Path(args.fworker) if args.fworker else lp_file.parent / "my_fworker.yaml"
-    if args.fworker:
-        read_fworker_file(fworker)  # a missing or bad -w file is an error naming it
     return launch(lp_file, campaign=args.campaign,
                   fworker_file=fworker if fworker.exists() else None, report=say)
 
@@ -162,8 +165,6 @@ def add_parser(sub: Any) -> None:
     s.add_argument("spec", help="a spec file or the name of a shipped spec (e.g. demo)")
     s.add_argument("-l", "--launchpad")
     s.add_argument("--category", default="cgflow")
-    s.add_argument("--again", action="store_true",
-                   help="queue the campaign even if its sets are already queued")
     s.set_defaults(func=cmd_campaign_submit)
     r = csub.add_parser("results", help="results of a campaign")
     r.add_argument("name")
@@ -173,6 +174,11 @@ def add_parser(sub: Any) -> None:
     st = csub.add_parser("status", help="stages, running/queued/failed Fireworks of a campaign")
     st.add_argument("name")
     st.add_argument("-l", "--launchpad")
+    st.add_argument("--watch", action="store_true",
+                    help="refresh a live view (stage per set, IBI iterations, sets done, "
+                    "time left) until every set is finished; Ctrl-C to stop")
+    st.add_argument("--interval", type=float, default=10.0,
+                    help="--watch: seconds between refreshes (default 10)")
     st.set_defaults(func=cmd_campaign_status)
 
     la = sub.add_parser("launch", help="run queued Fireworks (rlaunch rapidfire)")

@@ -45,3 +45,14 @@ def campaign_workflow_states(launchpad: Any, campaign: str) -> list[str]:
         {"metadata.cgflow_campaign": campaign}, {"state": 1, "created_on": 1}
     ).sort("created_on", 1)
     return [d.get("state", "") for d in cursor]
+
+
+def campaign_spec(launchpad: Any, campaign: str) -> dict[str, Any]:
+    """The campaign spec stored with the newest workflow of ``campaign`` (its
+    ``metadata.spec``: preset, ``cg_stage``, ``ibi`` section, ...); ``{}`` if none."""
+    cursor = launchpad.workflows.find(
+        {"metadata.cgflow_campaign": campaign}, {"metadata.spec": 1, "created_on": 1}
+    ).sort("created_on", -1).limit(1)
+    for d in cursor:
+        return dict((d.get("metadata") or {}).get("spec") or {})
+    return {}
