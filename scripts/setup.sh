@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Install what cgflow needs on a Debian machine, idempotently:
 #   - Debian packages: gromacs, lammps (and votca when CGFLOW_WITH_VOTCA=1, for benchmarks)
+#   - optional Debian packages: chromium (the report's browser test; CGFLOW_WITH_BROWSER=0
+#     leaves it out); an optional package that cannot be installed only prints a line
 #   - a virtual environment in .venv with torch==2.13.0 (CPU) and cgflow[embedded,dev]
-# Re-running on a machine that is already set up takes a second or two.
+# Re-running on a machine that is already set up takes a second or two. apt's and pip's
+# own output goes to logs, shown only when an install fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -13,12 +16,32 @@ command -v lmp >/dev/null 2>&1 || need_apt+=(lammps)
 if [ "${CGFLOW_WITH_VOTCA:-0}" = "1" ]; then
   command -v csg_inverse >/dev/null 2>&1 || need_apt+=(votca)
 fi
-if [ ${#need_apt[@]} -gt 0 ]; then
+optional_apt=()
+if [ "${CGFLOW_WITH_BROWSER:-1}" = "1" ]; then
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+    || optional_apt+=(chromium)
+fi
+if [ $((${#need_apt[@]} + ${#optional_apt[@]})) -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "[setup] installing Debian packages: ${need_apt[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  aptlog=$(mktemp -t cgflow-apt.XXXXXX)
+  aptq() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get -y -q "$@" >>"$aptlog" 2>&1; }
+  all_apt=("${need_apt[@]}" "${optional_apt[@]}")
+  echo "[setup] installing Debian packages: ${all_apt[*]}"
+  aptq update || true  # a failing mirror is reported by the install that needs it
+  if [ ${#need_apt[@]} -gt 0 ] && ! aptq install "${need_apt[@]}"; then
+    cat "$aptlog"
+    echo "[setup] apt-get install ${need_apt[*]} failed (log: $aptlog)" >&2
+    exit 1
+  fi
+  keep_log=0
+  for pkg in "${optional_apt[@]}"; do
+    if ! aptq install "$pkg"; then
+      echo "[setup] optional Debian package $pkg not installed (log: $aptlog)"
+      keep_log=1
+    fi
+  done
+  [ "$keep_log" = 1 ] || rm -f "$aptlog"
 fi
 
 PY=${PYTHON:-python3}
