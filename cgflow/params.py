@@ -224,8 +224,9 @@ def lammps_to_gromacs_values(values: Mapping[str, float]) -> dict[str, float]:
     """
     out: dict[str, Any] = {}
     for name, v in values.items():
-        if not isinstance(v, int | float) or isinstance(v, bool):
-            out[name] = v
+        if (not isinstance(v, int | float) or isinstance(v, bool)
+                or not math.isfinite(_as_float(v))):
+            out[name] = v  # validation reports it
         elif name.startswith("bond_") and name.endswith("_k"):
             out[name] = units.bond_k_lammps_to_gromacs(v)
         elif name.endswith("_r0"):
@@ -237,6 +238,14 @@ def lammps_to_gromacs_values(values: Mapping[str, float]) -> dict[str, float]:
         else:
             out[name] = units.kcal_to_kj(v)
     return out
+
+
+def _as_float(v: int | float) -> float:
+    """``float(v)``, or NaN for an int too large for a float."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.nan
 
 
 def parameter_set_from_mapping(

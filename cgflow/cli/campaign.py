@@ -13,11 +13,10 @@ from cgflow.errors import InvalidInputError
 
 def cmd_campaign_build(args: argparse.Namespace) -> int:
     """Write a campaign's workflow file for ``lpad add``."""
-    from cgflow.orchestration.submit import load_spec
-    from cgflow.orchestration.workflows import campaign_workflow
+    from cgflow.orchestration.submit import build_workflow, load_spec
 
     spec, sets = load_spec(args.spec)
-    wf = campaign_workflow(spec, sets, category=args.category)
+    wf = build_workflow(spec, sets, args.category)
     out = Path(args.output)
     wf.to_file(str(out))
     say(f"campaign {spec.name}: {len(sets)} parameter set(s), {len(wf.fws)} Fireworks "
@@ -26,23 +25,25 @@ def cmd_campaign_build(args: argparse.Namespace) -> int:
 
 
 def cmd_campaign_submit(args: argparse.Namespace) -> int:
-    """Validate and queue a campaign."""
-    from cgflow.orchestration.submit import submit_campaign
+    """Validate and queue a campaign (not a second time unless ``--again``)."""
+    from cgflow.orchestration.submit import AlreadyQueuedError, submit_campaign
 
     lp_file = launchpad_file(args)
-    spec, sets = submit_campaign(args.spec, lp_file, args.category)
+    try:
+        spec, sets = submit_campaign(args.spec, lp_file, args.category, again=args.again)
+    except AlreadyQueuedError as exc:
+        say(str(exc))
+        return 0
     say(f"queued campaign {spec.name}: {len(sets)} parameter set(s) on {lp_file}")
     return 0
 
 
 def cmd_campaign_status(args: argparse.Namespace) -> int:
     """Stages, running/queued/failed Fireworks of a campaign."""
-    from fireworks import LaunchPad
-
-    from cgflow.db.store import Store
+    from cgflow.db.store import Store, open_launchpad
     from cgflow.orchestration.status import campaign_status, format_status
 
-    lp = LaunchPad.from_file(str(launchpad_file(args)))
+    lp = open_launchpad(launchpad_file(args))
     with Store.from_launchpad(lp) as store:
         status = campaign_status(lp, store, args.name)
         if not status.sets:
@@ -69,9 +70,12 @@ def cmd_campaign_results(args: argparse.Namespace) -> int:
 def cmd_launch(args: argparse.Namespace) -> int:
     """Run queued Fireworks (``rlaunch rapidfire``) with a campaign's progress."""
     from cgflow.orchestration.launcher import launch
+    from cgflow.userfiles import read_fworker_file
 
     lp_file = launchpad_file(args)
     fworker = Path(args.fworker) if args.fworker else lp_file.parent / "my_fworker.yaml"
+    if args.fworker:
+        read_fworker_file(fworker)  # a missing or bad -w file is an error naming it
     return launch(lp_file, campaign=args.campaign,
                   fworker_file=fworker if fworker.exists() else None, report=say)
 
@@ -165,6 +169,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("spec", help="a spec file or the name of a shipped spec (e.g. demo)")
     s.add_argument("-l", "--launchpad")
     s.add_argument("--category", default="cgflow")
+    s.add_argument("--again", action="store_true",
+                   help="queue the campaign even if its sets are already queued")
     s.set_defaults(func=cmd_campaign_submit)
     r = csub.add_parser("results", help="results of a campaign")
     r.add_argument("name")

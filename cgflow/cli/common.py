@@ -37,4 +37,5 @@ def open_store(args: argparse.Namespace):
     from cgflow.db.store import Store
 
     with Store.from_launchpad_file(str(launchpad_file(args))) as store:
+        store.ping()  # an unreachable server is said at once, naming its address
         yield store

@@ -18,13 +18,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cgflow.db.store import Store
     from cgflow.orchestration.fw_configs import write_embedded_configs
     from cgflow.orchestration.launcher import launch
-    from cgflow.orchestration.submit import submit_campaign
+    from cgflow.orchestration.submit import AlreadyQueuedError, submit_campaign
 
     server = embedded_server()
     uri = server.start()
     lp_file = write_embedded_configs(uri)
     say(f"[demo] embedded job database at {uri} (data kept in {server.status().data_dir})")
-    spec, sets = submit_campaign(args.spec, lp_file)
+    try:
+        spec, sets = submit_campaign(args.spec, lp_file)
+    except AlreadyQueuedError as exc:  # an interrupted demo: run what it queued
+        say(f"[demo] {exc}")
+        spec, sets = exc.spec, exc.sets
     say(f"[demo] queued campaign '{spec.name}': {len(sets)} parameter sets, preset "
         f"'{spec.preset}' ({spec.aa_preset.n_molecules} molecules, "
         f"{spec.aa_preset.production_ps:g} ps production each)")

@@ -122,6 +122,8 @@ MAX_ERROR_CHARS = 20_000
 #: How long a check that the server answers waits, s (:meth:`Store.ping`,
 #: :func:`open_launchpad`).
 CHECK_TIMEOUT_S = 5.0
+#: MongoDB's error code of a refused login.
+AUTHENTICATION_FAILED = 18
 #: What to check when the job database does not answer.
 UNREACHABLE_HINT = ("Check that the server is running (embedded: cgflow db start; MongoDB: "
                     "docker compose up -d) and the host and port of the launchpad file (-l)")
@@ -154,6 +156,10 @@ def redact_uri(uri: str) -> str:
 def unreachable_message(where: str, exc: BaseException) -> str:
     """The message of a server that does not answer: the address, pymongo's reason (its
     first sentence, without credentials) and what to check."""
+    if getattr(exc, "code", None) == AUTHENTICATION_FAILED:
+        return (f"the job database at {redact_uri(where)} refused the credentials "
+                "(authentication failed). Check the username and password (the launchpad "
+                f"file, or ${ENV_USERNAME} / ${ENV_PASSWORD}) and authsource")
     reason = redact_uri(str(exc)).split(", Timeout:")[0].split(" (configured timeouts")[0]
     return (f"cannot reach the job database at {redact_uri(where)}: "
             f"{type(exc).__name__}: {reason[:300]}. {UNREACHABLE_HINT}")

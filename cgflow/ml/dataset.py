@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -275,13 +275,43 @@ class CampaignDataset:
 
     @classmethod
     def load_npz(cls, path: str | Path) -> CampaignDataset:
-        """Read a dataset written by :meth:`save_npz`."""
-        if not Path(path).is_file():
-            raise InvalidInputError(f"dataset file {str(path)!r}: no such file")
-        with np.load(Path(path), allow_pickle=False) as data:
-            kw = {k: data[k] for k in data.files if k != "campaign"}
-            campaign = str(data["campaign"]) if "campaign" in data.files else "unnamed"
-        return cls(campaign=campaign, **kw)
+        """Read a dataset written by :meth:`save_npz`.
+
+        Read by :func:`cgflow.userfiles.read_npz_arrays` (a zip of plain ``.npy`` arrays,
+        never a pickle, with size limits), then checked array by array: the names of
+        :meth:`save_npz` only, ``param_ids`` and ``campaign`` text, the others numbers,
+        and the shapes of :class:`CampaignDataset`.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the file and the array (garbage, YAML, a pickle, a missing or unknown
+            array, a wrong dtype or shape).
+        """
+        from cgflow.userfiles import read_npz_arrays
+
+        source = f"dataset file {Path(path)}"
+        required = ("param_ids", "X", "r_nm", "U", *SCALAR_FIELDS)
+        # the other fields of the dataclass: g_target, campaign and any optional column
+        optional = [f.name for f in fields(cls) if f.name not in required]
+        arrays = read_npz_arrays(path, "dataset file", required=required, optional=optional)
+        for name, arr in arrays.items():
+            if name in ("param_ids", "campaign"):
+                if arr.dtype.kind != "U":
+                    raise InvalidInputError(f"{source}: array {name!r}: dtype {arr.dtype}, "
+                                            "expected text")
+            elif arr.dtype.kind not in "iuf":
+                raise InvalidInputError(f"{source}: array {name!r}: dtype {arr.dtype}, "
+                                        "expected numbers")
+        campaign = arrays.pop("campaign", None)
+        if campaign is not None and campaign.ndim != 0:
+            raise InvalidInputError(f"{source}: array 'campaign': expected one name, got "
+                                    f"shape {campaign.shape}")
+        try:
+            return cls(campaign=str(campaign) if campaign is not None else "unnamed",
+                       **arrays)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{source}: {exc}") from None
 
     def content_hash(self) -> str:
         """SHA-256 (hex) of the ids and every array (shape, dtype and bytes, fixed order).

@@ -48,6 +48,9 @@ from cgflow.presets import AA_PRESETS, AAPreset, CGPreset, get_aa_preset, get_cg
 from cgflow.userfiles import read_text, yaml_mapping
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Most sets one campaign spec may sample (see ``benchmarks/results/campaign_build.md``:
+#: memory and time of building the workflow grow linearly with it).
+MAX_N_SETS = 1000
 
 
 class CampaignSpec(BaseModel):
@@ -58,8 +61,11 @@ class CampaignSpec(BaseModel):
     name: str
     description: str = ""
     space: str = "narrow"
-    n_sets: int = Field(default=0, ge=0, le=100000)
-    seed: int = 0
+    #: sets sampled from the space; at most MAX_N_SETS (what ``cgflow campaign build``
+    #: builds in bounded memory and time, ``benchmarks/campaign_build.py``)
+    n_sets: int = Field(default=0, ge=0, strict=True)
+    #: sampling seed, 0 to 2^32 - 1
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, strict=True)
     sampling: Literal["lhs", "uniform"] = "lhs"
     include_reference: bool = True
     preset: str = "demo"
@@ -81,6 +87,16 @@ class CampaignSpec(BaseModel):
             raise ValueError(
                 f"must be 1-64 characters of letters, digits, '_', '-', '.', got {v!r}"
             )
+        return v
+
+    @field_validator("n_sets")
+    @classmethod
+    def _n_sets(cls, v: int) -> int:
+        if v > MAX_N_SETS:
+            raise ValueError(
+                f"at most {MAX_N_SETS} sets per campaign spec (memory and time of building "
+                "the workflow grow with it, benchmarks/results/campaign_build.md); run "
+                "several campaigns with different seeds instead")
         return v
 
     @field_validator("space")

@@ -62,12 +62,11 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
     (:func:`cgflow.db.migrations.migrate_firetask_names`; one query per collection on an
     up-to-date database). Returns rlaunch's exit code.
     """
-    from fireworks import LaunchPad
-
     from cgflow.db.launcher_lock import exclusive_launcher
     from cgflow.db.migrations import migrate_firetask_names
+    from cgflow.db.store import open_launchpad
 
-    lp = LaunchPad.from_file(str(lp_file))
+    lp = open_launchpad(lp_file)
     env = dict(os.environ, **{ENV_VARS["db_file"]: str(lp_file)})
     log_path = log_path or lp_file.parent / "rlaunch.log"
     with exclusive_launcher(Path(lp_file)), open(log_path, "ab") as log:

@@ -120,6 +120,22 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
             "dataset_hash": summary["dataset_hash"]}
 
 
+def _check_summary(summary: dict[str, Any], path: Path) -> None:
+    """The fields of an export's ``sets.json`` that a merge reads, checked: ``sets`` a
+    list of mappings, ``dataset_hash`` text, ``campaign`` text (if given)."""
+    source = f"dataset merge: sets file {path}"
+    sets = summary.get("sets")
+    if not isinstance(sets, list) or not all(isinstance(r, dict) for r in sets):
+        raise InvalidInputError(f"{source}: field 'sets': value {str(sets)[:80]!r}: expected "
+                                "a list of mappings (one per parameter set)")
+    for key in ("dataset_hash", "campaign"):
+        value = summary.get(key)
+        if key == "dataset_hash" and value is None:
+            raise InvalidInputError(f"{source}: field 'dataset_hash': missing (required)")
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(f"{source}: field {key!r}: value {value!r}: expected text")
+
+
 def merge_exports(dirs: list[str | Path], out_dir: str | Path,
                   name: str | None = None) -> dict[str, Any]:
     """Merge folders written by :func:`export_campaign` into one.
@@ -137,6 +153,7 @@ def merge_exports(dirs: list[str | Path], out_dir: str | Path,
         written then.
     """
     from cgflow.ml.dataset import CampaignDataset
+    from cgflow.userfiles import read_json_mapping
 
     if len(dirs) < 2:
         raise InvalidInputError(f"dataset merge: need at least two export folders, got "
@@ -146,10 +163,12 @@ def merge_exports(dirs: list[str | Path], out_dir: str | Path,
         d = Path(d)
         npz, sets_file = d / "dataset.npz", d / "sets.json"
         for f in (npz, sets_file):
-            if not f.is_file():
-                raise InvalidInputError(f"dataset merge: {f} is missing (expected a folder "
-                                        "written by 'cgflow dataset export')")
-        summary = json.loads(sets_file.read_text())
+            if not f.exists():
+                raise InvalidInputError(f"dataset merge: {f} is missing: no such file "
+                                        "(expected a folder written by 'cgflow dataset "
+                                        "export')")
+        summary = read_json_mapping(sets_file, "dataset merge: sets file")
+        _check_summary(summary, sets_file)
         ds = CampaignDataset.load_npz(npz)
         if summary.get("dataset_hash") != ds.content_hash():
             raise InvalidInputError(f"dataset merge: {npz} does not match the dataset_hash "
