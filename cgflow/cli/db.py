@@ -54,6 +54,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     lp_file = launchpad_file(args)
     with Store.from_launchpad_file(lp_file) as store, \
             exclusive_launcher(lp_file, label="cgflow db migrate"):
+        store.ping()  # an unreachable server or a refused login is said as such
         report = migrate_firetask_names(store.db, full_scan=True)
     say(f"job database: {report.database!r} (launchpad file {lp_file})")
     for coll, n in report.documents.items():

@@ -196,9 +196,21 @@ def open_launchpad(path: str | Path, *, check: bool = True) -> Any:
     from fireworks import LaunchPad
 
     path = Path(path).expanduser()
-    data = read_launchpad_file(path)
+    data = dict(read_launchpad_file(path))
     host = str(data.get("host") or "localhost")
     where = host if data.get("uri_mode") else f"{host}:{data.get('port') or 27017}"
+    env = current_settings()  # credentials missing from the file, as Store reads them
+    username = data.get("username") or env.db_username
+    if username:
+        password = data.get("password") or env.db_password
+        if data.get("uri_mode"):
+            kwargs = dict(data.get("mongoclient_kwargs") or {})
+            if "@" not in host:
+                kwargs.setdefault("username", username)
+                kwargs.setdefault("password", password)
+            data["mongoclient_kwargs"] = kwargs
+        else:
+            data.update(username=username, password=password)
     try:
         lp = LaunchPad.from_dict({"host": host, **data})
     except (PyMongoError, ValueError, TypeError) as exc:
