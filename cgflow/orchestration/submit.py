@@ -17,6 +17,7 @@ submission says so and adds nothing, unless asked to (``again=True``,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,8 @@ def submit_campaign(spec_path: str | Path, lp_file: Path, category: str = "cgflo
     spec, sets = load_spec(spec_path)
     wf = build_workflow(spec, sets, category)
     lp = open_launchpad(lp_file)
+    # FireWorks' own INFO lines (db tune-up, reset, id map): the caller says what was queued
+    lp.m_logger.setLevel(logging.WARNING)
     with exclusive_launcher(Path(lp_file)):
         ensure_launchpad_initialised(lp)
         migrate_firetask_names(lp.db)
