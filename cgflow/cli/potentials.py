@@ -2,10 +2,12 @@
 
 Filters: ``--campaign``, ``--converged/--unconverged``, parameter ranges
 (``--where bond_cthc_k=250000:300000``, GROMACS units, repeatable) and an alpha range
-(``--alpha 1.5:3``). Export writes, per potential, simulation-ready tables:
+(``--alpha 1.5:3``). Export writes, per potential, simulation-ready tables
+(:func:`cgflow.stages.predict.write_simulation_files`, shared with ``cgflow predict``):
 ``<id>.table`` (LAMMPS ``pair_style table``, units real, keyword ``CG_CG``) with a
-``<id>.in.pair`` snippet that uses it, ``<id>.xvg`` (GROMACS user-table layout) and
-``<id>.pot`` (VOTCA), plus the target and final RDFs as ``<id>.rdf.dat``.
+``<id>.in.pair`` snippet that uses it, ``<id>.in.lammps`` (mass, pair style and the
+thermostat with the set's calibrated friction), ``<id>.xvg`` (GROMACS user-table layout)
+and ``<id>.pot`` (VOTCA), plus the target and final RDFs as ``<id>.rdf.dat``.
 """
 
 from __future__ import annotations
@@ -114,27 +116,27 @@ def select_potentials(store: Any, *, campaign: str | None = None,
 
 
 def export_potential(row: PotentialRow, out_dir: Path) -> list[Path]:
-    """Write the tables and RDFs of one potential into ``out_dir``; returns the files."""
-    from cgflow.engines.lammps import TABLE_KEYWORD
-    from cgflow.ibi.export import write_lammps_table, write_votca_table, write_xvg_table
+    """Write the tables, LAMMPS snippets and RDFs of one potential into ``out_dir``;
+    returns the files. The ``.in.lammps`` snippet carries the set's calibrated friction
+    (a converged calibration), else the frictionless thermostat."""
     from cgflow.ibi.potential import TabulatedPotential
-    from cgflow.units import nm_to_angstrom
+    from cgflow.stages.predict import write_simulation_files
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     pot = TabulatedPotential.from_dict(row.doc.potential.model_dump())
-    r, u, f = pot.tabulate(0.001)
     stem = row.key
-    files = [write_lammps_table(out_dir / f"{stem}.table", r, u, f, TABLE_KEYWORD)]
-    snippet = out_dir / f"{stem}.in.pair"
-    snippet.write_text(
-        "# LAMMPS, units real: one bead type, the cgflow CG potential of "
-        f"{row.doc.param_id} ({row.doc.preset})\n"
-        f"pair_style table linear {r.size}\n"
-        f"pair_coeff 1 1 {stem}.table {TABLE_KEYWORD} {nm_to_angstrom(r[-1]):.4f}\n"
-    )
-    files.append(snippet)
-    files.append(write_xvg_table(out_dir / f"{stem}.xvg", r, u, f))
-    files.append(write_votca_table(out_dir / f"{stem}.pot", pot.r_nm, pot.u_kj_mol))
+    fr = row.view.friction
+    calibrated = fr is not None and fr.converged and fr.gamma_per_ps is not None
+    note = ""
+    if calibrated and fr.friction_per_ps.err is not None:
+        note = f" (calibrated, +- {fr.friction_per_ps.err:.2g})"
+    files = write_simulation_files(
+        out_dir, stem, pot,
+        title=f"the cgflow CG potential of {row.doc.param_id} ({row.doc.preset})",
+        temperature_k=fr.temperature_k if calibrated and getattr(fr, "temperature_k", None)
+        else 298.15,
+        friction_per_ps=fr.gamma_per_ps if calibrated else None, friction_note=note,
+        thermostat=fr.thermostat if calibrated else "langevin",
+        dpd_gamma_g_mol_ps=fr.dpd_gamma_g_mol_ps if calibrated else None)
     rdf = out_dir / f"{stem}.rdf.dat"
     t = row.doc.target_rdf
     fin = row.doc.final_rdf

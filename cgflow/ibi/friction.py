@@ -18,9 +18,10 @@ nm^2/ps, masses in g/mol, temperatures in K (kT/m is then in nm^2/ps^2).
   faster than m gamma / kT (measured in ``benchmarks/results/friction.md``): gamma_0
   overshoots, and the secant steps do the rest.
 * :func:`next_friction`: a secant (Newton) step on 1/D, which is close to linear in gamma,
-  through the two latest points (the frictionless run counts as the point gamma = 0),
-  safeguarded against noise (a non-positive slope) and limited to a factor
-  ``max_step_factor`` per step.
+  through the closest points on either side of the target once they bracket it, else the
+  two latest points (the frictionless run counts as the point gamma = 0), safeguarded
+  against noise (a non-positive slope) and limited to a factor ``max_step_factor`` per
+  step.
 * :func:`assess_trials`: converged when |D_CG(gamma) - D_AA| <= max(tolerance D_AA, the
   combined standard error), unconverged after ``max_trials`` trials (the best is kept).
 * :func:`structure_check`: the RDF and pressure of the calibrated run against the
@@ -157,14 +158,25 @@ def next_friction(points: Sequence[FrictionPoint], d_aa_nm2_ps: float, *,
     Returns
     -------
     float
-        gamma > 0. The step goes from the latest trial with the slope of the latest two
-        points (1/D grows with gamma); when noise made that slope non-positive, with
-        :func:`local_slope`.
+        gamma > 0. When the points bracket the target (some diffuse faster than D_AA,
+        some slower), the secant through the closest point on each side (1/D is concave
+        in gamma, so a chord over a wide bracket overshoots; the closest bracket keeps
+        the step short). Otherwise from the latest trial with the slope of the latest two
+        points; when noise made that slope non-positive, with :func:`local_slope`.
     """
     _positive("d_aa_nm2_ps", d_aa_nm2_ps)
     if len(points) < 2:
         raise InvalidInputError("friction: field 'points': a secant step needs the "
                                 "frictionless point and at least one trial")
+    target = 1.0 / d_aa_nm2_ps
+    fast = [p for p in points if p.inverse_d < target]
+    slow = [p for p in points if p.inverse_d > target]
+    if fast and slow:
+        lo = max(fast, key=lambda p: p.inverse_d)
+        hi = min(slow, key=lambda p: p.inverse_d)
+        if hi.friction_per_ps > lo.friction_per_ps:
+            gamma = lo.friction_per_ps + (target - lo.inverse_d) / _slope(lo, hi)
+            return float(gamma)
     last, prev = points[-1], points[-2]
     slope = _slope(prev, last)
     if not (math.isfinite(slope) and slope > 0):

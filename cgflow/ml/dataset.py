@@ -3,8 +3,9 @@
 A :class:`CampaignDataset` holds, for ``n`` converged parameter sets, the 19 bonded
 parameters (columns in :data:`cgflow.params.FIELDS` order, GROMACS units), the converged
 IBI potential on one common distance grid, the target RDF (optional), the all-atom and
-coarse-grained self-diffusion coefficients and the acceleration factor
-``alpha = D_CG / D_AA``. Units: r in nm, U in kJ/mol, D in nm^2/ps.
+coarse-grained self-diffusion coefficients, the acceleration factor
+``alpha = D_CG / D_AA`` and, where calibrated, the friction gamma with D_CG(gamma) = D_AA
+(:mod:`cgflow.ibi.friction`). Units: r in nm, U in kJ/mol, D in nm^2/ps, gamma in 1/ps.
 
 :func:`splits` defines the evaluation protocol used everywhere in :mod:`cgflow.ml`.
 """
@@ -25,6 +26,9 @@ from cgflow.params import FIELDS, N_PARAMETERS, parameter_set_from_mapping
 
 #: Scalar per-set quantities of a record (nm^2/ps for D, dimensionless alpha).
 SCALAR_FIELDS: tuple[str, ...] = ("d_aa", "d_aa_err", "d_cg", "d_cg_err", "alpha", "alpha_err")
+#: Optional per-set columns: the calibrated friction gamma and its uncertainty, 1/ps (NaN
+#: where not calibrated; a dataset without any, such as older exports, stores none).
+FRICTION_FIELDS: tuple[str, ...] = ("friction", "friction_err")
 
 
 @dataclass
@@ -49,6 +53,9 @@ class CampaignDataset:
         a value is missing.
     alpha, alpha_err
         (n,) acceleration factor D_CG / D_AA and its standard error. NaN where missing.
+    friction, friction_err
+        (n,) calibrated friction gamma (D_CG(gamma) = D_AA) and its uncertainty, 1/ps.
+        NaN where not calibrated (all NaN when None is given).
     campaign
         Name of the campaign the sets come from (used in messages).
     """
@@ -65,6 +72,8 @@ class CampaignDataset:
     alpha_err: np.ndarray
     g_target: np.ndarray | None = None
     campaign: str = field(default="unnamed")
+    friction: np.ndarray | None = None
+    friction_err: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.param_ids = np.asarray(self.param_ids, dtype=str).reshape(-1)
@@ -93,7 +102,10 @@ class CampaignDataset:
                 f"dataset field 'U': non-finite potential value in row {bad} "
                 f"(param_id {self.param_ids[bad]!r})"
             )
-        for name in SCALAR_FIELDS:
+        for name in FRICTION_FIELDS:
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(n, np.nan))
+        for name in (*SCALAR_FIELDS, *FRICTION_FIELDS):
             arr = np.asarray(getattr(self, name), dtype=float).reshape(-1)
             if arr.shape != (n,):
                 raise InvalidInputError(
@@ -124,8 +136,14 @@ class CampaignDataset:
             d_cg=self.d_cg[idx], d_cg_err=self.d_cg_err[idx], alpha=self.alpha[idx],
             alpha_err=self.alpha_err[idx],
             g_target=None if self.g_target is None else self.g_target[idx],
-            campaign=self.campaign,
+            campaign=self.campaign, friction=self.friction[idx],
+            friction_err=self.friction_err[idx],
         )
+
+    @property
+    def has_friction(self) -> bool:
+        """True when at least one set has a calibrated friction."""
+        return bool(np.any(np.isfinite(self.friction)))
 
     # --- construction from database records ---------------------------------------------
 
@@ -147,8 +165,8 @@ class CampaignDataset:
         records
             Mappings with keys ``param_id``, ``params`` (the 19 fields, GROMACS units),
             ``r_nm``, ``u_kj_mol``, optional ``g_target`` (on ``r_nm``), and ``d_aa``,
-            ``d_aa_err``, ``d_cg``, ``d_cg_err``, ``alpha``, ``alpha_err`` (None or a
-            missing key gives NaN).
+            ``d_aa_err``, ``d_cg``, ``d_cg_err``, ``alpha``, ``alpha_err``, ``friction``,
+            ``friction_err`` (None or a missing key gives NaN).
         r_grid_nm
             Common grid in nm, strictly increasing.
         campaign
@@ -163,7 +181,8 @@ class CampaignDataset:
         _check_grid(grid, "argument 'r_grid_nm'")
         if len(records) == 0:
             raise InvalidInputError(f"campaign {campaign!r}: no records to build a dataset from")
-        ids, xs, us, gs, scalars = [], [], [], [], {k: [] for k in SCALAR_FIELDS}
+        ids, xs, us, gs = [], [], [], []
+        scalars: dict[str, list[float]] = {k: [] for k in (*SCALAR_FIELDS, *FRICTION_FIELDS)}
         any_g = False
         for k, rec in enumerate(records):
             if not isinstance(rec, Mapping):
@@ -201,7 +220,7 @@ class CampaignDataset:
                 any_g = True
             else:
                 gs.append(np.full(grid.shape, np.nan))
-            for name in SCALAR_FIELDS:
+            for name in (*SCALAR_FIELDS, *FRICTION_FIELDS):
                 scalars[name].append(_scalar(rec.get(name), f"{where} field '{name}'"))
             ids.append(str(pid))
             xs.append(ps.to_array())
@@ -247,7 +266,8 @@ class CampaignDataset:
                     "r_nm": part.r_nm, "u_kj_mol": part.U[i],
                     "g_target": None if part.g_target is None else part.g_target[i],
                 }
-                rec.update({name: float(getattr(part, name)[i]) for name in SCALAR_FIELDS})
+                rec.update({name: float(getattr(part, name)[i])
+                            for name in (*SCALAR_FIELDS, *FRICTION_FIELDS)})
                 records.append(rec)
         dr = steps[0]
         lo = max(float(p.r_nm[0]) for p in parts)
@@ -265,6 +285,8 @@ class CampaignDataset:
         }
         if self.g_target is not None:
             arrays["g_target"] = self.g_target
+        if self.has_friction:  # absent otherwise: older datasets keep their hash
+            arrays.update({name: getattr(self, name) for name in FRICTION_FIELDS})
         return arrays
 
     def save_npz(self, path: str | Path) -> Path:

@@ -1,4 +1,4 @@
-"""Predict the CG potentials and the acceleration factor of one parameter set."""
+"""Predict the CG potentials, the acceleration factor and the friction of one parameter set."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ class Prediction:
     out_of_space
         Warnings, one per parameter outside the training data's range (and outside
         ``space`` when one was given). Empty when the set is inside.
+    friction, friction_std
+        Predicted friction gamma (1/ps) with which the structure-preserving potential
+        diffuses like the all-atom liquid, and its standard deviation; None when the
+        models have no friction model.
     """
 
     param_id: str
@@ -42,6 +46,8 @@ class Prediction:
     alpha: float
     alpha_std: float
     out_of_space: list[str] = field(default_factory=list)
+    friction: float | None = None
+    friction_std: float | None = None
 
 
 def training_space(models: TrainedModels) -> ParameterSpace | None:
@@ -92,8 +98,13 @@ def predict_potentials(
     else:
         U_d = F_d = None
     alpha, alpha_std = models.alpha.predict(x, return_std=True)
+    gamma = gamma_std = None
+    if models.friction is not None:
+        g, g_std = models.friction.predict(x, return_std=True)
+        gamma, gamma_std = float(g[0]), float(g_std[0])
     return Prediction(
         param_id=ps.id, r_nm=models.structure.r_nm.copy(), U_structure=U_s[0],
         F_structure=F_s[0], U_dynamics=U_d, F_dynamics=F_d, alpha=float(alpha[0]),
-        alpha_std=float(alpha_std[0]), out_of_space=warnings,
+        alpha_std=float(alpha_std[0]), out_of_space=warnings, friction=gamma,
+        friction_std=gamma_std,
     )

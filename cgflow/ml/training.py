@@ -13,6 +13,11 @@ sets and scored once on the test set. The returned models are those final ones.
   scored on the pairs whose ``i`` is a validation (test) set; it is skipped (with the
   reason recorded) when there are too few pairs.
 * The alpha models use the sets with a finite, positive alpha.
+* The friction model (the alpha model's Gaussian process, :class:`AccelerationFactorModel`,
+  on the calibrated friction gamma instead: it fits log(gamma)) uses the sets with a
+  calibrated gamma > 0; with fewer than :data:`MIN_SETS_TO_TRAIN` of them (a dataset
+  without friction data, such as an older export) it is absent and the reason is
+  recorded (``metadata["friction_model"]``).
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ class TrainedModels:
         dynamics pairs.
     alpha
         Parameters -> acceleration factor (with uncertainty).
+    friction
+        Parameters -> calibrated friction gamma, 1/ps (with uncertainty); None without
+        enough calibrated sets (``metadata["friction_model"]`` says why).
     metadata
         JSON-able: campaign, dataset hash, ids of the training sets, the box spanned by
         their parameters (``training_bounds``: field -> [low, high], GROMACS units),
@@ -68,6 +76,7 @@ class TrainedModels:
     dynamics: DynamicsModel | None
     alpha: AccelerationFactorModel
     metadata: dict[str, Any] = field(default_factory=dict)
+    friction: AccelerationFactorModel | None = None
 
 
 @dataclass
@@ -129,12 +138,16 @@ class TrainingReport:
             d = block["dynamics"]
             dyn = (f"{d['rmse_well']:.3f}" if isinstance(d.get("rmse_well"), float)
                    else d.get("skipped", "n/a"))
+            fr = block.get("friction") or {}
+            fric = (f"; friction rmse {fr['rmse']:.4g} 1/ps R2 {fr['r2']:.3f}"
+                    if isinstance(fr.get("rmse"), float) else "")
             lines.append(
                 f"{name}: U rmse {s['rmse_sampled']:.3f} kJ/mol (sampled), "
                 f"{s['rmse_well']:.3f} (well); dynamics U well rmse {dyn}; alpha rmse "
                 f"{a['rmse']:.4f} R2 {a['r2']:.3f} (random forest {rf['rmse']:.4f}, "
-                f"R2 {rf['r2']:.3f})"
+                f"R2 {rf['r2']:.3f}){fric}"
             )
+        lines.append(f"friction model: {self.models.metadata.get('friction_model', 'absent')}")
         return "\n".join(lines)
 
 
@@ -155,6 +168,23 @@ def _check_enough(dataset: CampaignDataset) -> None:
 
 def _alpha_ok(ds: CampaignDataset) -> np.ndarray:
     return np.isfinite(ds.alpha) & (ds.alpha > 0)
+
+
+def _friction_ok(ds: CampaignDataset) -> np.ndarray:
+    return np.isfinite(ds.friction) & (ds.friction > 0)
+
+
+def _fit_friction(ds: CampaignDataset, rows: np.ndarray, seed: int,
+                  kwargs: dict[str, Any]) -> tuple[AccelerationFactorModel | None, str]:
+    """The friction model on the rows with a calibrated gamma > 0, or None and why."""
+    rows = rows[_friction_ok(ds)[rows]]
+    if rows.size < MIN_SETS_TO_TRAIN:
+        why = ("the dataset has no friction calibrations" if not ds.has_friction else
+               f"{rows.size} training set(s) with a calibrated friction; the friction model "
+               f"needs at least {MIN_SETS_TO_TRAIN}")
+        return None, why
+    model = AccelerationFactorModel(**{"random_state": seed, **kwargs})
+    return model.fit(ds.X[rows], ds.friction[rows]), ""
 
 
 def _fit_structure(ds: CampaignDataset, rows: np.ndarray, seed: int,
@@ -188,7 +218,8 @@ def _fit_alpha(ds: CampaignDataset, rows: np.ndarray, seed: int, kwargs: dict[st
 
 def _score(ds: CampaignDataset, reference: np.ndarray, rows: np.ndarray, pairs: np.ndarray,
            structure: StructureModel, dynamics: DynamicsModel | None, skipped: str,
-           alpha: Any, alpha_rf: Any) -> dict[str, Any]:
+           alpha: Any, alpha_rf: Any, friction: Any = None,
+           friction_skipped: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["structure"] = potential_rmse(ds.r_nm, ds.U[rows], structure.predict(ds.X[rows]),
                                       reference)
@@ -213,6 +244,14 @@ def _score(ds: CampaignDataset, reference: np.ndarray, rows: np.ndarray, pairs: 
             continue
         p, s = model.predict(ds.X[arows], return_std=True)
         out[name] = regression_metrics(ds.alpha[arows], p, s)
+    frows = rows[_friction_ok(ds)[rows]]
+    if friction is None:
+        out["friction"] = {"skipped": friction_skipped or "no friction model"}
+    elif frows.size == 0:
+        out["friction"] = {"skipped": "no evaluation sets with a calibrated friction"}
+    else:
+        p, s = friction.predict(ds.X[frows], return_std=True)
+        out["friction"] = regression_metrics(ds.friction[frows], p, s)
     return out
 
 
@@ -242,6 +281,7 @@ def train_all(
     dataset: CampaignDataset, *, seed: int = 0, n_folds: int = 5, test_fraction: float = 0.2,
     pair_k: float = 1.0, structure_kwargs: dict[str, Any] | None = None,
     dynamics_kwargs: dict[str, Any] | None = None, alpha_kwargs: dict[str, Any] | None = None,
+    friction_kwargs: dict[str, Any] | None = None,
 ) -> TrainingReport:
     """Cross-validate, train and test the structure, dynamics and alpha models.
 
@@ -255,9 +295,9 @@ def train_all(
         See :func:`~cgflow.ml.dataset.splits`.
     pair_k
         ``k`` of :func:`~cgflow.ml.dynamics.dynamics_pairs`.
-    structure_kwargs, dynamics_kwargs, alpha_kwargs
+    structure_kwargs, dynamics_kwargs, alpha_kwargs, friction_kwargs
         Extra keyword arguments of :class:`StructureModel`, :class:`DynamicsModel` and
-        :class:`AccelerationFactorModel`.
+        :class:`AccelerationFactorModel` (for alpha, and for the friction).
 
     Raises
     ------
@@ -267,6 +307,7 @@ def train_all(
     t0 = time.perf_counter()
     _check_enough(dataset)
     skw, dkw, akw = structure_kwargs or {}, dynamics_kwargs or {}, alpha_kwargs or {}
+    fkw = friction_kwargs or {}
     ds = dataset
     sp = splits(len(ds), n_folds=n_folds, test_fraction=test_fraction, seed=seed)
     pairs = np.asarray(dynamics_pairs(ds.d_aa, ds.d_aa_err, ds.d_cg, ds.d_cg_err, k=pair_k),
@@ -278,9 +319,10 @@ def train_all(
         dynamics, skipped = _fit_dynamics(ds, _pairs_with_i_in(pairs, train), seed, dkw)
         alpha = _fit_alpha(ds, train, seed, akw, baseline=False)
         alpha_rf = _fit_alpha(ds, train, seed, {}, baseline=True)
+        friction, f_skipped = _fit_friction(ds, train, seed, fkw)
         scores = (_score(ds, reference, evaluate, pairs, structure, dynamics, skipped, alpha,
-                         alpha_rf) if evaluate.size else {})
-        return structure, dynamics, alpha, scores
+                         alpha_rf, friction, f_skipped) if evaluate.size else {})
+        return structure, dynamics, alpha, friction, f_skipped, scores
 
     fold_scores = []
     for k, (train, val) in enumerate(sp.folds):
@@ -288,7 +330,8 @@ def train_all(
         scores["fold"] = k
         scores["n_train"], scores["n_val"] = int(train.size), int(val.size)
         fold_scores.append(scores)
-    structure, dynamics, alpha, test_scores = fit_and_score(sp.trainval, sp.test)
+    structure, dynamics, alpha, friction, f_skipped, test_scores = fit_and_score(
+        sp.trainval, sp.test)
     meta = {
         "campaign": ds.campaign, "dataset_hash": ds.content_hash(), "seed": seed,
         "train_param_ids": ds.param_ids[sp.trainval].tolist(),
@@ -297,11 +340,15 @@ def train_all(
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "versions": {"torch": torch.__version__, "sklearn": sklearn.__version__,
                      "numpy": np.__version__},
+        "friction_model": (f"trained on {int(_friction_ok(ds)[sp.trainval].sum())} sets with "
+                           "a calibrated friction" if friction is not None
+                           else f"absent: {f_skipped}"),
     }
     for model in (structure, dynamics):
         if model is not None:
             model.metadata = {"campaign": ds.campaign, "dataset_hash": meta["dataset_hash"]}
-    models = TrainedModels(structure=structure, dynamics=dynamics, alpha=alpha, metadata=meta)
+    models = TrainedModels(structure=structure, dynamics=dynamics, alpha=alpha, metadata=meta,
+                           friction=friction)
     return TrainingReport(
         campaign=ds.campaign, dataset_hash=meta["dataset_hash"], n_sets=len(ds), seed=seed,
         n_folds=n_folds, split=sp.to_dict(), folds=fold_scores,
@@ -369,13 +416,16 @@ def save_models(models: TrainedModels | TrainingReport) -> dict[str, bytes]:
     dict
         ``structure`` and ``dynamics`` (zip: JSON metadata + torch weights, see
         :meth:`StructureModel.to_bytes`; ``dynamics`` only when trained), ``alpha``
-        (JSON), ``manifest`` (JSON: metadata and the names present). No pickle is used.
+        (JSON), ``friction`` (JSON, the same GP on gamma; only when trained),
+        ``manifest`` (JSON: metadata and the names present). No pickle is used.
     """
     if isinstance(models, TrainingReport):
         models = models.models
     blobs = {"structure": models.structure.to_bytes(), "alpha": models.alpha.to_bytes()}
     if models.dynamics is not None:
         blobs["dynamics"] = models.dynamics.to_bytes()
+    if models.friction is not None:
+        blobs["friction"] = models.friction.to_bytes()
     manifest = {"format_version": 1, "models": sorted(blobs), "metadata": models.metadata}
     blobs["manifest"] = json.dumps(manifest).encode()
     return blobs
@@ -396,4 +446,7 @@ def load_models(blobs: dict[str, bytes]) -> TrainedModels:
                   if "dynamics" in manifest.get("models", []) else None),
         alpha=AccelerationFactorModel.from_bytes(blobs["alpha"]),
         metadata=dict(manifest.get("metadata", {})),
+        friction=(AccelerationFactorModel.from_bytes(blobs["friction"])
+                  if "friction" in manifest.get("models", []) and "friction" in blobs
+                  else None),
     )

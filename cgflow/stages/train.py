@@ -3,7 +3,8 @@
 It reads the converged sets of a campaign from the database (:func:`training_records`,
 through :func:`cgflow.db.views.campaign_sets`: the campaign's own sets and those it
 reused from an earlier campaign), trains the structure-preserving, dynamics-preserving
-and acceleration-factor models (:func:`cgflow.ml.training.train_all`) and stores them:
+and acceleration-factor models and, with enough calibrated sets, the friction model
+(:func:`cgflow.ml.training.train_all`) and stores them:
 weights in GridFS, metadata (campaign, data hash, number of sets, metrics, library
 versions) in the ``models`` collection. A campaign with too few converged sets stores a
 ``status`` document with a clear message instead of a meaningless model.
@@ -36,7 +37,8 @@ def training_records(store: Store, campaign: str, preset: str | None = None
     The sets are those of :func:`cgflow.db.views.campaign_sets`: the campaign's own and
     those whose results it reused from an earlier campaign (a stored potential is kept
     once per set and preset, under the campaign that made it). Records are in the order
-    the potentials were stored, oldest first.
+    the potentials were stored, oldest first. A set with a converged friction
+    calibration has its gamma (``friction``, ``friction_err``, 1/ps).
     """
     found = [(v.potential, v) for v in campaign_sets(store, campaign, preset, converged=True)
              if v.parameter_set is not None and v.potential is not None]
@@ -51,6 +53,8 @@ def training_records(store: Store, campaign: str, preset: str | None = None
             # the target RDF on the potential's grid (its own bins are finer or coarser)
             "g_target": np.interp(r, pot.target_rdf.r_nm, pot.target_rdf.g).tolist(),
         }
+        if v.gamma is not None:  # a converged friction calibration
+            rec.update({"friction": v.gamma, "friction_err": v.gamma_err})
         if cg is not None and cg.alpha is not None:
             rec.update({
                 "d_aa": cg.d_aa_nm2_ps.mean if cg.d_aa_nm2_ps else None,
@@ -127,7 +131,8 @@ def train_campaign_models(store: Store, campaign: str, preset: str | None = None
         return {"status": "insufficient_data", "message": str(exc)}
     meta = {"status": "trained", "dataset_hash": report.dataset_hash, "n_sets": report.n_sets,
             "n_pairs": report.n_pairs, "cv_mean": report.cv_mean, "test": report.test,
-            "versions": library_versions(), "preset": preset, "data_source": source}
+            "versions": library_versions(), "preset": preset, "data_source": source,
+            "friction_model": report.models.metadata.get("friction_model")}
     blobs = save_models(report)
     for name, blob in blobs.items():
         store.save_model({"name": name, "campaign": campaign, "kind": name,
