@@ -1,5 +1,6 @@
 """``cgflow demo``: the README's main job, a small real campaign end to end on the
-embedded job database, with its progress and a table of results."""
+embedded job database, with its live progress, a table of results and the campaign's
+report (``cgflow report``)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say(f"[demo] workflow state: {states[-1] if states else 'unknown'}")
     with Store.from_launchpad_file(str(lp_file)) as store:
         table = format_results_table(results_table(store, spec.name))
+        report = _report(lp, store, spec.name)
     say()
     say(table)
     say()
+    if report:
+        say(report)
     say(f"lpad: lpad -l {lp_file} get_wflows -d less")
     return 0 if rc == 0 and states and states[-1] == "COMPLETED" else 1
+
+
+def _report(lp: Any, store: Any, campaign: str) -> str:
+    """Write the campaign's report under the cgflow home; the line that says where (or
+    why not: the results are in the database either way)."""
+    from cgflow.cli.report import write_campaign_report
+    from cgflow.errors import CgflowError
+    from cgflow.settings import cgflow_home
+
+    out = cgflow_home() / "reports" / campaign
+    try:
+        result = write_campaign_report(lp, store, campaign, out)
+    except (CgflowError, OSError) as exc:
+        return f"[demo] no report written: {exc}"
+    return (f"[demo] report: {result.page} (figures and tables; again later with: cgflow "
+            f"report {campaign} -o DIR)")
 
 
 def add_parser(sub: Any) -> None:

@@ -152,9 +152,9 @@ def _draw_one(item: tuple[SetReport, Path]) -> bool:
 
 def _draw_set_figures(sets: list[SetReport], fig_dir: Path,
                       written: list[Path]) -> dict[str, str | None]:
-    names = {s.view.key: set_figure_name(s) for s in sets}
+    names = {s.view.key: set_figure_name(s) for s in sets if s.stored}
     todo = [(s, fig_dir / names[s.view.key]) for s in sets
-            if not (fig_dir / names[s.view.key]).is_file()]
+            if s.view.key in names and not (fig_dir / names[s.view.key]).is_file()]
     workers = min(MAX_WORKERS, os.cpu_count() or 1, len(todo))
     if len(todo) >= PARALLEL_FROM and workers > 1:
         # spawn: the workers must not inherit this process' database connection

@@ -72,6 +72,12 @@ class SetReport:
         return self.view.label
 
     @property
+    def stored(self) -> bool:
+        """Whether anything of the set is stored (else it has not started)."""
+        v = self.view
+        return bool(v.aa_run or v.potential or v.cg_run or self.iterations)
+
+    @property
     def aa(self) -> Any:
         """The AA results (:class:`cgflow.db.documents.AAResults`), if completed."""
         run = self.view.aa_run
@@ -178,7 +184,8 @@ def read_report_data(store: Any, campaign: str, *, spec: Mapping[str, Any] | Non
         param_id -> (stage, reason) of the campaign status
         (:func:`cgflow.orchestration.status.campaign_status`), when the campaign's
         Fireworks are in this database: it names the stage of sets under way and the
-        reason of a failed Firework. Without it the state comes from the documents.
+        reason of a failed Firework, and the sets that have not started (nothing stored
+        yet) are listed too. Without it the state comes from the documents.
     with_models
         Whether to load the campaign's models and predict its sets (the parity plots).
 
@@ -191,7 +198,7 @@ def read_report_data(store: Any, campaign: str, *, spec: Mapping[str, Any] | Non
 
     spec = dict(spec or {})
     views = campaign_sets(store, campaign)
-    if not views:
+    if not views and not set_states:
         raise InvalidInputError(f"campaign {campaign!r}: no parameter sets in this database")
     try:
         ibi = IBISettings.model_validate(spec.get("ibi") or {})
@@ -216,6 +223,11 @@ def read_report_data(store: Any, campaign: str, *, spec: Mapping[str, Any] | Non
                 state, reason = st, (why or reason)
         rdf_tol, p_tol = _tolerances(v, ibi)
         sets.append(SetReport(v, state, reason, rows, rdf_tol, p_tol))
+    known = {v.param_id for v in views}
+    for pid, (st, why) in (set_states or {}).items():  # queued sets: nothing stored yet
+        if pid not in known:
+            sets.append(SetReport(SetView(param_id=pid, preset=spec.get("preset")), st, why,
+                                  (), ibi.rdf_tolerance, None))
     models = read_models(store, campaign, sets) if with_models else None
     return ReportData(campaign=campaign, sets=sets, models=models,
                       validations=store.validations(models_campaign=campaign), spec=spec,

@@ -285,6 +285,8 @@ def _set_section(s: SetReport, src: str | None, lazy: bool, open_: bool) -> str:
         facts.append(f"IBI: {esc(v.potential.reason)}")
     if s.reason and s.state in ("failed",):
         facts.append(f"failure: {esc(s.reason)}")
+    if not s.stored:
+        facts.append("nothing stored yet")
     body = figure(src, "Left to right, top to bottom: the AA target RDF and the CG RDF of "
                   "the kept IBI iteration; the CG pair potential and its force; the RDF "
                   "deviation D and the pressure deviation per IBI iteration with the "
