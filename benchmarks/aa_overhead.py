@@ -101,6 +101,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import figures
 import yaml
 from _common import cpu_model, home_env, load_average
 
@@ -794,6 +795,7 @@ def write_results(out: Path, key: str, entry: dict[str, Any]) -> None:
     for k in sorted(data["runs"]):
         md.append(markdown_entry(k, data["runs"][k]))
     out.with_suffix(".md").write_text("\n".join(md))
+    figures.draw("aa_overhead", out)
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:

@@ -94,6 +94,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import figures
 import yaml
 from _common import home_env, load_average
 
@@ -1022,9 +1023,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     md = markdown(results)
     args.out.with_suffix(".md").write_text(md)
+    figures.draw("campaign_status", args.out)
     print()
     print(md)
-    _say(f"results: {args.out} and {args.out.with_suffix('.md')}")
+    _say(f"results: {args.out}, {args.out.with_suffix('.md')} and "
+         f"{args.out.with_suffix('.png')}")
     return 0
 
 

@@ -49,6 +49,7 @@ import sys
 import time
 from pathlib import Path
 
+import figures
 import numpy as np
 
 from cgflow import units
@@ -839,6 +840,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.stage == "methods":
         compare_methods(a.workdir, a.preset, a.iterations, (11, 101, 201, 301),
                         RESULTS / "ibi_methods.json")
+        figures.draw("ibi_methods", RESULTS / "ibi_methods.json")
     if a.stage in ("report", "all"):
         report(a.workdir, a.out)
 

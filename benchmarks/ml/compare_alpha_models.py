@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from cgflow.ml import compare_on_folds
 from cgflow.ml.synthetic import synthetic_alpha_table
 
 OUT = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the figures
+import figures  # noqa: E402
 
 
 def main() -> None:
@@ -53,6 +56,7 @@ def main() -> None:
                      f"{r['mae']:.4f} | {r['r2']:.3f} | {r['nll']:.3f} | "
                      f"{r['coverage_1sigma']:.2f} |")
     (OUT / "alpha_models.md").write_text("\n".join(lines) + "\n")
+    figures.draw("ml/alpha_models", OUT / "alpha_models.json")
     print("\n".join(lines))
 
 

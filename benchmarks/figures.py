@@ -1,0 +1,347 @@
+"""The benchmarks' figures, drawn from their JSON results (matplotlib, Agg).
+
+Every benchmark that writes a table writes its figure beside it, through this module:
+its script calls :func:`draw` with its JSON file at the end of a run. The figures of
+committed results can be drawn again without running anything::
+
+    .venv/bin/python benchmarks/figures.py            # every known result
+    .venv/bin/python benchmarks/figures.py aa_overhead campaign_status
+
+Figures (``<name>.png`` beside ``<name>.json``): ``aa_overhead`` (campaign wall time
+split into engine time and overhead parts; ns/day of the three mdrun variants),
+``campaign_status`` and ``report`` (wall times of the timed parts), ``ibi_aa_targets``
+(and any result of ``ibi_aa_targets.py``: RDF deviation per iteration and iterations
+per set, per variant), ``ibi_methods`` (D and dP per iteration, per update method and
+seed), ``ml/alpha_models`` (GP against random forest by training-set size) and
+``ml/reference_validation`` (the closed-loop validation table of its Markdown file).
+``votca_ibi``, ``ml/learning_curve`` and ``ml/reference_dataset`` draw their own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+ML_RESULTS = HERE / "ml" / "results"
+DPI = 110
+COLOURS = ["#1f4e79", "#d95f02", "#7b3294", "#1a9850", "#555555", "#e7298a"]
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _title_date(r: dict[str, Any]) -> str:
+    for key in ("date_utc", "date"):
+        if r.get(key):
+            return str(r[key])[:10]
+    m = r.get("machine") or {}
+    return str(m.get("date") or m.get("date_utc") or "")[:10]
+
+
+# --- aa_overhead ---------------------------------------------------------------------------
+
+
+def aa_overhead(r: dict[str, Any], path: Path) -> Path:
+    """Per preset run: the campaign's wall time as engine time plus the overhead parts,
+    and the ns/day of the production variants (mean, min-max)."""
+    runs = r["runs"]
+    fig, axes = plt.subplots(len(runs), 2, figsize=(11.0, 3.8 * len(runs)), squeeze=False,
+                             layout="constrained")
+    for (key, run), (a1, a2) in zip(runs.items(), axes, strict=True):
+        c = run["campaign"]
+        parts = c["overhead_parts_s"]
+        left = 0.0
+        a1.barh([0], [c["engine_wall_s"]], color=COLOURS[0], label="GROMACS (mdrun + analysis)")
+        left = c["engine_wall_s"]
+        cmap = plt.get_cmap("tab20")
+        for k, (name, sec) in enumerate(sorted(parts.items(), key=lambda kv: -kv[1])):
+            if sec and sec > 0:
+                a1.barh([0], [sec], left=left, color=cmap(k % 20),
+                        label=f"{name.removesuffix('_s').replace('_', ' ')} {sec:.1f} s")
+                left += sec
+        a1.set_yticks([])
+        a1.set_xlabel("seconds")
+        a1.set_title(f"preset {key}: campaign {c['campaign_wall_s']:.0f} s, overhead "
+                     f"{c['overhead_s']:.1f} s ({c['overhead_pct_of_campaign']:.0f} %)",
+                     fontsize=10)
+        a1.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25),
+                  ncol=3)
+        n = run["ns_per_day"]
+        names = [v for v in ("cgflow_custodian", "cgflow_flags", "bare") if v in n]
+        means = [n[v]["ns_per_day"]["mean"] for v in names]
+        lo = [n[v]["ns_per_day"]["mean"] - n[v]["ns_per_day"]["min"] for v in names]
+        hi = [n[v]["ns_per_day"]["max"] - n[v]["ns_per_day"]["mean"] for v in names]
+        a2.bar(range(len(names)), means, yerr=[lo, hi], capsize=4, color=COLOURS[:len(names)])
+        camp = n.get("campaign_production", {}).get("ns_per_day")
+        if camp:
+            a2.axhline(camp, color="k", lw=0.8, ls="--", label=f"the campaign's run {camp:.1f}")
+            a2.legend(fontsize=8, frameon=False)
+        a2.set_xticks(range(len(names)), [v.replace("_", " ") for v in names])
+        a2.set_ylabel("ns/day")
+        a2.set_title(f"production speed, {n['system']['n_molecules']} molecules "
+                     f"(mean, min-max of {n[names[0]]['ns_per_day']['n']})", fontsize=10)
+    fig.suptitle(f"all-atom workflow overhead ({_title_date(runs[next(iter(runs))]['machine'])})",
+                 fontsize=11)
+    return _save(fig, path)
+
+
+# --- campaign_status and report --------------------------------------------------------------
+
+
+def _timing_bars(ax: Any, rows: list[tuple[str, dict[str, Any]]], colour: str) -> None:
+    y = np.arange(len(rows))[::-1]
+    means = [s["mean"] for _, s in rows]
+    err = [[s["mean"] - s["min"] for _, s in rows], [s["max"] - s["mean"] for _, s in rows]]
+    ax.barh(y, means, xerr=err, capsize=3, color=colour)
+    ax.set_yticks(y, [name for name, _ in rows], fontsize=8)
+    for yy, (_, st) in zip(y, rows, strict=True):
+        ax.text(st["max"], yy, f"  {st['mean']:.2f} s", va="center", fontsize=7)
+    ax.set_xlim(0, max(st["max"] for _, st in rows) * 1.15)
+    ax.set_xlabel("wall time / s (mean, min-max)")
+
+
+def campaign_status(r: dict[str, Any], path: Path) -> Path:
+    """The status call, its queries on their own, and the command against start-up."""
+    fn, cli = r["function"], r["cli"]
+    rows = [("campaign_status() in process", fn["wall_s"])]
+    rows += [(f"query: {k}"[:70], v) for k, v in r["function_parts"].items()]
+    rows += [("cgflow campaign status (new process)", cli["status_wall_s"]),
+             ("cgflow --help (start-up)", cli["help_wall_s"]),
+             ("python -c pass", cli["python_startup_wall_s"])]
+    fig, ax = plt.subplots(figsize=(10.0, 0.35 * len(rows) + 1.4), layout="constrained")
+    _timing_bars(ax, rows, COLOURS[0])
+    m = r["machine"]
+    ax.set_title(f"cgflow campaign status, 300 sets ({m['date'][:10]}, load "
+                 f"{m['load_before'][0]} on {m['nproc']} cores)", fontsize=10)
+    return _save(fig, path)
+
+
+def report(r: dict[str, Any], path: Path) -> Path:
+    """``cgflow report``: reading and drawing, new folder against the same folder, and the
+    whole command."""
+    t = r["timing"]
+    rows = [("read (new folder)", t["cold_read_s"]),
+            (f"draw {t['figures_drawn']['cold']} figures (new folder)", t["cold_draw_s"]),
+            ("read (same folder)", t["warm_read_s"]),
+            (f"draw {t['figures_drawn']['warm']} figures (same folder)", t["warm_draw_s"]),
+            ("cgflow report, new process, new folder", t["cli_wall_s"])]
+    fig, ax = plt.subplots(figsize=(8.0, 3.2), layout="constrained")
+    _timing_bars(ax, rows, COLOURS[1])
+    m = r["machine"]
+    ax.set_title(f"cgflow report, 300 sets ({m['date'][:10]}, load "
+                 f"{r['load_before_timing'][0]} on {m['nproc']} cores)", fontsize=10)
+    return _save(fig, path)
+
+
+# --- IBI ---------------------------------------------------------------------------------
+
+
+def ibi_aa_targets(results: dict[str, Any] | list[dict[str, Any]], path: Path) -> Path:
+    """Results of ``ibi_aa_targets.py`` (one or several files): D per iteration (each
+    set thin, the median thick) and the iterations each set took, per variant."""
+    parts = results if isinstance(results, list) else [results]
+    runs = [run for r in parts for run in r["runs"]]
+    variants = list(dict.fromkeys(run["variant"] for run in runs))
+    sets = list(dict.fromkeys(run["param_id"] for run in runs))
+    tol = parts[0]["base"].get("rdf_tolerance")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12.0, 4.8), layout="constrained")
+    for k, v in enumerate(variants):
+        colour = COLOURS[k % len(COLOURS)]
+        curves = [run["D"] for run in runs if run["variant"] == v]
+        for c in curves:
+            a1.semilogy(range(len(c)), c, color=colour, lw=0.5, alpha=0.35)
+        n = max(len(c) for c in curves)
+        med = [np.median([c[i] for c in curves if len(c) > i]) for i in range(n)]
+        a1.semilogy(range(n), med, color=colour, lw=2.0, label=f"{v}")
+    if tol:
+        a1.axhline(tol, color="k", lw=0.8, ls="--", label=f"tolerance {tol:g}")
+    a1.set_xlabel("IBI iteration")
+    a1.set_ylabel("RDF deviation D")
+    a1.legend(fontsize=8, frameon=False)
+    a1.set_title("RDF deviation per iteration (thin: each set; thick: the median of the "
+                 "sets still iterating)", fontsize=9)
+    width = 0.8 / len(variants)
+    x = np.arange(len(sets))
+    for k, v in enumerate(variants):
+        by = {run["param_id"]: run for run in runs if run["variant"] == v}
+        its = [by[s]["iterations"] if s in by else np.nan for s in sets]
+        conv = [bool(by[s]["converged"]) if s in by else False for s in sets]
+        bars = a2.bar(x + (k - (len(variants) - 1) / 2) * width, its, width,
+                      color=COLOURS[k % len(COLOURS)],
+                      label=f"{v}: {sum(conv)}/{len(by)} converged")
+        for b, ok in zip(bars, conv, strict=True):
+            if not ok:
+                b.set_hatch("///")
+                b.set_alpha(0.5)
+    a2.set_xticks(x, [s[:8] for s in sets], rotation=60, fontsize=7)
+    a2.set_ylabel("iterations (hatched: not converged)")
+    a2.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22),
+              ncol=3)
+    a2.set_title("iterations per all-atom target", fontsize=10)
+    dates = sorted({_title_date(r) for r in parts})
+    fig.suptitle(f"IBI on the all-atom targets of {parts[0].get('data', '?')} "
+                 f"({', '.join(dates)})", fontsize=11)
+    return _save(fig, path)
+
+
+def ibi_methods(r: dict[str, Any], path: Path) -> Path:
+    """D and |dP| per iteration of each update method and seed on the LJ target."""
+    tol = r.get("tolerances") or {}
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11.0, 4.0), layout="constrained")
+    methods = list(dict.fromkeys(run["method"] for run in r["runs"]))
+    for run in r["runs"]:
+        colour = COLOURS[methods.index(run["method"]) % len(COLOURS)]
+        it = range(len(run["D"]))
+        a1.semilogy(it, run["D"], color=colour, lw=1.0, alpha=0.8)
+        a2.semilogy(it, np.maximum(np.abs(run["dP_bar"]), 0.1), color=colour, lw=1.0, alpha=0.8)
+    for k, m in enumerate(methods):
+        its = [run["iterations_to_D_and_P_within_tol"] for run in r["runs"]
+               if run["method"] == m]
+        a1.plot([], [], color=COLOURS[k % len(COLOURS)], label=f"{m}: criterion met at {its}")
+    if tol.get("D"):
+        a1.axhline(tol["D"], color="k", lw=0.8, ls="--")
+    if tol.get("dP_bar"):
+        a2.axhline(tol["dP_bar"], color="k", lw=0.8, ls="--")
+    a1.set_xlabel("IBI iteration")
+    a1.set_ylabel("RDF deviation D")
+    a1.legend(fontsize=7, frameon=False)
+    a2.set_xlabel("IBI iteration")
+    a2.set_ylabel("|P_CG - P_target| / bar")
+    a1.set_title("RDF deviation (each line a seed)", fontsize=10)
+    a2.set_title("pressure deviation", fontsize=10)
+    fig.suptitle(f"IBI update methods on the LJ target, preset {r.get('preset')} "
+                 f"({_title_date(r)})", fontsize=11)
+    return _save(fig, path)
+
+
+# --- ML ----------------------------------------------------------------------------------
+
+
+def alpha_models(rows: list[dict[str, Any]], path: Path) -> Path:
+    """RMSE and 1-sigma coverage of the GP and the random forest by training-set size."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
+    keys = sorted({(row["space"], row["model"]) for row in rows})
+    for space, model in keys:
+        sel = sorted((row for row in rows if (row["space"], row["model"]) == (space, model)),
+                     key=lambda row: row["n"])
+        n = [row["n"] for row in sel]
+        style = dict(color=COLOURS[0] if model == "gp" else COLOURS[1],
+                     ls="-" if space == "narrow" else "--", marker="o", ms=4)
+        a1.plot(n, [row["rmse"] for row in sel], label=f"{model}, {space}", **style)
+        a2.plot(n, [row["coverage_1sigma"] for row in sel], **style)
+    a2.axhline(0.683, color="k", lw=0.8, ls=":", label="ideal 0.68")
+    a1.set_xlabel("sets (5-fold CV)")
+    a1.set_ylabel("RMSE of alpha")
+    a1.set_title("acceleration-factor models on synthetic tables", fontsize=10)
+    a1.legend(fontsize=8, frameon=False)
+    a2.set_xlabel("sets (5-fold CV)")
+    a2.set_ylabel("fraction within 1 sigma")
+    a2.set_title("coverage of the 1-sigma interval", fontsize=10)
+    a2.legend(fontsize=8, frameon=False)
+    return _save(fig, path)
+
+
+def reference_validation(md_text: str, path: Path) -> Path:
+    """The closed-loop validation table of ``ml/results/reference_validation.md``."""
+    rows = []
+    for line in md_text.splitlines():
+        m = re.match(r"^([0-9a-f]{16})\s+([\d.]+)\s+([\d.]+) \+- ([\d.]+)\s+([+-]?\d+) %\s+"
+                     r"([+-]?\d+) %\s+([\d.]+)\s*$", line)
+        if m:
+            rows.append([m.group(1), *map(float, m.groups()[1:])])
+    if not rows:
+        raise ValueError("no validation rows found in the Markdown table")
+    labels = [r[0][:8] for r in rows]
+    x = np.arange(len(rows))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11.0, 3.9), layout="constrained")
+    a1.bar(x - 0.2, [r[1] for r in rows], 0.4, color=COLOURS[0], label="structure route")
+    a1.bar(x + 0.2, [r[6] for r in rows], 0.4, color=COLOURS[2], label="dynamics route")
+    a1.axhline(0.03, color="k", lw=0.8, ls="--", label="converged IBI (0.03)")
+    a1.set_ylabel("RDF deviation D against the AA target")
+    a1.legend(fontsize=8, frameon=False)
+    a1.set_title("structure of the predicted potentials", fontsize=10)
+    a2.axhspan(-35, 35, color="k", alpha=0.07, label="+-35 %")
+    a2.axhline(0, color="k", lw=0.6)
+    a2.plot(x, [r[4] for r in rows], "o", color=COLOURS[0], label="D_CG / alpha_pred vs D_AA")
+    a2.plot(x, [r[5] for r in rows], "s", color=COLOURS[2], label="dynamics route D_CG vs D_AA")
+    a2.set_yscale("symlog", linthresh=100, linscale=2)
+    ticks = [-50, 0, 50, 100, 300, 1000]
+    a2.set_yticks(ticks, [f"{t:+d}" if t else "0" for t in ticks])
+    a2.set_ylim(-75, 1300)
+    a2.set_ylabel("relative error / %")
+    a2.legend(fontsize=8, frameon=False)
+    a2.set_title("mobility against the AA D", fontsize=10)
+    for ax in (a1, a2):
+        ax.set_xticks(x, labels, rotation=60, fontsize=7)
+    fig.suptitle("closed-loop validation of the reference models on 10 unseen sets",
+                 fontsize=11)
+    return _save(fig, path)
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+#: name -> (result file, figure function). The figure is ``<result stem>.png``.
+FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
+    "aa_overhead": (RESULTS / "aa_overhead.json", aa_overhead),
+    "campaign_status": (RESULTS / "campaign_status.json", campaign_status),
+    "report": (RESULTS / "report.json", report),
+    "ibi_aa_targets": (RESULTS / "ibi_aa_targets.json", ibi_aa_targets),
+    "ibi_methods": (RESULTS / "ibi_methods.json", ibi_methods),
+    "ml/alpha_models": (ML_RESULTS / "alpha_models.json", alpha_models),
+    "ml/reference_validation": (ML_RESULTS / "reference_validation.md", reference_validation),
+}
+#: Results of several files drawn into one figure: name -> (files, figure function, figure).
+COMBINED = {
+    "ibi_aa_variants": ([RESULTS / f"{n}.json" for n in ("ibi_aa_anderson_trial",
+                                                        "ibi_aa_trial2", "ibi_aa_trial3")],
+                        ibi_aa_targets, RESULTS / "ibi_aa_variants.png"),
+}
+
+
+def _load(path: Path) -> Any:
+    return path.read_text() if path.suffix == ".md" else json.loads(path.read_text())
+
+
+def draw(name: str, result_file: Path | None = None) -> Path:
+    """Draw the figure ``name`` (a key of :data:`FIGURES` or :data:`COMBINED`) from its
+    result file (or ``result_file``: a benchmark run with ``--out``), beside it."""
+    if name in COMBINED:
+        files, fn, out = COMBINED[name]
+        return fn([_load(f) for f in files], out)
+    default, fn = FIGURES[name]
+    src = Path(result_file) if result_file is not None else default
+    return fn(_load(src), src.with_suffix(".png"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = (argv if argv is not None else sys.argv[1:]) or [*FIGURES, *COMBINED]
+    unknown = [n for n in names if n not in FIGURES and n not in COMBINED]
+    if unknown:
+        raise SystemExit(f"unknown figure(s) {unknown}; known: {[*FIGURES, *COMBINED]}")
+    for name in names:
+        files = COMBINED[name][0] if name in COMBINED else [FIGURES[name][0]]
+        if not all(f.exists() for f in files):
+            print(f"{name}: no results yet ({', '.join(str(f) for f in files)})")
+            continue
+        print(f"{name}: {draw(name)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
