@@ -130,3 +130,33 @@ def test_exported_snippet_runs_with_the_stored_damping(store, tmp_path: Path):
     # the pair-only snippet is unchanged
     pair = next(f for f in files if f.name.endswith(".in.pair")).read_text()
     assert "langevin" not in pair and "pair_style table" in pair
+
+
+@pytest.mark.engine
+@needs_lmp
+def test_closed_loop_route_potential_plus_predicted_friction(tmp_path: Path):
+    from test_workflow_cg import lj_target
+
+    from cgflow.cli.validate import format_validations
+    from cgflow.db.documents import ValidationDoc
+    from cgflow.ml.predict import Prediction
+    from cgflow.stages import cg as cg_stage
+    from cgflow.stages.validate import validate_prediction
+
+    target = lj_target(tmp_path / "target")
+    pot, _ = lj()
+    pred = Prediction(param_id=OPLSAA_REFERENCE.id, r_nm=pot.r_nm, U_structure=pot.u_kj_mol,
+                      F_structure=pot.f_kj_mol_nm, U_dynamics=None, F_dynamics=None,
+                      alpha=3.0, alpha_std=0.5, friction=3.0, friction_std=0.4)
+    st = cg_stage.make_settings(None, target, PRESET)
+    out = validate_prediction(tmp_path / "v", pred, target, st, PRESET, d_aa=1e-3,
+                              d_aa_err=1e-4)
+    fr = out["friction"]
+    assert fr["friction_per_ps"] == 3.0 and fr["friction_std"] == 0.4
+    assert fr["d_cg"] < 0.6 * out["structure"]["d_cg"]  # the friction slows it
+    assert fr["d_rel_error"] == pytest.approx(fr["d_cg"] / 1e-3 - 1)
+    assert fr["rdf_deviation"] < 0.05  # the potential's own structure
+    doc = ValidationDoc.validated({"models_campaign": "m", "models_dataset_hash": "h",
+                                   "param_id": OPLSAA_REFERENCE.id, "preset": "tiny", **out})
+    table = format_validations([doc])
+    assert f"{100 * fr['d_rel_error']:+.0f} %" in table.splitlines()[-1]

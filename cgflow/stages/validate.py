@@ -11,7 +11,11 @@ the same analysis as D_AA). Then
   AA target (:func:`cgflow.ibi.metrics.rdf_deviation`), and its D_CG rescaled by the
   predicted alpha, D_CG / alpha, against D_AA;
 * dynamics route: D_CG of the dynamics-preserving potential against D_AA (and, for
-  information, its RDF deviation: that potential is not meant to keep the structure).
+  information, its RDF deviation: that potential is not meant to keep the structure);
+* potential + friction route (models with a friction model): the structure-preserving
+  potential run with the predicted friction gamma (the friction calibration's Langevin
+  production, :mod:`cgflow.stages.friction`): its D_CG against D_AA, with no rescaling,
+  and its RDF deviation against the AA target.
 
 Relative D errors are (D - D_AA) / D_AA. :func:`validate_prediction` is a plain function
 on run directories, like :mod:`cgflow.stages.cg`; :func:`validate_campaign_models` runs it
@@ -39,6 +43,7 @@ from cgflow.stages import cg as cg_stage
 #: Seeds of the validation runs (distinct from the IBI and production seeds).
 SAMPLING_SEED = 7001
 PRODUCTION_SEED = 7002
+FRICTION_SEED = 7003
 
 
 def on_ibi_grid(r_nm: np.ndarray, u_kj_mol: np.ndarray, settings: IBISettings,
@@ -111,6 +116,32 @@ def simulate_potential(
     }
 
 
+def simulate_with_friction(
+    workdir: str | Path, potential: TabulatedPotential, target: IBITarget,
+    settings: IBISettings, cg_preset: CGPreset, *, friction_per_ps: float, threads: int = 1,
+) -> dict[str, Any]:
+    """A CG production of ``potential`` with a Langevin friction (the calibration's trial
+    run): ``d_cg``, ``d_cg_err`` (nm^2/ps), ``rdf_deviation`` against the AA target,
+    ``pressure_bar``, ``friction_per_ps``, ``wall_s``."""
+    from cgflow.ibi.metrics import rdf_deviation
+    from cgflow.ibi.potential import resample_rdf
+    from cgflow.ibi.production import finish_production, prepare_production
+    from cgflow.jobs.lammps.job import run_lammps
+
+    prep = prepare_production(Path(workdir) / "production", potential, target, settings,
+                              cg_preset, seed=FRICTION_SEED, threads=threads,
+                              thermostat="langevin", friction_per_ps=friction_per_ps)
+    report = run_lammps(prep.workdir, prep.input_file.name, settings=prep.lammps_settings,
+                        threads=threads)
+    prod = finish_production(prep.workdir)
+    r = potential.r_nm
+    dev = rdf_deviation(r, resample_rdf(prod.rdf_r_nm, prod.rdf_g, r),
+                        resample_rdf(target.r_nm, target.g, r))
+    return {"friction_per_ps": friction_per_ps, "d_cg": prod.diffusion.d_nm2_ps,
+            "d_cg_err": prod.diffusion.d_err_nm2_ps, "rdf_deviation": dev,
+            "pressure_bar": prod.pressure_bar, "wall_s": float(report.wall_time_s or 0.0)}
+
+
 def relative_error(value: float, reference: float) -> float:
     """(value - reference) / reference."""
     return (value - reference) / reference
@@ -150,8 +181,10 @@ def validate_prediction(
     dict
         ``alpha_pred``, ``alpha_std``, ``d_aa``, ``d_aa_err``, ``warnings``, ``structure``
         (the :func:`simulate_potential` result plus ``d_rescaled`` = D_CG / alpha_pred and
-        ``d_rescaled_rel_error``) and ``dynamics`` (plus ``d_rel_error``; None without a
-        dynamics model).
+        ``d_rescaled_rel_error``), ``dynamics`` (plus ``d_rel_error``; None without a
+        dynamics model) and ``friction`` (:func:`simulate_with_friction` with the
+        predicted gamma plus ``friction_std`` and ``d_rel_error``; None without a friction
+        model).
 
     Raises
     ------
@@ -179,6 +212,14 @@ def validate_prediction(
                                  d_aa=d_aa, d_aa_err=err, threads=threads)
         dyn["d_rel_error"] = relative_error(dyn["d_cg"], d_aa)
         out["dynamics"] = dyn
+    out["friction"] = None
+    gamma = getattr(prediction, "friction", None)
+    if gamma is not None and math.isfinite(gamma) and gamma > 0:
+        fr = simulate_with_friction(workdir / "friction", pot_s, target, settings, cg_preset,
+                                    friction_per_ps=float(gamma), threads=threads)
+        fr["friction_std"] = prediction.friction_std
+        fr["d_rel_error"] = relative_error(fr["d_cg"], d_aa)
+        out["friction"] = fr
     return out
 
 
