@@ -193,9 +193,17 @@ class LammpsOutputValidator(Validator):
                   "production": [eng.PRESSURE_FILE]}.get(stage or "", [])
         for name in needed:
             try:
-                eng.read_block_file(d / name)
+                steps, _ = eng.read_block_file(d / name)
             except (EngineError, ValueError, IndexError) as exc:
                 problems.append(f"{name}: {exc}")
+                continue
+            # a file cut short: its last line unfinished, or blocks missing at the end
+            if (d / name).exists() and not (d / name).read_bytes().endswith(b"\n"):
+                problems.append(f"{name}: its last line is cut off")
+            expected = settings.run_steps // settings.block_steps if settings else 0
+            if len(steps) < expected:
+                problems.append(f"{name}: {len(steps)} complete block(s) of the run's "
+                                f"{expected}")
         if stage == "production":
             dump = d / eng.DUMP_FILE
             if not dump.exists() or dump.stat().st_size == 0:
