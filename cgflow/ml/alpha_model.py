@@ -37,6 +37,33 @@ from cgflow.ml.metrics import regression_metrics
 from cgflow.params import FIELDS, N_PARAMETERS
 
 
+def ard_matern_kernel(n_features: int, nu: float, length_scale_bounds: tuple[float, float],
+                      noise_bounds: tuple[float, float]):
+    """``C * Matern(nu, one length scale per feature) + White``: the kernel of cgflow's
+    Gaussian processes (initial constant 1, length scales 3, noise 1e-2 clipped to its
+    bounds)."""
+    lo, hi = noise_bounds
+    return (ConstantKernel(1.0, (1e-3, 1e3))
+            * Matern(length_scale=np.full(n_features, 3.0),
+                     length_scale_bounds=tuple(length_scale_bounds), nu=nu)
+            + WhiteKernel(min(max(1e-2, lo), hi), tuple(noise_bounds)))
+
+
+def kernel_state(kernel) -> dict[str, Any]:
+    """The fitted hyperparameters of an :func:`ard_matern_kernel` (JSON-able)."""
+    return {"constant": float(kernel.k1.k1.constant_value),
+            "length_scale": np.atleast_1d(kernel.k1.k2.length_scale).tolist(),
+            "noise_level": float(kernel.k2.noise_level)}
+
+
+def kernel_from_state(state: dict[str, Any], nu: float):
+    """Inverse of :func:`kernel_state`: the kernel with its hyperparameters fixed."""
+    return (ConstantKernel(state["constant"], "fixed")
+            * Matern(length_scale=np.asarray(state["length_scale"], dtype=float),
+                     length_scale_bounds="fixed", nu=nu)
+            + WhiteKernel(state["noise_level"], "fixed"))
+
+
 def _check_targets(y: Any, n: int, *, positive: bool) -> np.ndarray:
     try:
         y = np.asarray(y, dtype=float)
