@@ -174,6 +174,14 @@ def test_reader_follows_a_campaign_through_the_database(live_campaign):
         assert (snap.n_total, snap.n_finished, snap.fraction, snap.eta_s) == (2, 0, 0.0, None)
         # the tiny preset's limit is 8 IBI iterations: half of it expected
         assert snap.expected_ibi_iterations == 4.0
+        # the iterations of an earlier IBI of set a are still stored when its new IBI is
+        # queued: they are not this IBI's
+        run_until(lp, A, "aa-analyse")
+        for k in range(5):
+            save_iteration(store, A, k, 0.5, 999.0)
+        view.show(snap := reader.read())
+        assert (snap.sets[0].stage, snap.sets[0].iterations) == ("IBI iteration 0", ())
+        store.delete_ibi_iterations(A, "tiny")  # what iteration 0's Firetask does first
         run_until(lp, A, "cg-ibi", 0)
         save_iteration(store, A, 0, 0.1234, 56.0)
         view.show(snap := reader.read())
@@ -187,6 +195,7 @@ def test_reader_follows_a_campaign_through_the_database(live_campaign):
         assert any("IBI iteration 1 done: D = 0.0151, dP = -3 bar" in ln for ln in lines)
         a = snap.sets[0]
         assert a.stage == "done" and [p.iteration for p in a.iterations] == [0, 1]
+        assert not any("D = 0.5000" in ln for ln in lines)
         # a's IBI took 2 iterations: that is now the expectation
         assert snap.expected_ibi_iterations == 2.0
         assert snap.n_finished == 1 and 0.5 <= snap.fraction < 1.0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -369,4 +368,3 @@ def test_an_all_atom_campaign_and_figure_names_follow_the_data(store, tmp_path):
     assert res.n_drawn == 2  # the density and b's figure; a's is reused
     assert sorted(p.name for p in (tmp_path / "r" / "figures").glob("set-*.png")) == sorted(
         [set_figure_name(data.sets[0]), set_figure_name(after)])
-    assert os.environ.get("CGFLOW_HOME")  # the session's home, never the user's

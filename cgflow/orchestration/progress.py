@@ -260,6 +260,11 @@ class ProgressReader:
                 was_ibi = cached is not None and cached[0].startswith("IBI")
                 if cg_stage and preset and (st.stage.startswith("IBI") or was_ibi):
                     points = self._points(preset, st.param_id)
+                    if st.stage.startswith("IBI iteration "):
+                        # only those before the current one: a rerun's iteration 0 has not
+                        # yet deleted the stored iterations of an earlier IBI of the set
+                        now = int(st.stage.rsplit(" ", 1)[1])
+                        points = tuple(p for p in points if p.iteration < now)
                 else:
                     points = cached[1] if cached is not None else ()
                 self._iterations[st.param_id] = (st.stage, points)

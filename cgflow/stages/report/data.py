@@ -11,6 +11,7 @@ yet) have their iterations read with :meth:`~cgflow.db.store.Store.ibi_iteration
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -207,6 +208,8 @@ def read_report_data(store: Any, campaign: str, *, spec: Mapping[str, Any] | Non
     cg_stage = bool(spec.get("cg_stage", any(v.potential is not None for v in views)))
     sets = []
     for v in views:
+        if v.preset is None and spec.get("preset"):  # nothing stored yet: the campaign's
+            v = dataclasses.replace(v, preset=str(spec["preset"]))
         if v.potential is not None:
             rows = _iteration_rows(v.potential.metrics_history)
         elif v.aa_run is not None and v.aa_run.status == "completed" and v.preset and cg_stage:
