@@ -508,10 +508,16 @@ def main() -> None:
            "faults": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_markdown(doc, args.out.with_suffix(".md"))
+    print(args.out.with_suffix(".md").read_text())
+
+
+def write_markdown(doc: dict[str, Any], path: Path) -> None:
+    """The Markdown summary of a result document of :func:`main`."""
+    results, m = doc["faults"], doc["machine"]
     lines = ["# Fault injection (`benchmarks/faults.py`)", "",
-             f"{doc['date']}, seed {args.seed}, {doc['machine']['cpu']}, "
-             f"{doc['machine']['cores']} cores, load {load_before} before, "
-             f"{doc['machine']['load_after']} after.", "",
+             f"{doc['date']}, seed {doc['seed']}, {m['cpu']}, {m['cores']} cores, load "
+             f"{m['load_before']} before, {m['load_after']} after.", "",
              "| fault | trials | survived | lost | duplicated | wall s |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
@@ -522,11 +528,15 @@ def main() -> None:
         lines += ["", "Bad input: "
                   f"{r['trials']} inputs tried, {r['clear_errors']} clear errors, "
                   f"{r['tracebacks']} tracebacks, {r['writes']} with writes."]
+    if "submit_refused" in results:
+        r = results["submit_refused"]
+        lines += ["", f"Submissions refused by the injected fault: {r['refused_submissions']} "
+                  f"of {r['trials']} (in the others the failing write came after the "
+                  "submission's last one: a control)."]
     for name, r in results.items():
         for note in r["notes"]:
             lines.append(f"- {name}: {note}")
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(args.out.with_suffix(".md").read_text())
+    path.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
