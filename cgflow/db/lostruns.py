@@ -16,8 +16,9 @@ tells the database. A launcher knows a run is lost in one of two ways:
 
 :func:`rerun_lost` goes through FireWorks' own ``detect_lostruns(rerun=True)`` restricted
 to the lost launches, so they are marked FIZZLED and their Fireworks READY exactly as
-``lpad detect_lostruns --rerun`` does; cgflow's Firetasks then resume from the files the
-killed run left in the parameter set's run directory.
+``lpad detect_lostruns --rerun`` does (after removing a workflow lock the dead worker
+left behind); cgflow's Firetasks then resume from the files the killed run left in the
+parameter set's run directory.
 
 FireWorks is only used through the LaunchPad passed in (no import).
 """
@@ -30,6 +31,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +46,6 @@ WORKER_INFO_NAME = "worker.json"
 WORKER_PREFIX = "worker-"
 
 
-@dataclass(frozen=True)
 class WorkerFolder:
     """A worker folder with its lock held by this process (see :func:`worker_folder`).
 
@@ -53,12 +54,14 @@ class WorkerFolder:
     path
         The folder: run ``rlaunch`` in it (its launches' directories go below it).
     fd
-        The locked ``worker.lock``: pass it to the worker (``Popen(pass_fds=(fd,))``) and
-        close it here (:meth:`release_here`), so that the lock lives as long as the worker.
+        The locked ``worker.lock`` (``None`` once closed here): pass it to the worker
+        (``Popen(pass_fds=(fd,))``) and close it here (:meth:`release_here`), so that the
+        lock lives exactly as long as the worker.
     """
 
-    path: Path
-    fd: int
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd: int | None = fd
 
     def record(self, **info: Any) -> None:
         """Add ``info`` (e.g. ``pid`` of the worker) to the folder's ``worker.json``."""
@@ -67,9 +70,10 @@ class WorkerFolder:
         (self.path / WORKER_INFO_NAME).write_text(json.dumps(data) + "\n")
 
     def release_here(self) -> None:
-        """Close this process's copy of the lock (the worker keeps its own)."""
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        """Close this process's copy of the lock (a worker given it keeps its own)."""
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -90,12 +94,12 @@ def worker_folder(root: Path) -> Iterator[WorkerFolder]:
         "host": host, "launcher_pid": os.getpid(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds")}) + "\n")
     fd = os.open(path / WORKER_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    folder = WorkerFolder(path, fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        yield WorkerFolder(path, fd)
+        yield folder
     finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        folder.release_here()
 
 
 def worker_state(launch_dir: str | Path | None) -> str:
@@ -161,12 +165,14 @@ class RunningLaunch:
 
 @dataclass(frozen=True)
 class LostRun:
-    """A lost launch and why it counts as lost."""
+    """A lost launch, why it counts as lost, and whether its worker is known to be gone
+    (else its pings stopped)."""
 
     fw_id: int
     launch_id: int
     name: str
     reason: str
+    worker_gone: bool = False
 
 
 def running_launches(launchpad: Any, query: Mapping[str, Any] | None = None,
@@ -211,20 +217,51 @@ def find_lost(running: Iterable[RunningLaunch], expiry_s: float) -> list[LostRun
             reason = f"{age} (expiry {expiry_s:.0f} s)"
         else:
             continue
-        lost.append(LostRun(r.fw_id, r.launch_id, r.name, reason))
+        lost.append(LostRun(r.fw_id, r.launch_id, r.name, reason, r.worker == "gone"))
     return lost
 
 
-def rerun_lost(launchpad: Any, lost: Iterable[LostRun]) -> list[int]:
+def rerun_lost(launchpad: Any, lost: Iterable[LostRun], *, exclusive: bool = False,
+               locked_since: dict[int, float] | None = None, stale_lock_s: float = 60.0,
+               now: float | None = None) -> tuple[list[int], list[int]]:
     """Mark the ``lost`` launches FIZZLED and make their Fireworks READY again (FireWorks'
-    ``detect_lostruns(rerun=True)`` on exactly those launches); returns the Firework ids
-    rerun."""
-    launch_ids = sorted({r.launch_id for r in lost})
+    ``detect_lostruns(rerun=True)`` on exactly those launches).
+
+    A worker killed while it held its workflow's FireWorks lock (``WFLock``: the
+    ``locked`` key of the workflow, taken for every update of it, e.g. right after a
+    Firework is checked out) leaves the workflow locked, and a rerun would wait five
+    minutes for it and fail. With ``exclusive`` (the caller holds the embedded server's
+    one-launcher lock, and every worker that could hold a workflow lock shares it) such
+    a lock is stale and removed. Otherwise a lock is removed once it has been seen for
+    ``stale_lock_s`` (FireWorks holds its locks for single updates); ``locked_since``
+    (workflow id -> when first seen, kept by the caller between calls) records that, and
+    until then the Fireworks of that workflow wait.
+
+    Returns
+    -------
+    (list of int, list of int)
+        The Firework ids rerun, and the ids of the workflows unlocked.
+    """
+    lost = list(lost)
+    now = time.monotonic() if now is None else now
+    locked_since = {} if locked_since is None else locked_since
+    fw_ids = sorted({r.fw_id for r in lost})
+    unlocked, waiting = [], set()
+    for wf in launchpad.workflows.find({"nodes": {"$in": fw_ids}, "locked": {"$exists": True}},
+                                       {"_id": 1, "nodes": 1}):
+        seen = locked_since.setdefault(wf["_id"], now)
+        if exclusive or now - seen >= stale_lock_s:
+            launchpad.workflows.update_one({"_id": wf["_id"]}, {"$unset": {"locked": True}})
+            unlocked.append(wf["_id"])
+            locked_since.pop(wf["_id"], None)
+        else:
+            waiting |= set(wf.get("nodes") or [])
+    launch_ids = sorted({r.launch_id for r in lost if r.fw_id not in waiting})
     if not launch_ids:
-        return []
-    _, fw_ids, _ = launchpad.detect_lostruns(
+        return [], unlocked
+    _, rerun, _ = launchpad.detect_lostruns(
         expiration_secs=0, rerun=True, launch_query={"launch_id": {"$in": launch_ids}})
-    return sorted(int(i) for i in fw_ids)
+    return sorted(int(i) for i in rerun), unlocked
 
 
 def _last_ping(history: list[Mapping[str, Any]]) -> datetime | None:

@@ -150,12 +150,15 @@ def launcher_fw_config(lp_file: Path, env: dict[str, str] | None = None) -> Path
     return beside if beside.is_file() else None
 
 
-def fireworks_config_in_force(env: dict[str, str], cwd: Path) -> Path | None:
+def fireworks_config_in_force(env: dict[str, str], cwd: Path | None = None) -> Path | None:
     """The FW_config.yaml FireWorks reads in a process with environment ``env`` started
     in ``cwd``: the first of ``cwd/FW_config.yaml``, ``~/.fireworks/FW_config.yaml`` and
-    ``$FW_CONFIG_FILE`` that exists (FireWorks' own order)."""
+    ``$FW_CONFIG_FILE`` that exists (FireWorks' own order; ``cwd=None``: a new, empty
+    folder such as a launcher's worker folder)."""
     home = Path(env.get("HOME") or os.path.expanduser("~"))
-    candidates = [cwd / "FW_config.yaml", home / ".fireworks" / "FW_config.yaml"]
+    candidates = [home / ".fireworks" / "FW_config.yaml"]
+    if cwd is not None:
+        candidates.insert(0, cwd / "FW_config.yaml")
     if env.get("FW_CONFIG_FILE"):
         candidates.append(Path(env["FW_CONFIG_FILE"]).expanduser())
     return next((c for c in candidates if c.is_file()), None)
