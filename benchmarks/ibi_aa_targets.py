@@ -50,6 +50,9 @@ VARIANTS: dict[str, dict] = {
     "overrelax": {"update_factor": 1.5, "factor_max": 1.5},
     "anderson_ihnc": {"acceleration": "anderson", "update_method": "ihnc",
                       "ihnc_start_iteration": 1},
+    # the learned structure-to-potential inverse of benchmarks/inverse.py (path from ROOT)
+    "inverse_init": {"initial_guess": "inverse",
+                     "inverse_model": "benchmarks/results/inverse_model.json"},
 }
 
 
@@ -68,7 +71,10 @@ def targets(data: Path, n: int | None) -> list[tuple[str, object]]:
 
 def run_variant(name: str, pid: str, target, workdir: Path, seed: int) -> dict:
     preset = get_cg_preset("reference")
-    settings = cg_stage.make_settings(IBISettings(**BASE, **VARIANTS[name]), target, preset)
+    spec = dict(VARIANTS[name])
+    if "inverse_model" in spec:
+        spec["inverse_model"] = str(ROOT / spec["inverse_model"])
+    settings = cg_stage.make_settings(IBISettings(**BASE, **spec), target, preset)
     out = workdir / f"{name}_{pid}"
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.time()

@@ -112,17 +112,35 @@ def steps_for(ps: float, dt_fs: float) -> int:
 
 def initial_ibi_potential(target: IBITarget, settings: IBISettings,
                           cg_preset: CGPreset) -> TabulatedPotential:
-    """The first potential on the IBI grid: the target's potential of mean force or its
-    HNC inversion (``settings.initial_guess``, :func:`cgflow.ibi.potential.initial_potential`)."""
+    """The first potential on the IBI grid: the target's potential of mean force, its
+    HNC inversion (``settings.initial_guess``, :func:`cgflow.ibi.potential.initial_potential`)
+    or the learned inverse's potential (``"inverse"``, :func:`_inverse_potential`)."""
     check_target_range(target, cutoff_nm(settings, cg_preset))
     r = ibi_grid(settings, cg_preset)
     g_t = resample_rdf(target.r_nm, target.g, r)
+    if settings.initial_guess == "inverse":
+        return _inverse_potential(r, g_t, target, settings)
     return initial_potential(r, g_t, settings.temperature_k, g_min=settings.g_min,
                              switch_width_nm=settings.switch_width_nm,
                              smoothing_window=settings.smoothing_window,
                              method=settings.initial_guess,
                              density_nm3=target.number_density_nm3,
                              s_min=settings.hnc_s_min)
+
+
+def _inverse_potential(r: np.ndarray, g_t: np.ndarray, target: IBITarget,
+                       settings: IBISettings) -> TabulatedPotential:
+    """The first potential from the learned inverse of ``settings.inverse_model``."""
+    from cgflow.ml.inverse import StructureInverse  # the ML layer imports ibi
+
+    inverse = StructureInverse.load(settings.inverse_model)
+    if inverse.r_nm.shape != r.shape or not np.allclose(inverse.r_nm, r):
+        raise InvalidInputError(
+            f"IBI settings: field 'inverse_model': the inverse's grid "
+            f"({inverse.r_nm[0]:.4g}..{inverse.r_nm[-1]:.4g} nm, {inverse.r_nm.size} points) "
+            f"is not the IBI grid ({r[0]:.4g}..{r[-1]:.4g} nm, {r.size} points)")
+    return inverse.predict_potential(g_t, target.density_kg_m3, settings.temperature_k,
+                                     target.mass_g_mol, target.pressure_bar)
 
 
 def ibi_lammps_settings(settings: IBISettings, cg_preset: CGPreset, *, seed: int,

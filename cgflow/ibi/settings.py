@@ -70,8 +70,12 @@ class IBISettings(BaseModel):
     anderson_memory, anderson_max_coefficient
         See ``acceleration``.
     initial_guess
-        First potential: ``"pmf"`` (-kT ln g_t) or ``"hnc"`` (the HNC inversion of g_t,
-        -kT ln g_t + kT gamma[g_t]).
+        First potential: ``"pmf"`` (-kT ln g_t), ``"hnc"`` (the HNC inversion of g_t,
+        -kT ln g_t + kT gamma[g_t]) or ``"inverse"`` (the learned structure-to-potential
+        inverse in ``inverse_model``, :class:`cgflow.ml.inverse.StructureInverse`, given
+        g_t, the density, temperature, bead mass and pressure of the target).
+    inverse_model
+        Path of the JSON file of the inverse for ``initial_guess: inverse``.
     ihnc_start_iteration
         With ``"ihnc"``: iterations before this one use the plain IBI update (the HNC
         linearisation is poor far from the target, e.g. at the potential of mean force).
@@ -127,7 +131,8 @@ class IBISettings(BaseModel):
     acceleration: Literal["none", "anderson"] = "none"
     anderson_memory: int = Field(default=3, ge=1, le=10)
     anderson_max_coefficient: float = _positive(2.0)
-    initial_guess: Literal["pmf", "hnc"] = "pmf"
+    initial_guess: Literal["pmf", "hnc", "inverse"] = "pmf"
+    inverse_model: str | None = None
     ihnc_start_iteration: int = Field(default=0, ge=0)
     hnc_s_min: float = _positive(0.3)
     update_factor: float = _positive(1.0, le=2.0)
@@ -159,6 +164,9 @@ class IBISettings(BaseModel):
                 self.switch_width_nm:
             raise ValueError(f"cutoff_nm = {self.cutoff_nm}: must exceed r_min_nm + "
                              "switch_width_nm")
+        if self.initial_guess == "inverse" and not self.inverse_model:
+            raise ValueError("initial_guess = 'inverse': needs inverse_model (the path of "
+                             "the inverse's JSON file)")
         if self.factor_max < self.factor_min:
             raise ValueError(f"factor_max = {self.factor_max}: must be >= factor_min")
         ratio = self.r_min_nm / self.grid_dr_nm
