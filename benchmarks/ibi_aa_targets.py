@@ -53,6 +53,9 @@ VARIANTS: dict[str, dict] = {
     # the learned structure-to-potential inverse of benchmarks/inverse.py (path from ROOT)
     "inverse_init": {"initial_guess": "inverse",
                      "inverse_model": "benchmarks/results/inverse_model.json"},
+    # the same, trained without the pairs drawn around the first 10 sets' IBI potentials
+    "inverse_init_unseen": {"initial_guess": "inverse",
+                            "inverse_model": "benchmarks/results/inverse_model_unseen10.json"},
 }
 
 

@@ -93,6 +93,7 @@ NON_DEFAULT_IBI = {
     "temperature_k": 298.15,  # set explicitly: must equal the AA preset's (checked below)
     "cutoff_nm": 1.0, "grid_dr_nm": 0.02, "r_min_nm": 0.2, "table_spacing_nm": 0.002,
     "update_method": "ihnc", "initial_guess": "hnc", "ihnc_start_iteration": 2,
+    "inverse_model": "inverse_model.json",
     "acceleration": "anderson", "anderson_memory": 2, "anderson_max_coefficient": 1.5,
     "hnc_s_min": 0.5, "update_factor": 0.7, "adaptive_factor": False, "factor_min": 0.2,
     "factor_max": 0.9, "g_min": 0.05, "smoothing_window": 7, "switch_width_nm": 0.05,
