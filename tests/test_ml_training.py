@@ -1,5 +1,6 @@
 """train_all protocol, learning curve, model blobs and predict_potentials."""
 
+import json
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ from cgflow.ml import (
     save_models,
     train_all,
 )
+from cgflow.ml.rdf_model import AATargets
 from cgflow.ml.synthetic import synthetic_campaign
 from cgflow.params import FIELDS, OPLSAA_REFERENCE, SPACES
 
@@ -60,7 +62,7 @@ def test_report_follows_the_protocol(dataset, report):
 
 def test_model_blobs_round_trip_exactly(dataset, report):
     blobs = save_models(report)
-    assert set(blobs) == {"structure", "dynamics", "alpha", "manifest"}
+    assert set(blobs) == {"structure", "dynamics", "alpha", "rdf", "manifest"}
     assert all(isinstance(b, bytes) for b in blobs.values())
     back = load_models(blobs)
     X = dataset.X
@@ -71,6 +73,50 @@ def test_model_blobs_round_trip_exactly(dataset, report):
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(s, t)
     assert back.metadata == report.models.metadata
+    for name in ("g", "g_std"):
+        np.testing.assert_array_equal(getattr(back.rdf.predict(X), name),
+                                      getattr(report.models.rdf.predict(X), name))
+
+
+def test_rdf_model_is_trained_with_the_others(dataset, report):
+    # without all-atom runs given, it learns the dataset's target RDFs (no density or
+    # pressure there), on the non-test sets, and is scored on the test sets
+    rdf = report.models.rdf
+    assert rdf is not None and rdf.n_rows_["g"] == 19
+    assert set(rdf.skipped_) == {"density_kg_m3", "pressure_bar"}
+    t = report.test["rdf"]["rdf"]
+    assert t["n"] == 5 and t["deviation_mean"] < t["mean_predictor_deviation_mean"]
+    assert "rdf model: trained on 19 all-atom runs" in report.summary()
+    # every all-atom run given: an unconverged set (not in the dataset) is learnt from too
+    targets = AATargets.from_dataset(dataset)
+    extra = {"param_id": "unconverged", "params": dict(zip(FIELDS, dataset.X[0], strict=True)),
+             "density_kg_m3": 700.0, "pressure_bar": 1.0}
+    more = AATargets.from_records([extra], dataset.r_nm)
+    rows = {name: np.append(getattr(targets, name), getattr(more, name)[0])
+            for name in ("density_kg_m3", "density_err_kg_m3", "pressure_bar",
+                         "pressure_err_bar")}
+    rows["density_kg_m3"][:-1] = 650.0 + 100.0 * dataset.X[:, 1] / dataset.X[:, 1].max()
+    rows["pressure_bar"][:-1] = 1.0
+    table = AATargets(param_ids=np.append(targets.param_ids, "unconverged"),
+                      X=np.vstack([targets.X, more.X]), r_nm=targets.r_nm,
+                      g=np.vstack([targets.g, more.g]), **rows)
+    small = dataset.subset(range(12))
+    rep = train_all(small, seed=0, n_folds=2, structure_kwargs=FAST, dynamics_kwargs=FAST,
+                    aa_targets=table.subset([*range(12), 24]))
+    assert rep.models.rdf.n_rows_ == {"g": 10, "density_kg_m3": 11, "pressure_bar": 11}
+    assert np.isfinite(rep.test["rdf"]["density"]["rmse"])
+
+
+def test_models_stored_before_the_rdf_model_load_without_it(dataset, report):
+    blobs = save_models(report)
+    manifest = json.loads(blobs["manifest"])
+    manifest["models"].remove("rdf")
+    old = {k: v for k, v in blobs.items() if k != "rdf"} | {
+        "manifest": json.dumps(manifest).encode()}
+    models = load_models(old)
+    assert models.rdf is None
+    pred = predict_potentials(models, OPLSAA_REFERENCE)
+    assert pred.g_target is None and pred.density_kg_m3 is None and pred.rdf_r_nm is None
 
 
 def test_predict_potentials(dataset, report):
@@ -88,6 +134,9 @@ def test_predict_potentials(dataset, report):
     assert pred.U_dynamics.shape == pred.F_dynamics.shape == (g,)
     assert pred.U_structure[-1] == 0.0 and pred.alpha > 0 and pred.alpha_std > 0
     assert pred.param_id == ps.id
+    assert pred.rdf_r_nm.shape == pred.g_target.shape == pred.g_target_std.shape == (g,)
+    np.testing.assert_array_equal(pred.g_target, models.rdf.predict(ps.to_array()).g[0])
+    assert pred.density_kg_m3 is None and pred.pressure_bar is None  # none in the dataset
     np.testing.assert_array_equal(pred.U_structure, models.structure.predict(ps.to_array())[0])
     far = SPACES["wide"].sample(1, seed=3)[0]
     warn = predict_potentials(models, far, space="narrow").out_of_space

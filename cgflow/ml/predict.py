@@ -1,8 +1,10 @@
-"""Predict the CG potentials, the acceleration factor and the friction of one parameter set."""
+"""Predict the CG potentials, the acceleration factor, the friction and the all-atom target
+structure (g_t, density, pressure) of one parameter set."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +37,12 @@ class Prediction:
         Predicted friction gamma (1/ps) with which the structure-preserving potential
         diffuses like the all-atom liquid, and its standard deviation; None when the
         models have no friction model.
+    rdf_r_nm, g_target, g_target_std
+        Grid (nm) and the predicted all-atom centre-of-mass RDF g_t(r) (the IBI target)
+        with its standard deviation; None when the models have no RDF model.
+    density_kg_m3, density_std_kg_m3, pressure_bar, pressure_std_bar
+        Predicted all-atom density and pressure with standard deviations; None when the
+        models have no RDF model or it had no such data.
     """
 
     param_id: str
@@ -48,6 +56,13 @@ class Prediction:
     out_of_space: list[str] = field(default_factory=list)
     friction: float | None = None
     friction_std: float | None = None
+    rdf_r_nm: np.ndarray | None = None
+    g_target: np.ndarray | None = None
+    g_target_std: np.ndarray | None = None
+    density_kg_m3: float | None = None
+    density_std_kg_m3: float | None = None
+    pressure_bar: float | None = None
+    pressure_std_bar: float | None = None
 
 
 def training_space(models: TrainedModels) -> ParameterSpace | None:
@@ -64,7 +79,8 @@ def training_space(models: TrainedModels) -> ParameterSpace | None:
 def predict_potentials(
     models: TrainedModels, ps: ParameterSet, *, space: ParameterSpace | str | None = None
 ) -> Prediction:
-    """Predict both potentials, their forces and alpha for the parameter set ``ps``.
+    """Predict both potentials, their forces, alpha and (with an RDF model) the all-atom
+    target structure for the parameter set ``ps``.
 
     Parameters
     ----------
@@ -102,9 +118,20 @@ def predict_potentials(
     if models.friction is not None:
         g, g_std = models.friction.predict(x, return_std=True)
         gamma, gamma_std = float(g[0]), float(g_std[0])
+    structure: dict[str, Any] = {}
+    if models.rdf is not None:
+        aa = models.rdf.predict(x)
+        structure["rdf_r_nm"] = aa.r_nm
+        if aa.g is not None:
+            structure.update(g_target=aa.g[0], g_target_std=aa.g_std[0])
+        for name, value, std in (("density_kg_m3", aa.density_kg_m3, aa.density_std_kg_m3),
+                                 ("pressure_bar", aa.pressure_bar, aa.pressure_std_bar)):
+            if value is not None:
+                structure[name] = float(value[0])
+                structure[name.replace("_", "_std_", 1)] = float(std[0])
     return Prediction(
         param_id=ps.id, r_nm=models.structure.r_nm.copy(), U_structure=U_s[0],
         F_structure=F_s[0], U_dynamics=U_d, F_dynamics=F_d, alpha=float(alpha[0]),
         alpha_std=float(alpha_std[0]), out_of_space=warnings, friction=gamma,
-        friction_std=gamma_std,
+        friction_std=gamma_std, **structure,
     )

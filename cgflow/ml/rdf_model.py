@@ -347,7 +347,7 @@ class RDFModel:
 
     def __init__(self, *, tolerance_g: float = 0.01, max_components: int = 8, nu: float = 2.5,
                  length_scale_bounds: tuple[float, float] = (0.05, 1000.0),
-                 noise_bounds: tuple[float, float] = (1e-5, 1.0), random_state: int = 0) -> None:
+                 noise_bounds: tuple[float, float] = (1e-2, 1.0), random_state: int = 0) -> None:
         if not (np.isfinite(tolerance_g) and tolerance_g > 0):
             raise InvalidInputError(f"field 'tolerance_g': must be > 0, got {tolerance_g!r}")
         if int(max_components) < 1:
@@ -591,7 +591,7 @@ def score_rdf_model(model: RDFModel, targets: AATargets,
         one predicted standard deviation), ``n``; ``density`` and ``pressure``: the
         metrics of :func:`~cgflow.ml.metrics.regression_metrics` plus
         ``mean_predictor_rmse``. A target the model or the rows lack has a ``skipped``
-        reason instead.
+        reason instead; an undefined number (the R^2 of constant values) is None.
     """
     rows = np.asarray(rows, dtype=int)
     if baseline_rows is None:
@@ -633,4 +633,6 @@ def score_rdf_model(model: RDFModel, targets: AATargets,
         if yb.size:
             m["mean_predictor_rmse"] = float(np.sqrt(np.mean((y[rows][ok] - yb.mean()) ** 2)))
         out[name] = m
-    return out
+    # undefined numbers (an R^2 of constant values, say) as None: the scores are stored
+    return {part: {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                   for k, v in block.items()} for part, block in out.items()}

@@ -18,6 +18,11 @@ sets and scored once on the test set. The returned models are those final ones.
   calibrated gamma > 0; with fewer than :data:`MIN_SETS_TO_TRAIN` of them (a dataset
   without friction data, such as an older export) it is absent and the reason is
   recorded (``metadata["friction_model"]``).
+* The structure model of the all-atom targets (:class:`~cgflow.ml.rdf_model.RDFModel`:
+  g_t(r), density, pressure) is trained on every all-atom run given (``aa_targets``,
+  converged or not; by default the target RDFs of the dataset's sets) except the held-out
+  test sets, and scored once on those (``test["rdf"]``); absent, with the reason in
+  ``metadata["rdf_model"]``, when it has nothing to learn from.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from cgflow.ml.alpha_model import AccelerationFactorModel, RandomForestAlphaBase
 from cgflow.ml.dataset import CampaignDataset, splits
 from cgflow.ml.dynamics import DynamicsModel, dynamics_pairs
 from cgflow.ml.metrics import potential_rmse, regression_metrics
+from cgflow.ml.rdf_model import AATargets, RDFModel, score_rdf_model
 from cgflow.ml.structure_model import StructureModel
 from cgflow.params import FIELDS
 
@@ -66,6 +72,10 @@ class TrainedModels:
     friction
         Parameters -> calibrated friction gamma, 1/ps (with uncertainty); None without
         enough calibrated sets (``metadata["friction_model"]`` says why).
+    rdf
+        Parameters -> the all-atom run's g_t(r), density and pressure (with uncertainty);
+        None when there was nothing to train it on, and for models stored before it
+        existed.
     metadata
         JSON-able: campaign, dataset hash, ids of the training sets, the box spanned by
         their parameters (``training_bounds``: field -> [low, high], GROMACS units),
@@ -77,6 +87,7 @@ class TrainedModels:
     alpha: AccelerationFactorModel
     metadata: dict[str, Any] = field(default_factory=dict)
     friction: AccelerationFactorModel | None = None
+    rdf: RDFModel | None = None
 
 
 @dataclass
@@ -148,6 +159,7 @@ class TrainingReport:
                 f"R2 {rf['r2']:.3f}){fric}"
             )
         lines.append(f"friction model: {self.models.metadata.get('friction_model', 'absent')}")
+        lines.append(f"rdf model: {self.models.metadata.get('rdf_model', 'absent')}")
         return "\n".join(lines)
 
 
@@ -185,6 +197,23 @@ def _fit_friction(ds: CampaignDataset, rows: np.ndarray, seed: int,
         return None, why
     model = AccelerationFactorModel(**{"random_state": seed, **kwargs})
     return model.fit(ds.X[rows], ds.friction[rows]), ""
+
+
+def _fit_rdf(ds: CampaignDataset, test: np.ndarray, aa_targets: AATargets | None, seed: int,
+             kwargs: dict[str, Any]) -> tuple[RDFModel | None, dict[str, Any], str]:
+    """The RDF model on every all-atom run but the dataset's test sets, its test scores,
+    and a description of what it was trained on (or why it is absent)."""
+    table = aa_targets if aa_targets is not None else AATargets.from_dataset(ds)
+    held_out = np.isin(table.param_ids, ds.param_ids[test])
+    train, evaluate = np.flatnonzero(~held_out), np.flatnonzero(held_out)
+    try:
+        model = RDFModel(**{"random_state": seed, **kwargs}).fit_targets(table.subset(train))
+    except InvalidInputError as exc:
+        return None, {"skipped": str(exc)}, f"absent: {exc}"
+    scores = (score_rdf_model(model, table, evaluate, baseline_rows=train) if evaluate.size
+              else {"skipped": "no test sets among the all-atom runs"})
+    parts = ", ".join(f"{k} {v}" for k, v in model.n_rows_.items())
+    return model, scores, f"trained on {train.size} all-atom runs ({parts})"
 
 
 def _fit_structure(ds: CampaignDataset, rows: np.ndarray, seed: int,
@@ -281,7 +310,8 @@ def train_all(
     dataset: CampaignDataset, *, seed: int = 0, n_folds: int = 5, test_fraction: float = 0.2,
     pair_k: float = 1.0, structure_kwargs: dict[str, Any] | None = None,
     dynamics_kwargs: dict[str, Any] | None = None, alpha_kwargs: dict[str, Any] | None = None,
-    friction_kwargs: dict[str, Any] | None = None,
+    friction_kwargs: dict[str, Any] | None = None, aa_targets: AATargets | None = None,
+    rdf_kwargs: dict[str, Any] | None = None,
 ) -> TrainingReport:
     """Cross-validate, train and test the structure, dynamics and alpha models.
 
@@ -298,6 +328,10 @@ def train_all(
     structure_kwargs, dynamics_kwargs, alpha_kwargs, friction_kwargs
         Extra keyword arguments of :class:`StructureModel`, :class:`DynamicsModel` and
         :class:`AccelerationFactorModel` (for alpha, and for the friction).
+    aa_targets, rdf_kwargs
+        Every all-atom run of the campaign (converged or not) for the
+        :class:`~cgflow.ml.rdf_model.RDFModel` (default: the target RDFs of ``dataset``),
+        and extra keyword arguments of that model.
 
     Raises
     ------
@@ -332,6 +366,7 @@ def train_all(
         fold_scores.append(scores)
     structure, dynamics, alpha, friction, f_skipped, test_scores = fit_and_score(
         sp.trainval, sp.test)
+    rdf, test_scores["rdf"], rdf_note = _fit_rdf(ds, sp.test, aa_targets, seed, rdf_kwargs or {})
     meta = {
         "campaign": ds.campaign, "dataset_hash": ds.content_hash(), "seed": seed,
         "train_param_ids": ds.param_ids[sp.trainval].tolist(),
@@ -343,12 +378,13 @@ def train_all(
         "friction_model": (f"trained on {int(_friction_ok(ds)[sp.trainval].sum())} sets with "
                            "a calibrated friction" if friction is not None
                            else f"absent: {f_skipped}"),
+        "rdf_model": rdf_note,
     }
     for model in (structure, dynamics):
         if model is not None:
             model.metadata = {"campaign": ds.campaign, "dataset_hash": meta["dataset_hash"]}
     models = TrainedModels(structure=structure, dynamics=dynamics, alpha=alpha, metadata=meta,
-                           friction=friction)
+                           friction=friction, rdf=rdf)
     return TrainingReport(
         campaign=ds.campaign, dataset_hash=meta["dataset_hash"], n_sets=len(ds), seed=seed,
         n_folds=n_folds, split=sp.to_dict(), folds=fold_scores,
@@ -416,8 +452,9 @@ def save_models(models: TrainedModels | TrainingReport) -> dict[str, bytes]:
     dict
         ``structure`` and ``dynamics`` (zip: JSON metadata + torch weights, see
         :meth:`StructureModel.to_bytes`; ``dynamics`` only when trained), ``alpha``
-        (JSON), ``friction`` (JSON, the same GP on gamma; only when trained),
-        ``manifest`` (JSON: metadata and the names present). No pickle is used.
+        (JSON), ``friction`` (JSON, the same GP on gamma; only when trained), ``rdf``
+        (JSON, :meth:`RDFModel.to_bytes`; only when trained), ``manifest`` (JSON:
+        metadata and the names present). No pickle is used.
     """
     if isinstance(models, TrainingReport):
         models = models.models
@@ -426,6 +463,8 @@ def save_models(models: TrainedModels | TrainingReport) -> dict[str, bytes]:
         blobs["dynamics"] = models.dynamics.to_bytes()
     if models.friction is not None:
         blobs["friction"] = models.friction.to_bytes()
+    if models.rdf is not None:
+        blobs["rdf"] = models.rdf.to_bytes()
     manifest = {"format_version": 1, "models": sorted(blobs), "metadata": models.metadata}
     blobs["manifest"] = json.dumps(manifest).encode()
     return blobs
@@ -449,4 +488,7 @@ def load_models(blobs: dict[str, bytes]) -> TrainedModels:
         friction=(AccelerationFactorModel.from_bytes(blobs["friction"])
                   if "friction" in manifest.get("models", []) and "friction" in blobs
                   else None),
+        # models stored before the RDF model existed have none
+        rdf=(RDFModel.from_bytes(blobs["rdf"])
+             if "rdf" in manifest.get("models", []) and "rdf" in blobs else None),
     )

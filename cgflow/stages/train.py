@@ -17,6 +17,7 @@ train`` call :func:`train_campaign_models` with a store.
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,27 @@ def training_records(store: Store, campaign: str, preset: str | None = None
     return records
 
 
+def aa_target_records(store: Store, campaign: str, preset: str | None = None
+                      ) -> list[dict[str, Any]]:
+    """One record per set of ``campaign`` with a completed all-atom run, converged or not
+    (see :meth:`cgflow.ml.rdf_model.AATargets.from_records`): its centre-of-mass RDF,
+    density and pressure with their errors. A set run with several presets appears once
+    (its first)."""
+    records, seen = [], set()
+    for v in campaign_sets(store, campaign, preset):
+        aa = v.aa_run
+        if (v.param_id in seen or v.parameter_set is None or aa is None
+                or aa.status != "completed" or aa.results is None):
+            continue
+        seen.add(v.param_id)
+        res = aa.results
+        records.append({
+            "param_id": v.param_id, "params": v.params, "r_nm": res.rdf.r_nm, "g": res.rdf.g,
+            "density_kg_m3": res.density_kg_m3, "density_err_kg_m3": res.density_err_kg_m3,
+            "pressure_bar": res.pressure_bar, "pressure_err_bar": res.pressure_err_bar})
+    return records
+
+
 def common_grid(records: list[dict[str, Any]], dr_nm: float = 0.01) -> np.ndarray:
     """The r grid of a campaign's potentials: from the largest first point (the short-range
     wall cannot be invented) to the largest cutoff (beyond its own cutoff a potential is
@@ -98,6 +120,7 @@ def train_campaign_models(store: Store, campaign: str, preset: str | None = None
     (and any earlier status replaced), no models.
     """
     from cgflow.ml.dataset import CampaignDataset
+    from cgflow.ml.rdf_model import AATargets
     from cgflow.ml.training import MIN_SETS_TO_TRAIN, InsufficientDataError, save_models, train_all
 
     if preset is not None:
@@ -105,9 +128,11 @@ def train_campaign_models(store: Store, campaign: str, preset: str | None = None
 
         get_cg_preset(preset)  # an unknown name is an error naming it, not "0 sets"
     source = "database"
+    export_folder = None
     if dataset is not None:
         if not isinstance(dataset, CampaignDataset):
             source = str(dataset)
+            export_folder = Path(dataset).parent
             dataset = CampaignDataset.load_npz(dataset)
         else:
             source = f"dataset {dataset.campaign!r}"
@@ -123,7 +148,17 @@ def train_campaign_models(store: Store, campaign: str, preset: str | None = None
                 f"needs at least {MIN_SETS_TO_TRAIN}")
         ds = dataset if records is None else CampaignDataset.from_records(
             records, common_grid(records), campaign=campaign)
-        report = train_all(ds, seed=seed)
+        # the RDF model learns from every all-atom run, converged or not: those stored, or
+        # those the sets.json of a dataset file's export folder lists (else train_all
+        # takes the converged sets' RDFs)
+        aa = None
+        if records is not None:
+            aa_records = aa_target_records(store, campaign, preset)
+            if aa_records:
+                aa = AATargets.from_records(aa_records, ds.r_nm, campaign=campaign)
+        elif export_folder is not None and (export_folder / "sets.json").is_file():
+            aa = AATargets.from_export(export_folder)
+        report = train_all(ds, seed=seed, aa_targets=aa)
     except InsufficientDataError as exc:
         store.save_model({"name": STATUS_MODEL, "campaign": campaign, "kind": "status",
                           "metadata": {"status": "insufficient_data", "message": str(exc),
