@@ -139,6 +139,9 @@ def bad_input(trials: int, rng: np.random.Generator, env: Env) -> Tally:
                 t.note(f"{case.id}: exit {got.status}: {got.message.strip()[:200]}")
             shutil.rmtree(work, ignore_errors=True)
     finally:
+        for st in bad._STORES.values():
+            st.close()
+        bad._STORES.clear()
         env.drop(lp)
     return t
 

@@ -382,12 +382,18 @@ CASES = cases()
 # --- running a case ----------------------------------------------------------------------------
 
 
+_STORES: dict[Path, object] = {}
+
+
 def db_snapshot(lp_file: Path) -> dict[str, int]:
-    """Documents per collection of the launchpad file's database."""
+    """Documents per collection of the launchpad file's database (one connection per
+    file, kept)."""
     from cgflow.db.store import Store
 
-    with Store.from_launchpad_file(lp_file) as st:
-        return {c: st.db[c].count_documents({}) for c in st.db.list_collection_names()}
+    st = _STORES.get(lp_file)
+    if st is None:
+        st = _STORES[lp_file] = Store.from_launchpad_file(lp_file)
+    return {c: st.db[c].estimated_document_count() for c in st.db.list_collection_names()}
 
 
 def run_case(case: Case, ctx: Ctx) -> Outcome:
@@ -429,6 +435,9 @@ def hostile_ctx(mongo_uri, tmp_path_factory):
     lp = LaunchPad(host=mongo_uri, name=name, uri_mode=True, strm_lvl="ERROR")
     lp.reset("", require_password=False)
     yield Ctx(tmp=tmp, lp=lp_file)
+    for st in _STORES.values():
+        st.close()
+    _STORES.clear()
     lp.connection.drop_database(name)
     lp.connection.close()
 
