@@ -38,6 +38,11 @@ The faults (cheap ones; the ones that need long engine runs are in the test suit
     a campaign of two sets launched with ``CGFLOW_GMX=/nonexistent``: every set's first
     Firework fizzles with a reason naming the missing command, and the launcher goes on
     to the next set.
+``missing_lammps``
+    a LAMMPS run with ``CGFLOW_LMP=/nonexistent``: an engine error naming the command.
+``fuzz_submit``
+    random campaign specs through ``cgflow campaign submit``: queued (exit 0) or a clear
+    error naming the file (exit 2) with nothing written.
 
 Writes ``results/faults.{json,md}`` (with date and machine load); the README's table
 comes from there. ``tests/test_faults_short.py`` runs a short version in the test suite.
@@ -238,6 +243,52 @@ def fuzz_parameter_sets(trials: int, rng: np.random.Generator, env: Env) -> Tall
             return f"{type(exc).__name__}: {exc} for {ch!r}"
 
     return _fuzz(trials, check, strategy)
+
+
+def fuzz_submit(trials: int, rng: np.random.Generator, env: Env) -> Tally:
+    """Random campaign specs submitted through the command line: queued whole (exit 0)
+    or refused with a clear error (exit 2) and nothing written."""
+    import test_bad_input as bad
+    import yaml
+    from hypothesis import strategies as st
+
+    from cgflow.cli.main import main as cgflow_main
+
+    lp, lp_file = env.launchpad()
+    n = {"i": 0}
+
+    def check(spec: dict) -> str:
+        if isinstance(spec.get("n_sets"), int) and spec["n_sets"] > 3:
+            spec = {**spec, "n_sets": 3}  # keep each example quick
+        try:
+            text = yaml.safe_dump(spec)
+        except Exception:  # noqa: BLE001 - not representable as YAML: not an input
+            return "ok"
+        n["i"] += 1
+        f = env.tmp / f"fuzz{n['i']}.yaml"
+        f.write_text(text)
+        before = bad.db_snapshot(lp_file)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                status = cgflow_main(["campaign", "submit", str(f), "-l", str(lp_file)])
+            except BaseException as exc:  # noqa: BLE001 - a traceback
+                return f"{type(exc).__name__}: {exc} for {spec!r}"
+        after = bad.db_snapshot(lp_file)
+        if status == 2 and after == before and str(f) in err.getvalue():
+            return "clear"
+        if status == 0:
+            return "ok"
+        return f"exit {status}, writes {after != before}: {err.getvalue()[:200]}"
+
+    try:
+        return _fuzz(trials, check, spec_strategy() | st.just({"name": "fuzz-valid",
+                                                                 "n_sets": 1}))
+    finally:
+        for store in bad._STORES.values():
+            store.close()
+        bad._STORES.clear()
+        env.drop(lp)
 
 
 # --- the database refuses a submission ---------------------------------------------------
@@ -442,6 +493,40 @@ def missing_engine(trials: int, rng: np.random.Generator, env: Env) -> Tally:
     return t
 
 
+def missing_lammps(trials: int, rng: np.random.Generator, env: Env) -> Tally:
+    """A LAMMPS run of the canned IBI inputs with ``CGFLOW_LMP=/nonexistent/lmp``: an
+    EngineError naming the command (what a CG Firework fizzles with), no output written."""
+    from cgflow.errors import EngineError
+    from cgflow.jobs.lammps.job import run_lammps
+
+    src = REPO / "tests" / "data" / "lammps_failures" / "finished_ibi"
+    t = Tally()
+    saved = os.environ.get("CGFLOW_LMP")
+    os.environ["CGFLOW_LMP"] = "/nonexistent/lmp"
+    try:
+        for i in range(trials):
+            d = env.tmp / f"nolmp{i}"
+            shutil.copytree(src, d, ignore=shutil.ignore_patterns(
+                "log.lammps", "rdf.dat", "pressure.dat", "final.data", "lammps.out"))
+            t.trials += 1
+            try:
+                run_lammps(d, resume=False)
+                t.lost += 1
+                t.note("run_lammps returned without LAMMPS")
+            except EngineError as exc:
+                if "/nonexistent/lmp" in str(exc) and not (d / "log.lammps").exists():
+                    t.survived += 1
+                else:
+                    t.lost += 1
+                    t.note(str(exc))
+    finally:
+        if saved is None:
+            os.environ.pop("CGFLOW_LMP", None)
+        else:
+            os.environ["CGFLOW_LMP"] = saved
+    return t
+
+
 FAULTS: dict[str, tuple[Callable[[int, np.random.Generator, Env], Tally], int]] = {
     "bad_input": (bad_input, 1),
     "fuzz_specs": (fuzz_specs, 300),
@@ -451,6 +536,8 @@ FAULTS: dict[str, tuple[Callable[[int, np.random.Generator, Env], Tally], int]] 
     "truncated_output": (truncated_output, 100),
     "ibi_monitor": (ibi_monitor, 200),
     "missing_engine": (missing_engine, 2),
+    "missing_lammps": (missing_lammps, 3),
+    "fuzz_submit": (fuzz_submit, 40),
 }
 
 

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import faults  # noqa: E402
 
 TRIALS = {"fuzz_specs": 60, "fuzz_parameter_sets": 60, "submit_refused": 4,
-          "submit_twice": 2, "truncated_output": 40, "ibi_monitor": 40, "missing_engine": 1}
+          "submit_twice": 2, "truncated_output": 40, "ibi_monitor": 40, "missing_engine": 1,
+          "missing_lammps": 1, "fuzz_submit": 10}
 
 
 @pytest.mark.parametrize("name", sorted(TRIALS))
