@@ -141,8 +141,18 @@ def report(r: dict[str, Any], path: Path) -> Path:
             ("read (same folder)", t["warm_read_s"]),
             (f"draw {t['figures_drawn']['warm']} figures (same folder)", t["warm_draw_s"]),
             ("cgflow report, new process, new folder", t["cli_wall_s"])]
-    fig, ax = plt.subplots(figsize=(8.0, 3.2), layout="constrained")
+    cpu = [(f"CPU: {name}", t[key]) for key, name in (
+        ("cold_cpu_s", "write_report(), new folder"), ("warm_cpu_s", "same folder"),
+        ("cli_cpu_s", "the command")) if key in t]
+    fig, axes = plt.subplots(1, 2 if cpu else 1, figsize=(13.0 if cpu else 8.0, 3.2),
+                             layout="constrained", squeeze=False)
+    ax = axes[0, 0]
     _timing_bars(ax, rows, COLOURS[1])
+    if cpu:
+        ax2 = axes[0, 1]
+        _timing_bars(ax2, cpu, COLOURS[0])
+        ax2.set_xlabel("CPU time / s (this process, its workers, the command)")
+        ax2.set_title("CPU time (steadier on a loaded machine)", fontsize=10)
     m = r["machine"]
     ax.set_title(f"cgflow report, 300 sets ({m['date'][:10]}, load "
                  f"{r['load_before_timing'][0]} on {m['nproc']} cores)", fontsize=10)

@@ -47,7 +47,7 @@ __all__ = ["ReportResult", "read_report_data", "write_report", "write_report_fil
 FIGURES_DIR = "figures"
 #: Part of every per-set figure's name: change it when the figure's drawing changes, so
 #: that figures of an earlier version are redrawn.
-FIGURE_VERSION = 1
+FIGURE_VERSION = 2
 #: From this many per-set figures to draw, worker processes draw them.
 PARALLEL_FROM = 16
 #: Most worker processes.
