@@ -211,3 +211,24 @@ def test_pressure_method_simple_from_a_spec_changes_the_ibi_update(tmp_path):
         amplitudes[method] = res.pressure_ramp_amplitude_kj_mol
     assert amplitudes["virial"] < 0 and amplitudes["simple"] < 0
     assert not np.isclose(amplitudes["virial"], amplitudes["simple"], rtol=1e-3)
+
+
+def test_the_default_initial_guess_is_the_shipped_inverse_where_it_applies():
+    from cgflow.ml.inverse import SHIPPED_INVERSE
+    from cgflow.presets import get_cg_preset
+    from cgflow.stages import cg as cg_stage
+
+    spec, _ = campaign_spec_from_text("name: x\npreset: tiny\n", source="spec.yaml")
+    assert spec.ibi.initial_guess == "auto"
+    target = _flat_target()
+    tiny = cg_stage.make_settings(spec.ibi, target, get_cg_preset("tiny"))
+    assert tiny.initial_guess == "inverse" and tiny.inverse_model == str(SHIPPED_INVERSE)
+    # a grid the shipped inverse does not cover (the demo preset's 1.5 nm cutoff): the PMF
+    assert cg_stage.make_settings(spec.ibi, target, get_cg_preset("demo")).initial_guess == "pmf"
+    # another temperature: the PMF
+    hot = cg_stage.make_target(rdf_r_nm=target.r_nm, rdf_g=target.g, density_kg_m3=700.0,
+                               pressure_bar=1.0, pressure_err_bar=5.0, temperature_k=350.0)
+    assert cg_stage.make_settings(spec.ibi, hot, get_cg_preset("tiny")).initial_guess == "pmf"
+    # an explicit choice is kept
+    pmf, _ = campaign_spec_from_text("name: x\nibi: {initial_guess: pmf}\n", source="s.yaml")
+    assert cg_stage.make_settings(pmf.ibi, target, get_cg_preset("tiny")).initial_guess == "pmf"

@@ -120,10 +120,12 @@ def initial_ibi_potential(target: IBITarget, settings: IBISettings,
     g_t = resample_rdf(target.r_nm, target.g, r)
     if settings.initial_guess == "inverse":
         return _inverse_potential(r, g_t, target, settings)
+    # "auto" is resolved per set by cgflow.stages.cg.make_settings; unresolved, it is the PMF
+    method = "pmf" if settings.initial_guess == "auto" else settings.initial_guess
     return initial_potential(r, g_t, settings.temperature_k, g_min=settings.g_min,
                              switch_width_nm=settings.switch_width_nm,
                              smoothing_window=settings.smoothing_window,
-                             method=settings.initial_guess,
+                             method=method,
                              density_nm3=target.number_density_nm3,
                              s_min=settings.hnc_s_min)
 

@@ -71,9 +71,14 @@ class IBISettings(BaseModel):
         See ``acceleration``.
     initial_guess
         First potential: ``"pmf"`` (-kT ln g_t), ``"hnc"`` (the HNC inversion of g_t,
-        -kT ln g_t + kT gamma[g_t]) or ``"inverse"`` (the learned structure-to-potential
+        -kT ln g_t + kT gamma[g_t]), ``"inverse"`` (the learned structure-to-potential
         inverse in ``inverse_model``, :class:`cgflow.ml.inverse.StructureInverse`, given
-        g_t, the density, temperature, bead mass and pressure of the target).
+        g_t, the density, temperature, bead mass and pressure of the target) or
+        ``"auto"`` (default): the inverse shipped with cgflow where it covers the set's
+        grid, temperature and bead mass (:func:`cgflow.ml.inverse.shipped_inverse_for`;
+        the ``tiny`` and ``reference`` presets at 298 K), or the one in ``inverse_model``
+        when given, else the PMF; resolved per set by
+        :func:`cgflow.stages.cg.make_settings`.
     inverse_model
         Path of the JSON file of the inverse for ``initial_guess: inverse``.
     ihnc_start_iteration
@@ -131,7 +136,7 @@ class IBISettings(BaseModel):
     acceleration: Literal["none", "anderson"] = "none"
     anderson_memory: int = Field(default=3, ge=1, le=10)
     anderson_max_coefficient: float = _positive(2.0)
-    initial_guess: Literal["pmf", "hnc", "inverse"] = "pmf"
+    initial_guess: Literal["auto", "pmf", "hnc", "inverse"] = "auto"
     inverse_model: str | None = None
     ihnc_start_iteration: int = Field(default=0, ge=0)
     hnc_s_min: float = _positive(0.3)

@@ -300,3 +300,29 @@ class StructureInverse:
             raise InvalidInputError(f"structure inverse: field 'path': value {str(p)!r}: not "
                                     f"JSON ({exc})") from None
         return cls.from_dict(d)
+
+
+#: The inverse shipped with cgflow (package data): trained on the 400 synthetic pairs of
+#: ``benchmarks/synthetic_pairs.py`` (the potential family around the 53 IBI potentials of
+#: ``data/reference``), at the one temperature and bead mass of those pairs, on the grid
+#: of the ``tiny`` and ``reference`` CG presets (0.1 to 1.2 nm in steps of 0.01 nm).
+SHIPPED_INVERSE = Path(__file__).resolve().parent / "models" / "inverse_234trimepe_298K.json"
+SHIPPED_TEMPERATURE_K = 298.15
+SHIPPED_MASS_G_MOL = 114.23
+
+
+def shipped_inverse_for(r_nm: np.ndarray, temperature_k: float,
+                        mass_g_mol: float) -> Path | None:
+    """The shipped inverse when it covers this IBI grid, temperature (within 1 K) and
+    bead mass (within 0.1 g/mol), else None.
+
+    The grid is compared point by point with the model's own (read from its file, so
+    this costs one JSON read)."""
+    if (abs(temperature_k - SHIPPED_TEMPERATURE_K) > 1.0
+            or abs(mass_g_mol - SHIPPED_MASS_G_MOL) > 0.1 or not SHIPPED_INVERSE.is_file()):
+        return None
+    grid = np.asarray(json.loads(SHIPPED_INVERSE.read_text())["r_nm"], float)
+    r = np.asarray(r_nm, float)
+    if grid.shape != r.shape or not np.allclose(grid, r):
+        return None
+    return SHIPPED_INVERSE

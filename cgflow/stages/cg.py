@@ -26,7 +26,12 @@ import numpy as np
 from cgflow.db.documents import finite_or_none
 from cgflow.errors import InvalidInputError
 from cgflow.ibi.iteration import finish_iteration as _finish_iteration
-from cgflow.ibi.iteration import initial_ibi_potential, prepare_iteration, unbroken_chain
+from cgflow.ibi.iteration import (
+    ibi_grid,
+    initial_ibi_potential,
+    prepare_iteration,
+    unbroken_chain,
+)
 from cgflow.ibi.monitor import (
     IBIDecision,
     IBIMonitorSettings,
@@ -37,6 +42,7 @@ from cgflow.ibi.potential import TabulatedPotential
 from cgflow.ibi.production import acceleration_factor, finish_production, prepare_production
 from cgflow.ibi.settings import IBISettings, IBITarget, IterationResult
 from cgflow.jobs.lammps.job import LammpsRunReport, run_lammps
+from cgflow.ml.inverse import shipped_inverse_for
 from cgflow.presets import CGPreset
 
 #: Seed offset of the IBI iterations (iteration i uses SEED_BASE + i).
@@ -73,19 +79,30 @@ def make_settings(ibi: IBISettings | None, target: IBITarget,
     is not chased below its own uncertainty). The cutoff is the section's or else the CG
     preset's, shortened to the range of the target RDF when the all-atom box was too
     small for it (IBI does not extrapolate the target). The iteration limit is the
-    section's or else the preset's ``max_ibi_iterations``. Every other field is the
-    section's as it is.
+    section's or else the preset's ``max_ibi_iterations``. ``initial_guess: auto``
+    becomes the shipped learned inverse where it covers the set's grid, temperature and
+    bead mass (or ``inverse_model`` when the section names one), else the PMF. Every
+    other field is the section's as it is.
     """
     ibi = ibi if ibi is not None else IBISettings()
     dr = ibi.grid_dr_nm
     reach = float(target.r_nm[-1]) + 0.5 * float(target.r_nm[1] - target.r_nm[0])
     cutoff = min(ibi.cutoff_nm or cg_preset.rcut_nm, np.floor(reach / dr + 1e-6) * dr)
-    return ibi.replace(
+    resolved = ibi.replace(
         temperature_k=target.temperature_k,
         cutoff_nm=round(float(cutoff), 6),
         pressure_tolerance_bar=max(ibi.pressure_tolerance_bar, target.pressure_err_bar),
         max_iterations=ibi.max_iterations or cg_preset.max_ibi_iterations,
     )
+    if resolved.initial_guess != "auto":
+        return resolved
+    if resolved.inverse_model:  # a model of the user's own
+        return resolved.replace(initial_guess="inverse")
+    shipped = shipped_inverse_for(ibi_grid(resolved, cg_preset), target.temperature_k,
+                                  target.mass_g_mol)
+    if shipped is None:
+        return resolved.replace(initial_guess="pmf")
+    return resolved.replace(initial_guess="inverse", inverse_model=str(shipped))
 
 
 def monitor_settings(settings: IBISettings) -> IBIMonitorSettings:
