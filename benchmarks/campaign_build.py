@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import figures
 from _common import cpu_model, home_env, load_average
 
 HERE = Path(__file__).resolve().parent
@@ -104,6 +105,7 @@ def main() -> None:
     for r in refused:
         lines.append(f"\nn_sets = {r['n_sets']}: {r['message']}")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    figures.draw("campaign_build", args.out)
     print(args.out.with_suffix(".md").read_text())
 
 

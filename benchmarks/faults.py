@@ -71,6 +71,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO / "tests")]
+import figures  # noqa: E402 - benchmarks/ is on the path now
 
 
 @dataclass
@@ -599,6 +600,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     write_markdown(doc, args.out.with_suffix(".md"))
+    figures.draw("faults", args.out)
     print(args.out.with_suffix(".md").read_text())
 
 

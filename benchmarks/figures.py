@@ -10,9 +10,11 @@ committed results can be drawn again without running anything::
 Figures (``<name>.png`` beside ``<name>.json``): ``aa_overhead`` (campaign wall time
 split into engine time and overhead parts; ns/day of the three mdrun variants),
 ``campaign_status`` and ``report`` (wall times of the timed parts), ``ibi_aa_targets``
-(and any result of ``ibi_aa_targets.py``: RDF deviation per iteration and iterations
-per set, per variant), ``ibi_methods`` (D and dP per iteration, per update method and
-seed), ``ml/alpha_models`` (GP against random forest by training-set size) and
+(and every ``ibi_aa_*`` result of ``ibi_aa_targets.py``: RDF deviation per iteration and
+iterations per set, per variant; a combined table gets the figure of the files it
+names), ``ibi_methods`` (D and dP per iteration, per update method and seed),
+``campaign_build`` (time and memory against n_sets), ``faults`` (trials survived, lost,
+duplicated), ``ml/alpha_models`` (GP against random forest by training-set size) and
 ``ml/reference_validation`` (the closed-loop validation table of its Markdown file).
 ``votca_ibi``, ``ml/learning_curve`` and ``ml/reference_dataset`` draw their own.
 """
@@ -156,6 +158,52 @@ def report(r: dict[str, Any], path: Path) -> Path:
     m = r["machine"]
     ax.set_title(f"cgflow report, 300 sets ({m['date'][:10]}, load "
                  f"{r['load_before_timing'][0]} on {m['nproc']} cores)", fontsize=10)
+    return _save(fig, path)
+
+
+def campaign_build(r: dict[str, Any], path: Path) -> Path:
+    """Wall time and peak memory of ``cgflow campaign build`` against the number of sets."""
+    rows = sorted((row for row in r["rows"] if row.get("exit_status") == 0),
+                  key=lambda row: row["n_sets"])
+    n = [row["n_sets"] for row in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 3.6), layout="constrained")
+    a1.loglog(n, [row["wall_s"] for row in rows], "o-", color=COLOURS[0])
+    a2.loglog(n, [row["peak_rss_mib"] for row in rows], "s-", color=COLOURS[1])
+    for ax, ylabel in ((a1, "wall time / s"), (a2, "peak RSS / MiB")):
+        ax.set_xlabel("parameter sets")
+        ax.set_ylabel(ylabel)
+        ax.set_xticks(n, [str(x) for x in n])
+    a1.set_title("cgflow campaign build: time", fontsize=10)
+    a2.set_title("cgflow campaign build: memory", fontsize=10)
+    m = r.get("machine") or {}
+    fig.suptitle(f"campaign build against n_sets ({str(r.get('date', ''))[:10]}, load "
+                 f"{(m.get('load_before') or ['?'])[0]} on {m.get('cores', '?')} cores)",
+                 fontsize=11)
+    return _save(fig, path)
+
+
+def faults(r: dict[str, Any], path: Path) -> Path:
+    """Trials per kind of fault, split into survived, lost and duplicated."""
+    kinds = list(r["faults"])
+    rows = [r["faults"][k] for k in kinds]
+    y = np.arange(len(kinds))[::-1]
+    fig, ax = plt.subplots(figsize=(9.0, 0.38 * len(kinds) + 1.5), layout="constrained")
+    left = np.zeros(len(kinds))
+    for key, colour in (("survived", COLOURS[3]), ("lost", COLOURS[1]),
+                        ("duplicated", COLOURS[2])):
+        vals = np.array([float(row.get(key) or 0) for row in rows])
+        ax.barh(y, vals, left=left, color=colour, label=key)
+        left += vals
+    for yy, row in zip(y, rows, strict=True):
+        ax.text(row["trials"], yy, f"  {row['survived']}/{row['trials']}", va="center",
+                fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlim(left=1)
+    ax.set_yticks(y, [k.replace("_", " ") for k in kinds], fontsize=8)
+    ax.set_xlabel("trials (log scale)")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_title(f"fault injection ({str(r.get('date', ''))[:10]}, seed {r.get('seed')})",
+                 fontsize=10)
     return _save(fig, path)
 
 
@@ -312,16 +360,31 @@ FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "campaign_status": (RESULTS / "campaign_status.json", campaign_status),
     "report": (RESULTS / "report.json", report),
     "ibi_aa_targets": (RESULTS / "ibi_aa_targets.json", ibi_aa_targets),
+    "campaign_build": (RESULTS / "campaign_build.json", campaign_build),
+    "faults": (RESULTS / "faults.json", faults),
     "ibi_methods": (RESULTS / "ibi_methods.json", ibi_methods),
     "ml/alpha_models": (ML_RESULTS / "alpha_models.json", alpha_models),
     "ml/reference_validation": (ML_RESULTS / "reference_validation.md", reference_validation),
 }
 #: Results of several files drawn into one figure: name -> (files, figure function, figure).
-COMBINED = {
-    "ibi_aa_variants": ([RESULTS / f"{n}.json" for n in ("ibi_aa_anderson_trial",
-                                                        "ibi_aa_trial2", "ibi_aa_trial3")],
-                        ibi_aa_targets, RESULTS / "ibi_aa_variants.png"),
-}
+COMBINED: dict[str, tuple[list[Path], Callable[[Any, Path], Path], Path]] = {}
+
+
+def _ibi_aa_family() -> None:
+    """Every other result of ``ibi_aa_targets.py``: its own files, and the tables it
+    combined from several (``--combine``; their sources are named in the Markdown)."""
+    for f in sorted(RESULTS.glob("ibi_aa_*.json")):
+        FIGURES.setdefault(f.stem, (f, ibi_aa_targets))
+    for md in sorted(RESULTS.glob("ibi_aa_*.md")):
+        if md.with_suffix(".json").exists():
+            continue
+        sources = re.findall(r"`(ibi_aa_[\w-]+)\.json`", md.read_text())
+        if sources:
+            COMBINED[md.stem] = ([RESULTS / f"{n}.json" for n in dict.fromkeys(sources)],
+                                 ibi_aa_targets, md.with_suffix(".png"))
+
+
+_ibi_aa_family()
 
 
 def _load(path: Path) -> Any:

@@ -35,6 +35,7 @@ from cgflow.presets import get_cg_preset
 from cgflow.stages import cg as cg_stage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures  # noqa: E402
 from _common import cpu_model, load_average  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +127,8 @@ def combine(names: list[str], out: str) -> None:
                          f"{r['iterations']}{'' if r['converged'] else ' (not conv.)'}")
         lines.append(f"| {pid} | " + " | ".join(cells) + " |")
     (RESULTS / f"{out}.md").write_text("\n".join(lines) + "\n")
+    figures.ibi_aa_targets([json.loads((RESULTS / f"{n}.json").read_text()) for n in names],
+                           RESULTS / f"{out}.png")
     print((RESULTS / f"{out}.md").read_text())
 
 
@@ -189,6 +192,7 @@ def main() -> None:
     lines += ["", "Variants (the campaign's `ibi` section on top of the base):", ""]
     lines += [f"- `{k}`: {VARIANTS[k] or 'defaults'}" for k in a.variants]
     (RESULTS / f"{a.out}.md").write_text("\n".join(lines) + "\n")
+    figures.draw("ibi_aa_targets", RESULTS / f"{a.out}.json")
 
 
 if __name__ == "__main__":
