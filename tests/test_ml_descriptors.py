@@ -8,6 +8,7 @@ from cgflow.molecule.descriptors import (
     DESCRIPTOR_NAMES,
     VDW_RADIUS_NM,
     asphericity,
+    descriptor_coordinates,
     descriptor_vector,
     dihedral_barrier_kj_mol,
     molecular_descriptors,
@@ -60,9 +61,15 @@ def test_descriptors_of_the_built_molecule():
     ref = molecular_descriptors(OPLSAA_REFERENCE)
     assert tuple(ref) == DESCRIPTOR_NAMES
     mol = trimethylpentane()
-    x = build_coordinates(OPLSAA_REFERENCE)
+    x = descriptor_coordinates(OPLSAA_REFERENCE)
     assert ref["radius_of_gyration_nm"] == pytest.approx(
         radius_of_gyration_nm(x, np.array(mol.masses())))
+    # for OPLS-AA it is the simulation's starting geometry
+    np.testing.assert_allclose(x, build_coordinates(OPLSAA_REFERENCE), atol=1e-12)
+    bonds = np.array([np.linalg.norm(x[b.i] - x[b.j]) for b in mol.bonds])
+    expected = [OPLSAA_REFERENCE.bond_ctct_r0 if b.kind == "ctct" else
+                OPLSAA_REFERENCE.bond_cthc_r0 for b in mol.bonds]
+    np.testing.assert_allclose(bonds, expected, rtol=1e-12)
     # 26 atoms of OPLS-AA sizes: less than the sum of the spheres (they overlap), more
     # than the carbons alone
     spheres = sum(4.0 / 3.0 * np.pi * VDW_RADIUS_NM[a.bonded_type] ** 3 for a in mol.atoms)
@@ -91,3 +98,19 @@ def test_descriptors_follow_the_geometry():
                                                   "dih_hcctcthc_c3": 3.0}))
     assert stiff["vdw_volume_nm3"] == ref["vdw_volume_nm3"]
     assert stiff["dih_hcctcthc_barrier_kj_mol"] == pytest.approx(3.0)
+
+
+def test_descriptors_are_continuous_in_the_angles():
+    # one conformer for all sets: no jumps where the simulation builder would switch
+    values = OPLSAA_REFERENCE.model_dump()
+    thetas = np.arange(70.0, 141.0, 2.5)
+    d = np.array([descriptor_vector(ParameterSet(**{**values, "angle_ctctct_theta0": t}))
+                  for t in thetas])
+    jumps = {}
+    for k, name in enumerate(DESCRIPTOR_NAMES[:5]):
+        steps = np.abs(np.diff(d[:, k]))
+        # a jump: a step more than twice as large as both of its neighbours
+        big = steps[1:-1] > 2.0 * np.maximum(steps[:-2], steps[2:]) + 1e-4
+        jumps[name] = thetas[1:-2][big].tolist()
+    # the one jump, just above 90 degrees (see the module docstring)
+    assert jumps == {n: [90.0] if n == "asphericity" else [] for n in DESCRIPTOR_NAMES[:5]}

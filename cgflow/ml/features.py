@@ -1,13 +1,16 @@
-"""Validation of feature matrices: (n, 19) parameters in ParameterSet field order."""
+"""Feature matrices: validation of (n, 19) parameters in ParameterSet field order, and the
+physically motivated inputs computed from them (molecular descriptors of the built
+geometry, :mod:`cgflow.molecule.descriptors`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from cgflow.errors import InvalidInputError
-from cgflow.params import N_PARAMETERS
+from cgflow.params import N_PARAMETERS, ParameterSet
 
 
 def check_features(X: Any, what: str = "X") -> np.ndarray:
@@ -39,3 +42,52 @@ def check_features(X: Any, what: str = "X") -> np.ndarray:
             f"{what}: non-finite value {float(X[i, j])!r} in row {i}, column {j}"
         )
     return X
+
+
+def descriptor_matrix(X: Any, names: Sequence[str], what: str = "X") -> np.ndarray:
+    """Molecular descriptors of every row of a feature matrix.
+
+    Parameters
+    ----------
+    X
+        (n, 19) parameters, ParameterSet field order, GROMACS units.
+    names
+        Names from :data:`cgflow.molecule.descriptors.DESCRIPTOR_NAMES`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, len(names)) values of :func:`cgflow.molecule.descriptors.molecular_descriptors`.
+
+    Raises
+    ------
+    InvalidInputError
+        For an unknown name (naming it and the known ones) or a row that is not a valid
+        parameter set.
+    """
+    from cgflow.molecule.descriptors import DESCRIPTOR_NAMES, molecular_descriptors
+
+    unknown = [n for n in names if n not in DESCRIPTOR_NAMES]
+    if unknown:
+        raise InvalidInputError(
+            f"field 'descriptors': unknown descriptor {unknown[0]!r} (known: "
+            f"{', '.join(DESCRIPTOR_NAMES)})")
+    X = check_features(X, what)
+    out = np.empty((X.shape[0], len(names)))
+    for i, row in enumerate(X):
+        try:
+            ps = ParameterSet.from_array(row)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{what}: row {i} is not a valid parameter set: {exc}"
+                                    ) from None
+        d = molecular_descriptors(ps)
+        out[i] = [d[n] for n in names]
+    return out
+
+
+def model_inputs(X: Any, descriptors: Sequence[str] = (), what: str = "X") -> np.ndarray:
+    """The inputs of a model: the 19 parameters followed by the named descriptors."""
+    X = check_features(X, what)
+    if not descriptors:
+        return X
+    return np.hstack([X, descriptor_matrix(X, descriptors, what)])
