@@ -4,8 +4,10 @@ Works on arrays and plain dataclasses only: the campaign's database records beco
 :class:`CampaignDataset`, :func:`train_all` cross-validates and trains the
 :class:`StructureModel` (parameters -> IBI potential), the :class:`DynamicsModel`
 (parameters -> potential with the all-atom dynamics) and the
-:class:`AccelerationFactorModel` (parameters -> alpha = D_CG / D_AA), and
-:func:`predict_potentials` applies them to a new parameter set. Feature matrices ``X`` are
+:class:`AccelerationFactorModel` (parameters -> alpha = D_CG / D_AA) and the
+:class:`RDFModel` (parameters -> the all-atom run's g_t(r), density and pressure, from
+every all-atom run, :class:`AATargets`), and :func:`predict_potentials` applies them to a
+new parameter set. Feature matrices ``X`` are
 (n, 19) in :data:`cgflow.params.FIELDS` order, GROMACS units; potentials are kJ/mol on a
 grid in nm; diffusion coefficients nm^2/ps.
 
@@ -28,11 +30,17 @@ _EXPORTS: dict[str, str] = {
     "DynamicsModel": "dynamics",
     "dynamics_pairs": "dynamics",
     "check_features": "features",
+    "descriptor_matrix": "features",
+    "model_inputs": "features",
     "potential_rmse": "metrics",
     "regression_metrics": "metrics",
     "Prediction": "predict",
     "predict_potentials": "predict",
     "PotentialRepresentation": "representation",
+    "AATargets": "rdf_model",
+    "RDFModel": "rdf_model",
+    "RDFPrediction": "rdf_model",
+    "score_rdf_model": "rdf_model",
     "forces_from_potential": "representation",
     "StructureModel": "structure_model",
     "MIN_SETS_TO_TRAIN": "training",
