@@ -30,6 +30,9 @@ RLAUNCH_IDLE_LOOPS = 2
 DB_CALL_TIMEOUT_S = 10.0
 #: Exit code of :func:`launch` when the job database stayed away too long (EX_TEMPFAIL).
 OUTAGE_EXIT_CODE = 75
+#: MongoDB's error code of a refused login (``AuthenticationFailed``): while the embedded
+#: server is down another server may take its port; it refuses the credentials.
+AUTHENTICATION_FAILED = 18
 
 
 def rlaunch_command(lp_file: Path, fworker_file: Path | None) -> list[str]:
@@ -270,7 +273,9 @@ class _Database:
     """Queries of the launcher that wait out an outage of the job database with backoff.
 
     A call whose server cannot be reached (``ConnectionFailure``: no server within
-    :data:`DB_CALL_TIMEOUT_S`, a connection lost) is retried after 1, 2, 4, ... 30 s.
+    :data:`DB_CALL_TIMEOUT_S`, a connection lost), or whose server refuses the
+    credentials (another server on the port of an embedded server that is down), is
+    retried after 1, 2, 4, ... 30 s.
     The first failure and the return are said in one line each, and every minute
     meanwhile. With a ``worker`` alive, a failed call is given up (the launcher goes on
     watching the worker); without one, an outage longer than ``limit_s`` raises
@@ -284,20 +289,25 @@ class _Database:
         self.said_at = 0.0
 
     def call(self, fn: Callable[[], Any], what: str, worker: Any = None) -> Any:
-        from pymongo.errors import ConnectionFailure
+        from pymongo.errors import ConnectionFailure, OperationFailure
 
         delay = 1.0
         while True:
             started = time.monotonic()
             try:
                 out = fn()
-            except ConnectionFailure as exc:
+            except (ConnectionFailure, OperationFailure) as exc:
+                if isinstance(exc, OperationFailure) and exc.code != AUTHENTICATION_FAILED:
+                    raise
                 now = time.monotonic()
                 if self.away_since is None:
                     self.away_since, self.said_at = started, now
-                    self.report(f"job database unreachable ({type(exc).__name__} while "
-                                f"{what}): waiting for it; without a running rlaunch the "
-                                f"launch stops after {self.limit_s:.0f} s")
+                    why = (type(exc).__name__ if isinstance(exc, ConnectionFailure) else
+                           "the server on its port refused the credentials: not this job "
+                           "database, another server took the port while it was down?")
+                    self.report(f"job database unreachable ({why} while {what}): waiting "
+                                "for it; without a running rlaunch the launch stops after "
+                                f"{self.limit_s:.0f} s")
                 elif now - self.said_at >= 60:
                     self.said_at = now
                     self.report(f"job database still unreachable "
