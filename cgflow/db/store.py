@@ -140,6 +140,15 @@ class RunStateError(CgflowError, RuntimeError):
     is not running, or starting one that already completed)."""
 
 
+def _match(param_ids: Iterable[str] | None = None, **equal: Any) -> dict[str, Any]:
+    """A query: each field of ``equal`` that is not None must equal its value, and
+    ``param_id`` be one of ``param_ids`` when given."""
+    query: dict[str, Any] = {k: v for k, v in equal.items() if v is not None}
+    if param_ids is not None:
+        query["param_id"] = {"$in": list(param_ids)}
+    return query
+
+
 class StoredDocumentError(CgflowError, ValueError):
     """A document read from the database does not match its schema."""
 
@@ -654,16 +663,8 @@ class Store:
                 param_ids: Iterable[str] | None = None) -> list[AARunDoc]:
         """AA runs used by ``campaign`` (launched or linked), with ``status``, ``preset``
         and/or among ``param_ids``; oldest first."""
-        query: dict[str, Any] = {}
-        if campaign is not None:
-            query["campaigns"] = campaign
-        if status is not None:
-            query["status"] = status
-        if preset is not None:
-            query["preset"] = preset
-        if param_ids is not None:
-            query["param_id"] = {"$in": list(param_ids)}
-        return self._find(AA_RUNS, AARunDoc, query)
+        return self._find(AA_RUNS, AARunDoc, _match(param_ids, campaigns=campaign,
+                                                     status=status, preset=preset))
 
     def _open_aa_run(self, run_id: str, action: str) -> AARunDoc:
         current = self.get_aa_run(run_id)
@@ -714,14 +715,8 @@ class Store:
                    param_ids: Iterable[str] | None = None) -> list[PotentialDoc]:
         """Final potentials, filtered by campaign, convergence and/or parameter set ids,
         oldest first."""
-        query: dict[str, Any] = {}
-        if campaign is not None:
-            query["campaign"] = campaign
-        if converged is not None:
-            query["converged"] = converged
-        if param_ids is not None:
-            query["param_id"] = {"$in": list(param_ids)}
-        return self._find(POTENTIALS, PotentialDoc, query)
+        return self._find(POTENTIALS, PotentialDoc,
+                          _match(param_ids, campaign=campaign, converged=converged))
 
     def save_cg_run(self, doc: CGRunDoc | Mapping[str, Any]) -> CGRunDoc:
         """Store (or replace) the CG production run of a parameter set and preset."""
@@ -734,14 +729,7 @@ class Store:
     def cg_runs(self, campaign: str | None = None, status: str | None = None,
                 param_ids: Iterable[str] | None = None) -> list[CGRunDoc]:
         """CG runs filtered by campaign, status and/or parameter set ids, oldest first."""
-        query: dict[str, Any] = {}
-        if campaign is not None:
-            query["campaign"] = campaign
-        if status is not None:
-            query["status"] = status
-        if param_ids is not None:
-            query["param_id"] = {"$in": list(param_ids)}
-        return self._find(CG_RUNS, CGRunDoc, query)
+        return self._find(CG_RUNS, CGRunDoc, _match(param_ids, campaign=campaign, status=status))
 
     # --- friction calibrations -------------------------------------------------------------
 
@@ -757,14 +745,8 @@ class Store:
                   param_ids: Iterable[str] | None = None) -> list[FrictionDoc]:
         """Friction calibrations filtered by campaign, status and/or parameter set ids,
         oldest first."""
-        query: dict[str, Any] = {}
-        if campaign is not None:
-            query["campaign"] = campaign
-        if status is not None:
-            query["status"] = status
-        if param_ids is not None:
-            query["param_id"] = {"$in": list(param_ids)}
-        return self._find(FRICTIONS, FrictionDoc, query)
+        return self._find(FRICTIONS, FrictionDoc,
+                          _match(param_ids, campaign=campaign, status=status))
 
     # --- models and GridFS -----------------------------------------------------------------
 
@@ -851,12 +833,7 @@ class Store:
 
     def models(self, campaign: str | None = None, kind: str | None = None) -> list[ModelDoc]:
         """Models filtered by campaign and/or kind, oldest first."""
-        query: dict[str, Any] = {}
-        if campaign is not None:
-            query["campaign"] = campaign
-        if kind is not None:
-            query["kind"] = kind
-        return self._find(MODELS, ModelDoc, query)
+        return self._find(MODELS, ModelDoc, _match(campaign=campaign, kind=kind))
 
     # --- closed-loop validations -----------------------------------------------------------
 
