@@ -317,3 +317,21 @@ def test_without_openssl_authentication_is_not_set_up_and_nothing_runs(tmp_path,
     with pytest.raises(EmbeddedServerError, match="needs the 'openssl' command"):
         srv.start()
     assert srv.status().running is False and srv.credentials() is None
+
+
+@needs_server
+def test_a_server_that_died_comes_back_on_its_port(tmp_path):
+    port = _free_port()
+    srv = EmbeddedServer(home=tmp_path, port=port, log_level="WARNING")
+    srv.start()
+    pid = srv.status().pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    again = EmbeddedServer(home=tmp_path, log_level="WARNING")  # no port given
+    try:
+        assert again.start() == make_uri("127.0.0.1", port)
+        assert _insert_and_read(again.client_uri(), 3) == [3]
+    finally:
+        again.stop()

@@ -547,7 +547,9 @@ class EmbeddedServer:
 
         Idempotent: a running server that answers ``ping`` is left alone. Safe against
         concurrent calls from several processes (file lock). The server is started in a
-        new session, so it outlives the process that started it. With ``auth`` (the
+        new session, so it outlives the process that started it. Without an explicit
+        port, a server that died (a stale state file) is started again on its port if
+        that is free, so that its clients find it there. With ``auth`` (the
         default) the first start of a data folder creates its user and
         ``credentials.json`` (see the module docstring); the URI returned never holds
         the password (:meth:`client_uri` does).
@@ -588,6 +590,7 @@ class EmbeddedServer:
                     f"and start it again. Server log {self.log_file}, last lines:\n"
                     + tail(self.log_file)
                 )
+            previous_port = (self.read_state() or {}).get("port") if stale else None
             if stale:
                 self._remove_state()
             if not self.config_file.exists():
@@ -604,7 +607,12 @@ class EmbeddedServer:
             if self.port is not None:
                 return self._launch(command, self.port, wait_s)
             last_error: EmbeddedServerError | None = None
-            for port in range(DEFAULT_PORT, DEFAULT_PORT + PORT_SEARCH_SPAN):
+            # the port of a server that died first: its clients (a running launcher, its
+            # rlaunch) wait for it there and go on when it is back
+            ports = list(range(DEFAULT_PORT, DEFAULT_PORT + PORT_SEARCH_SPAN))
+            if isinstance(previous_port, int) and 0 < previous_port < 65536:
+                ports = [previous_port] + [q for q in ports if q != previous_port]
+            for port in ports:
                 if not port_is_free(self.host, port):
                     continue
                 try:
