@@ -4,6 +4,8 @@ into the snippet of ``cgflow predict``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from cgflow.params import OPLSAA_REFERENCE
 from cgflow.stages.predict import write_prediction
 
 FAST = {"max_epochs": 100, "patience": 30, "hidden": (16,)}
-REFERENCE = "data/reference/dataset.npz"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "dataset.npz"
 
 
 def with_friction(ds: CampaignDataset) -> CampaignDataset:
@@ -46,7 +48,7 @@ def test_friction_column_round_trips_and_older_datasets_keep_their_hash(dataset,
     old = CampaignDataset.load_npz(REFERENCE)  # made before friction was calibrated
     assert not old.has_friction and np.isnan(old.friction).all()
     import json
-    stored = json.load(open("data/reference/sets.json"))["dataset_hash"]
+    stored = json.loads((REFERENCE.parent / "sets.json").read_text())["dataset_hash"]
     assert old.content_hash() == stored
 
 
