@@ -16,9 +16,12 @@ import pytest
 import yaml
 
 from cgflow.db.lostruns import (
+    MAX_OUTAGE_RERUNS,
     WORKER_INFO_NAME,
     find_lost,
+    outage_failures,
     rerun_lost,
+    rerun_outage_failures,
     running_launches,
     worker_folder,
     worker_state,
@@ -186,3 +189,47 @@ def test_fireworks_reads_the_config_the_launcher_hands_on(tmp_path):
     assert out.stdout.split() == ["7", "70"]
     got = ping_settings(fireworks_config_in_force(env))
     assert (got.ping_s, got.expiry_s) == (7.0, 70.0)
+
+
+def _fail(lp, launch_dir: Path, fw_id: int, stacktrace: str) -> None:
+    """Check ``fw_id`` out and fail it as a Rocket does when its Firetask raises."""
+    from fireworks import FWAction, FWorker
+
+    launch_dir.mkdir(parents=True, exist_ok=True)
+    fw, launch_id = lp.checkout_fw(FWorker(), str(launch_dir), fw_id=fw_id)
+    assert fw.fw_id == fw_id
+    lp.complete_launch(launch_id, FWAction(stored_data={
+        "_message": "runtime error during task",
+        "_exception": {"_stacktrace": stacktrace, "_details": None}}, exit=True), "FIZZLED")
+
+
+def test_a_run_that_failed_because_the_database_was_away_is_rerun_a_few_times(launchpad,
+                                                                               tmp_path):
+    from fireworks import Firework, ScriptTask
+
+    ids = {}
+    for name in ("outage", "real", "other-campaign"):
+        launchpad.add_wf(Firework(ScriptTask.from_str("true"), name=name, spec={
+            "campaign": "other" if name == "other-campaign" else "t"}))
+        ids[name] = max(launchpad.get_fw_ids())
+    away = ("Traceback (most recent call last):\n  ...\ncgflow.db.store.DatabaseUnavailable"
+            "Error: cannot reach the job database at 127.0.0.1:27117: "
+            "ServerSelectionTimeoutError: Connection refused")
+    _fail(launchpad, tmp_path / "a", ids["outage"], away)
+    _fail(launchpad, tmp_path / "b", ids["real"],
+          "Traceback (most recent call last):\ncgflow.errors.EngineError: grompp failed")
+    _fail(launchpad, tmp_path / "c", ids["other-campaign"], away)
+    (found,) = outage_failures(launchpad, {"spec.campaign": "t"})
+    assert (found.fw_id, found.name, found.earlier) == (ids["outage"], "outage", 0)
+    assert found.marker == "ServerSelectionTimeoutError"
+    assert [f.fw_id for f in outage_failures(launchpad)] == [ids["outage"],
+                                                             ids["other-campaign"]]
+    for n in range(MAX_OUTAGE_RERUNS):
+        assert rerun_outage_failures(launchpad, [found]) == ([ids["outage"]], [])
+        assert launchpad.fireworks.find_one({"fw_id": ids["outage"]})["state"] == "READY"
+        _fail(launchpad, tmp_path / f"a{n}", ids["outage"], away)
+        (found,) = outage_failures(launchpad, {"spec.campaign": "t"})
+        assert found.earlier == n + 1
+    assert rerun_outage_failures(launchpad, [found]) == ([], [ids["outage"]])
+    assert launchpad.fireworks.find_one({"fw_id": ids["outage"]})["state"] == "FIZZLED"
+    assert launchpad.fireworks.find_one({"fw_id": ids["real"]})["state"] == "FIZZLED"

@@ -101,6 +101,16 @@ def _running_worker(home: Path, lp, fw_id: int) -> int:
     return int(_wait(lambda: _holder(home).get("worker_pid"), 30, "the worker pid"))
 
 
+def _all_threads_stopped(pid: int) -> bool:
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+        except OSError:
+            continue
+    return bool(states) and all(s in ("T", "t") for s in states)
+
+
 def _completed_once(lp, fw_ids: dict[str, int]) -> dict[str, list[str]]:
     """Launch states per Firework name (a rerun archives the earlier launches); asserts
     every Firework COMPLETED exactly once."""
@@ -144,6 +154,8 @@ def test_a_killed_launcher_keeps_the_lock_while_its_rlaunch_lives_and_takes_it_d
     # SIGTERM of its parent's death pending) and still holds the launcher lock.
     os.kill(worker, signal.SIGSTOP)
     try:
+        # every thread stopped first: one still running would take the SIGTERM and die
+        _wait(lambda: _all_threads_stopped(worker), 30, "the worker to stop")
         wrapper.kill()
         wrapper.wait(timeout=30)
         assert pid_alive(worker)

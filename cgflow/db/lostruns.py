@@ -14,6 +14,11 @@ tells the database. A launcher knows a run is lost in one of two ways:
   ``rlaunch``) pings every ``PING_TIME_SECS``; one silent for longer than the expiry
   (``RUN_EXPIRATION_SECS``, :mod:`cgflow.orchestration.fw_configs`) is lost.
 
+A Firework that *failed* because the database was unreachable (its Firetask could not
+write its results, the outage outlasting the clients' wait) is no real failure either:
+:func:`outage_failures` finds it by the connection error in its stack trace and
+:func:`rerun_outage_failures` reruns it (at most :data:`MAX_OUTAGE_RERUNS` times).
+
 :func:`rerun_lost` goes through FireWorks' own ``detect_lostruns(rerun=True)`` restricted
 to the lost launches, so they are marked FIZZLED and their Fireworks READY exactly as
 ``lpad detect_lostruns --rerun`` does (after removing a workflow lock the dead worker
@@ -262,6 +267,78 @@ def rerun_lost(launchpad: Any, lost: Iterable[LostRun], *, exclusive: bool = Fal
     _, rerun, _ = launchpad.detect_lostruns(
         expiration_secs=0, rerun=True, launch_query={"launch_id": {"$in": launch_ids}})
     return sorted(int(i) for i in rerun), unlocked
+
+
+#: What a failed launch's stack trace holds when the job database was unreachable: the
+#: connection errors of pymongo and cgflow's message for them.
+OUTAGE_MARKERS = ("ServerSelectionTimeoutError", "AutoReconnect", "NetworkTimeout",
+                  "ConnectionFailure", "cannot reach the job database")
+#: How often a Firework that failed because the database was unreachable is rerun.
+MAX_OUTAGE_RERUNS = 3
+
+
+@dataclass(frozen=True)
+class OutageFailure:
+    """A FIZZLED Firework whose last launch failed because the job database was
+    unreachable (its Firetask could not write, or its Rocket could not report).
+
+    Attributes
+    ----------
+    fw_id, name
+        The Firework.
+    marker
+        The sign of the outage found in the launch's stack trace (e.g.
+        ``ServerSelectionTimeoutError``).
+    earlier
+        How many earlier (archived) launches of it failed the same way.
+    """
+
+    fw_id: int
+    name: str
+    marker: str
+    earlier: int
+
+
+def outage_failures(launchpad: Any, query: Mapping[str, Any] | None = None
+                    ) -> list[OutageFailure]:
+    """The FIZZLED Fireworks matching ``query`` whose last launch failed because the job
+    database was unreachable (:data:`OUTAGE_MARKERS` in its stack trace), in fw_id order.
+    A Firework that failed for any other reason is not one: its failure is real."""
+    out = []
+    for fw in launchpad.fireworks.find({**dict(query or {}), "state": "FIZZLED"},
+                                       {"fw_id": 1, "name": 1, "launches": 1,
+                                        "archived_launches": 1}):
+        if not fw.get("launches"):
+            continue
+        marker = _outage_marker(launchpad, max(fw["launches"]))
+        if marker is None:
+            continue
+        earlier = sum(_outage_marker(launchpad, i) is not None
+                      for i in fw.get("archived_launches") or [])
+        out.append(OutageFailure(int(fw["fw_id"]), str(fw.get("name") or ""), marker, earlier))
+    return sorted(out, key=lambda f: f.fw_id)
+
+
+def rerun_outage_failures(launchpad: Any, failures: Iterable[OutageFailure],
+                          max_reruns: int = MAX_OUTAGE_RERUNS) -> tuple[list[int], list[int]]:
+    """Rerun (``rerun_fw``) the ``failures`` that failed this way fewer than
+    ``max_reruns`` times before; (ids rerun, ids given up on)."""
+    rerun, given_up = [], []
+    for f in failures:
+        if f.earlier >= max_reruns:
+            given_up.append(f.fw_id)
+            continue
+        launchpad.rerun_fw(f.fw_id)
+        rerun.append(f.fw_id)
+    return rerun, given_up
+
+
+def _outage_marker(launchpad: Any, launch_id: int) -> str | None:
+    doc = launchpad.launches.find_one(
+        {"launch_id": launch_id, "state": "FIZZLED"}, {"action.stored_data._exception": 1})
+    exc = (((doc or {}).get("action") or {}).get("stored_data") or {}).get("_exception") or {}
+    text = f"{exc.get('_stacktrace') or ''}\n{exc.get('_details') or ''}"
+    return next((m for m in OUTAGE_MARKERS if m in text), None)
 
 
 def _last_ping(history: list[Mapping[str, Any]]) -> datetime | None:

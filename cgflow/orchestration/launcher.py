@@ -63,7 +63,8 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
        (a worker folder of this host whose lock is free), any campaign's, and those of
        ``campaign`` (all, without one) whose last ping is older than the expiry of the
        FireWorks config in force (``RUN_EXPIRATION_SECS``, cgflow's 600 s) are rerun and
-       named in a line each;
+       named in a line each, and so are Fireworks of ``campaign`` that failed because the
+       job database was unreachable (at most three times each);
     2. if a Firework is READY for this FireWorker, one ``rlaunch rapidfire``
        (:func:`rlaunch_command`) runs in a new worker folder under
        ``<launchpad folder>/../launches``, started through ``setpriv --pdeathsig`` (it
@@ -118,6 +119,7 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
                    else outage_limit_s)
     rc, failures, waiting_for = 0, 0, ""
     locked_since: dict[int, float] = {}
+    given_up_said: set[int] = set()
     with launcher_lock(lp_file, label="cgflow launch") as lock, open(log_path, "ab") as log:
         watcher = None
         try:
@@ -129,7 +131,7 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
             watcher = ProgressPrinter(lp, campaign, report) if campaign else None
             while True:
                 db.call(lambda: _rerun_lost_runs(lp, scope, pings.expiry_s, lock is not None,
-                                                 locked_since, report),
+                                                 locked_since, given_up_said, report),
                         "looking for lost runs")
                 if watcher:
                     db.call(watcher.update, "updating the progress view")
@@ -230,10 +232,18 @@ def _run_worker(lp: Any, lp_file: Path, fworker_file: Path | None, env: dict[str
 
 
 def _rerun_lost_runs(lp: Any, scope: dict[str, Any], expiry_s: float, exclusive: bool,
-                     locked_since: dict[int, float], report: Callable[[str], None]) -> list[int]:
-    """Rerun the lost runs: any whose worker is gone, and those in ``scope`` whose pings
-    stopped; one line each (and one per workflow lock a dead worker left)."""
-    from cgflow.db.lostruns import find_lost, rerun_lost, running_launches
+                     locked_since: dict[int, float], given_up_said: set[int],
+                     report: Callable[[str], None]) -> list[int]:
+    """Rerun the lost runs (any whose worker is gone, those in ``scope`` whose pings
+    stopped) and the runs in ``scope`` that failed because the job database was
+    unreachable; one line each (and one per workflow lock a dead worker left)."""
+    from cgflow.db.lostruns import (
+        find_lost,
+        outage_failures,
+        rerun_lost,
+        rerun_outage_failures,
+        running_launches,
+    )
 
     in_scope = {r.fw_id for r in running_launches(lp, scope)} if scope else None
     lost = [r for r in find_lost(running_launches(lp), expiry_s)
@@ -244,7 +254,18 @@ def _rerun_lost_runs(lp: Any, scope: dict[str, Any], expiry_s: float, exclusive:
     for r in lost:
         if r.fw_id in fw_ids:
             report(f"lost run rerun: Firework {r.fw_id} ({r.name}): {r.reason}")
-    return fw_ids
+    failed = outage_failures(lp, scope)
+    again, given_up = rerun_outage_failures(lp, failed)
+    for f in failed:
+        if f.fw_id in again:
+            report(f"failed run rerun: Firework {f.fw_id} ({f.name}) failed because the job "
+                   f"database was unreachable ({f.marker})")
+        elif f.fw_id in given_up and f.fw_id not in given_up_said:
+            given_up_said.add(f.fw_id)
+            report(f"Firework {f.fw_id} ({f.name}) failed {f.earlier + 1} times because the "
+                   f"job database was unreachable; not rerun again (lpad rerun_fws -i "
+                   f"{f.fw_id} does it)")
+    return fw_ids + again
 
 
 def _waiting_line(running: list[Any], expiry_s: float) -> str:
