@@ -4,6 +4,7 @@ this folder is on ``sys.path``)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 from pathlib import Path
@@ -30,3 +31,18 @@ def home_env(home: Path) -> dict[str, str]:
     env["CGFLOW_HOME"] = str(home)
     env["CGFLOW_WORK_ROOT"] = str(home / "runs")
     return env
+
+
+def write_results(out: Path, results: dict, markdown: str, figure: str | None = None) -> None:
+    """Write a benchmark's results: ``out`` (JSON), the Markdown summary beside it
+    (``.md``) and, if ``figure`` names one in ``figures.py``, its plot (``.png``); then
+    print the summary."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown)
+    if figure is not None:
+        import figures
+
+        figures.draw(figure, out)
+    print()
+    print(markdown)

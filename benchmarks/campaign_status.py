@@ -94,9 +94,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import figures
 import yaml
-from _common import home_env, load_average
+from _common import home_env, load_average, write_results
 
 RESULTS_DEFAULT = Path(__file__).resolve().parent / "results" / "campaign_status.json"
 CAMPAIGN = "status-bench"
@@ -1019,13 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         raise SystemExit("--repeats must be >= 1")
     results = run_benchmark(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    md = markdown(results)
-    args.out.with_suffix(".md").write_text(md)
-    figures.draw("campaign_status", args.out)
-    print()
-    print(md)
+    write_results(args.out, results, markdown(results), "campaign_status")
     _say(f"results: {args.out}, {args.out.with_suffix('.md')} and "
          f"{args.out.with_suffix('.png')}")
     return 0

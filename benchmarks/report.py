@@ -44,7 +44,6 @@ server is stopped and the temporary home removed at the end, also on error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import resource
@@ -57,9 +56,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import figures
 import numpy as np
-from _common import home_env, load_average
+from _common import home_env, load_average, write_results
 from campaign_status import (
     CAMPAIGN,
     machine_facts,
@@ -357,13 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         raise SystemExit("--repeats must be >= 1")
     results = run_benchmark(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    md = markdown(results)
-    args.out.with_suffix(".md").write_text(md)
-    figures.draw("report", args.out)
-    print()
-    print(md)
+    write_results(args.out, results, markdown(results), "report")
     _say(f"results: {args.out}, {args.out.with_suffix('.md')}, {args.out.with_suffix('.png')}")
     return 0
 

@@ -79,6 +79,18 @@ DIHEDRAL_TYPES = {
 }
 
 
+def _check_sanity_range(value: float, what: str, bounds: tuple[float, float], unit: str,
+                        positive: bool = False) -> None:
+    """Raise ``ValueError`` (for pydantic to name the field) if ``value`` is not > 0 (with
+    ``positive``) or lies outside cgflow's sanity ``bounds`` in ``unit``."""
+    if positive and value <= 0.0:
+        raise ValueError(f"{what} must be > 0 {unit}, got {value!r}")
+    lo, hi = bounds
+    if not lo <= value <= hi:
+        raise ValueError(f"{what} must be within [{lo:g}, {hi:g}] {unit} (cgflow's sanity "
+                         f"bounds), got {value!r}")
+
+
 class ParameterSet(BaseModel):
     """The 19 bonded parameters of 234TriMePe in OPLS-AA form, GROMACS units.
 
@@ -136,26 +148,16 @@ class ParameterSet(BaseModel):
         if not math.isfinite(value):
             raise ValueError(f"must be a finite number, got {value!r}")
         if name.endswith("_k"):
-            lo, hi = FORCE_CONSTANT_BOUNDS
-            if value <= 0.0:
-                raise ValueError(f"force constant must be > 0, got {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"force constant must be within [{lo:g}, {hi:g}] "
-                                 f"{FIELD_UNITS[name]} (cgflow's sanity bounds), got {value!r}")
+            _check_sanity_range(value, "force constant", FORCE_CONSTANT_BOUNDS,
+                                FIELD_UNITS[name], positive=True)
         if name.endswith("_r0"):
-            lo, hi = BOND_LENGTH_BOUNDS_NM
-            if value <= 0.0:
-                raise ValueError(f"equilibrium bond length must be > 0 nm, got {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"equilibrium bond length must be within [{lo:g}, {hi:g}] nm "
-                                 f"(cgflow's sanity bounds), got {value!r}")
+            _check_sanity_range(value, "equilibrium bond length", BOND_LENGTH_BOUNDS_NM, "nm",
+                                positive=True)
         if name.endswith("_theta0") and not ANGLE_BOUNDS_DEG[0] < value < ANGLE_BOUNDS_DEG[1]:
             raise ValueError(f"equilibrium angle must be in (0, 180) degrees, got {value!r}")
-        if name.startswith("dih_") and abs(value) > DIHEDRAL_COEFFICIENT_MAX_KJ_MOL:
-            raise ValueError(f"dihedral coefficient must be within "
-                             f"[-{DIHEDRAL_COEFFICIENT_MAX_KJ_MOL:g}, "
-                             f"{DIHEDRAL_COEFFICIENT_MAX_KJ_MOL:g}] kJ/mol (cgflow's sanity "
-                             f"bounds), got {value!r}")
+        if name.startswith("dih_"):
+            bound = DIHEDRAL_COEFFICIENT_MAX_KJ_MOL
+            _check_sanity_range(value, "dihedral coefficient", (-bound, bound), "kJ/mol")
         return value
 
     # --- identity ---------------------------------------------------------------------

@@ -19,8 +19,11 @@ a FireWorker's environment takes effect without a restart):
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cgflow.errors import EngineError
 
 #: Settings field -> environment variable.
 ENV_VARS = {
@@ -60,6 +63,27 @@ class Settings:
     def is_set(self, name: str, env: dict[str, str] | None = None) -> bool:
         """True when the variable of field ``name`` is set (not the default)."""
         return bool((os.environ if env is None else env).get(ENV_VARS[name]))
+
+
+def find_executable(name: str, what: str, install_hint: str) -> str:
+    """Path of the executable of settings field ``name`` (``gmx``, ``lmp``, ``mpirun``):
+    its ``CGFLOW_*`` variable (a path or a command name) if set, else the default command
+    on ``PATH``.
+
+    Raises
+    ------
+    EngineError
+        If it cannot be found; the message names ``what``, where it was looked for and
+        ``install_hint``.
+    """
+    settings = current()
+    command = getattr(settings, name)
+    found = shutil.which(command)
+    if found is None:
+        source = (f"${ENV_VARS[name]}={command!r}" if settings.is_set(name)
+                  else f"{command!r} on PATH")
+        raise EngineError(f"{what} executable not found ({source}). {install_hint}")
+    return found
 
 
 def current() -> Settings:

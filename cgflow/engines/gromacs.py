@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +32,7 @@ from cgflow.molecule import build_coordinates, molar_mass_g_mol, trimethylpentan
 from cgflow.molecule.topology import write_gro, write_topology
 from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
-from cgflow.settings import ENV_VARS
-from cgflow.settings import current as current_settings
+from cgflow.settings import ENV_VARS, find_executable
 
 # --- names of stages and files ---------------------------------------------------------------
 
@@ -92,16 +90,8 @@ def find_gmx() -> str:
     EngineError
         If the executable cannot be found.
     """
-    settings = current_settings()
-    name = settings.gmx
-    found = shutil.which(name)
-    if found is None:
-        source = f"${GMX_ENV_VAR}={name!r}" if settings.is_set("gmx") else "'gmx' on PATH"
-        raise EngineError(
-            f"GROMACS executable not found ({source}). Install GROMACS 2022 or set "
-            f"{GMX_ENV_VAR} to the gmx executable."
-        )
-    return found
+    return find_executable("gmx", "GROMACS",
+                           f"Install GROMACS 2022 or set {GMX_ENV_VAR} to the gmx executable.")
 
 
 @lru_cache(maxsize=8)

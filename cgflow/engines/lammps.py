@@ -47,6 +47,7 @@ import numpy as np
 from cgflow import units
 from cgflow.errors import EngineError, InvalidInputError
 from cgflow.settings import current as current_settings
+from cgflow.settings import find_executable
 
 # --- file names of a CG run ---------------------------------------------------------------
 
@@ -83,14 +84,8 @@ def lammps_executable() -> str:
     EngineError
         If the executable cannot be found.
     """
-    settings = current_settings()
-    name = settings.lmp
-    path = shutil.which(name)
-    if path is None:
-        src = "$CGFLOW_LMP" if settings.is_set("lmp") else "PATH"
-        raise EngineError(f"LAMMPS executable {name!r} not found (from {src}); install "
-                          "LAMMPS (Debian package 'lammps') or set CGFLOW_LMP")
-    return path
+    return find_executable("lmp", "LAMMPS",
+                           "Install LAMMPS (Debian package 'lammps') or set CGFLOW_LMP.")
 
 
 @functools.lru_cache(maxsize=8)
