@@ -7,7 +7,8 @@ Works on arrays and plain dataclasses only: the campaign's database records beco
 :class:`AccelerationFactorModel` (parameters -> alpha = D_CG / D_AA) and the
 :class:`RDFModel` (parameters -> the all-atom run's g_t(r), density and pressure, from
 every all-atom run, :class:`AATargets`), and :func:`predict_potentials` applies them to a
-new parameter set. Feature matrices ``X`` are
+new parameter set; :func:`select_batch` picks the next sets to simulate where the models
+are most uncertain (active learning). Feature matrices ``X`` are
 (n, 19) in :data:`cgflow.params.FIELDS` order, GROMACS units; potentials are kJ/mol on a
 grid in nm; diffusion coefficients nm^2/ps.
 
@@ -21,6 +22,10 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
+    "AcquisitionSettings": "active_learning",
+    "BatchChoice": "active_learning",
+    "BatchSelection": "active_learning",
+    "select_batch": "active_learning",
     "AccelerationFactorModel": "alpha_model",
     "RandomForestAlphaBaseline": "alpha_model",
     "compare_on_folds": "alpha_model",
