@@ -20,9 +20,9 @@ import yaml
 from fireworks import Firework, FWorker, Workflow
 from fireworks.core.rocket_launcher import rapidfire
 from plain_lammps import run_snippet_in_plain_lammps
+from stored_results import store_converged_set
 
 from cgflow.db.store import Store
-from cgflow.ibi.potential import TabulatedPotential
 from cgflow.ml.dataset import CampaignDataset
 from cgflow.ml.synthetic import synthetic_campaign
 from cgflow.orchestration.firetasks.train import TrainModelsTask
@@ -35,19 +35,7 @@ VENV_BIN = Path(sys.executable).parent
 def store_campaign(store: Store, campaign: str, n: int) -> None:
     ds = synthetic_campaign(n, seed=3, campaign=campaign)
     for i in range(n):
-        ps = ParameterSet.from_array(ds.X[i])
-        store.upsert_parameter_set(ps, campaign, "narrow")
-        pot = TabulatedPotential.from_energy(ds.r_nm, ds.U[i])
-        rdf = {"r_nm": ds.r_nm.tolist(), "g": ds.g_target[i].tolist(), "n_frames": 5}
-        store.save_potential({
-            "param_id": ps.id, "campaign": campaign, "preset": "tiny", "converged": True,
-            "reason": "converged", "n_iterations": 4, "best_iteration": 3,
-            "potential": pot.to_dict(), "target_rdf": rdf, "final_rdf": rdf})
-        store.save_cg_run({
-            "param_id": ps.id, "campaign": campaign, "preset": "tiny", "status": "completed",
-            "d_cg_nm2_ps": {"mean": ds.d_cg[i], "err": ds.d_cg_err[i]},
-            "d_aa_nm2_ps": {"mean": ds.d_aa[i], "err": ds.d_aa_err[i]},
-            "alpha": {"mean": ds.alpha[i], "err": ds.alpha_err[i]}})
+        store_converged_set(store, ds, i, campaign)
 
 
 def run_training(launchpad, launchpad_file, campaign, monkeypatch, tmp_path):
