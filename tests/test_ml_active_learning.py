@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from cgflow.errors import InvalidInputError
-from cgflow.ml.active_learning import AcquisitionSettings, BatchSelection, select_batch
+from cgflow.ml.active_learning import (
+    AcquisitionSettings,
+    BatchSelection,
+    fit_models,
+    select_batch,
+)
 from cgflow.ml.dataset import CampaignDataset
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "dataset.npz"
@@ -26,7 +31,8 @@ def data():
 def test_alpha_std_batch_is_deterministic_distinct_and_auditable(data):
     s = AcquisitionSettings(criterion="alpha_std", seed=3)
     a = select_batch(data["X"], data["alpha"], None, data["Xc"], 4, s)
-    b = select_batch(data["X"], data["alpha"], None, data["Xc"], 4, s)
+    models = fit_models(data["X"], data["alpha"], None, s)  # fitted once, passed in
+    b = select_batch(data["X"], data["alpha"], None, data["Xc"], 4, s, models=models)
     assert a.model_dump() == b.model_dump()
     idx = [c.candidate_index for c in a.choices]
     assert len(set(idx)) == 4 and all(0 <= i < len(data["Xc"]) for i in idx)

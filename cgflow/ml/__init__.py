@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "AcquisitionSettings": "active_learning",
     "BatchChoice": "active_learning",
     "BatchSelection": "active_learning",
+    "fit_models": "active_learning",
     "select_batch": "active_learning",
     "AccelerationFactorModel": "alpha_model",
     "RandomForestAlphaBaseline": "alpha_model",

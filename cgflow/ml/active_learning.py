@@ -54,6 +54,7 @@ the first design stays valid.
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -232,10 +233,8 @@ def _kernel_summary(gp: Any) -> dict[str, Any]:
 
 
 class _AlphaRoute:
-    def __init__(self, X: np.ndarray, alpha: np.ndarray, Xc: np.ndarray, seed: int) -> None:
-        from cgflow.ml.alpha_model import AccelerationFactorModel
-
-        self.model = AccelerationFactorModel(random_state=seed).fit(X, alpha)
+    def __init__(self, model: Any, Xc: np.ndarray) -> None:
+        self.model = model
         Zc = self.model._scale(Xc)
         self.post = _Posterior(self.model.gp_, Zc, float(np.std(self.model.log_y_train_)) or 1.0)
 
@@ -256,27 +255,18 @@ class _AlphaRoute:
 
 
 class _StructureRoute:
-    def __init__(self, X: np.ndarray, g: np.ndarray, Xc: np.ndarray, seed: int,
-                 ensemble: int) -> None:
-        from cgflow.ml.rdf_model import RDFModel
-
-        r = np.arange(g.shape[1], dtype=float)  # the grid only labels the columns here
-        self.ensemble = ensemble
-        if ensemble == 0:
-            self.model = RDFModel(random_state=seed).fit(X, r, g=g)
+    def __init__(self, models: AcquisitionModels, Xc: np.ndarray) -> None:
+        self.members = models.rdf_members
+        self.ensemble = len(self.members)
+        if not self.ensemble:
+            self.model = models.rdf
             Zc = self.model._scale(Xc)
             self.weights = np.mean(self.model.g_components_**2, axis=0)  # (K,) mean_r V_k^2
             self.posts = [_Posterior(tgp.gp_, Zc, tgp.y_scale_) for tgp in self.model.g_gps_]
         else:
-            rng = np.random.default_rng(seed)
-            self.member_seeds = rng.integers(0, 2**31 - 1, size=ensemble).tolist()
-            self.members, preds = [], []
-            for s in self.member_seeds:
-                rows = np.random.default_rng(s).integers(0, X.shape[0], size=X.shape[0])
-                member = RDFModel(random_state=int(s) % 2**31).fit(X[rows], r, g=g[rows])
-                self.members.append(member)
-                preds.append(member.predict(Xc).g)
-            self.spread = np.sqrt(np.mean(np.std(np.stack(preds), axis=0) ** 2, axis=1))
+            self.member_seeds = models.member_seeds
+            preds = np.stack([m.predict(Xc).g for m in self.members])
+            self.spread = np.sqrt(np.mean(np.std(preds, axis=0) ** 2, axis=1))
 
     def values(self) -> np.ndarray:
         if self.ensemble:
@@ -291,6 +281,7 @@ class _StructureRoute:
     def state(self) -> dict[str, Any]:
         def one(m: Any) -> dict[str, Any]:
             return {"n_components": m.n_components, "n_rows": m.n_rows_.get("g"),
+                    "settings": m._settings(),
                     "kernels": [_kernel_summary(t.gp_) for t in m.g_gps_]}
 
         if self.ensemble:
@@ -301,6 +292,89 @@ class _StructureRoute:
         return {"model": "RDFModel", "target": "g_t(r)", "spread": "posterior std",
                 "x_mean": self.model.x_mean_.tolist(), "x_scale": self.model.x_scale_.tolist(),
                 **one(self.model)}
+
+
+# --- the models ----------------------------------------------------------------------------
+
+
+@dataclass
+class AcquisitionModels:
+    """The fitted models a selection scores the candidates with.
+
+    Attributes
+    ----------
+    alpha
+        :class:`~cgflow.ml.alpha_model.AccelerationFactorModel` on the rows with alpha, or
+        None.
+    rdf
+        :class:`~cgflow.ml.rdf_model.RDFModel` of g_t on the rows with an RDF, or None.
+    rdf_members, member_seeds
+        The bootstrap ensemble of RDF models and their seeds (``structure_ensemble >= 2``;
+        empty otherwise).
+    skipped
+        Route -> why it has no model.
+    """
+
+    alpha: Any = None
+    rdf: Any = None
+    rdf_members: list[Any] = field(default_factory=list)
+    member_seeds: list[int] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def fit_models(X_train: Any, alpha_train: Any, g_train: Any,
+               settings: AcquisitionSettings | dict[str, Any], *,
+               rdf_options: dict[str, Any] | None = None) -> AcquisitionModels:
+    """Fit the models the criterion of ``settings`` needs (arguments as in
+    :func:`select_batch`).
+
+    ``rdf_options`` are extra keyword arguments of :class:`~cgflow.ml.rdf_model.RDFModel`
+    (default none: its defaults). The alpha model has its defaults, with ``random_state``
+    the settings' seed. A caller that also wants the models' predictions (the benchmark)
+    fits them once here and passes them to :func:`select_batch`.
+    """
+    from cgflow.ml.alpha_model import AccelerationFactorModel
+    from cgflow.ml.rdf_model import MIN_ROWS, RDFModel
+
+    settings = _check_settings(settings)
+    X = check_features(X_train, "X_train")
+    alpha = _check_rows(alpha_train, X.shape[0], "alpha_train", 1)
+    g = _check_rows(g_train, X.shape[0], "g_train", 2)
+    wanted = _ROUTES[settings.criterion]
+    out = AcquisitionModels()
+    if "alpha_std" in wanted:
+        ok = np.zeros(X.shape[0], bool) if alpha is None else np.isfinite(alpha) & (alpha > 0)
+        if alpha is not None and np.any(np.isfinite(alpha) & (alpha <= 0)):
+            i = int(np.argmax(np.isfinite(alpha) & (alpha <= 0)))
+            raise InvalidInputError(f"alpha_train: alpha must be > 0, got {alpha[i]!r} in row {i}")
+        if ok.sum() >= 2:
+            out.alpha = AccelerationFactorModel(random_state=settings.seed).fit(X[ok], alpha[ok])
+        else:
+            out.skipped["alpha_std"] = f"{int(ok.sum())} finite alpha value(s); need at least 2"
+    if "structure_spread" in wanted:
+        ok = np.zeros(X.shape[0], bool) if g is None else np.all(np.isfinite(g), axis=1)
+        if ok.sum() >= MIN_ROWS:
+            Xg, gg = X[ok], g[ok]
+            r = np.arange(gg.shape[1], dtype=float)  # the grid only labels the columns here
+            opts = dict(rdf_options or {})
+            if settings.structure_ensemble == 0:
+                out.rdf = RDFModel(random_state=settings.seed, **opts).fit(Xg, r, g=gg)
+            else:
+                rng = np.random.default_rng(settings.seed)
+                out.member_seeds = rng.integers(0, 2**31 - 1,
+                                                size=settings.structure_ensemble).tolist()
+                for seed in out.member_seeds:
+                    rows = np.random.default_rng(seed).integers(0, Xg.shape[0], size=Xg.shape[0])
+                    out.rdf_members.append(
+                        RDFModel(random_state=int(seed), **opts).fit(Xg[rows], r, g=gg[rows]))
+        else:
+            out.skipped["structure_spread"] = (f"{int(ok.sum())} complete RDF row(s); need at "
+                                               f"least {MIN_ROWS}")
+    if out.alpha is None and out.rdf is None and not out.rdf_members:
+        arg = {"alpha_std": "alpha_train", "structure_spread": "g_train"}
+        raise InvalidInputError("; ".join(f"{arg[k]}: criterion {settings.criterion!r} needs "
+                                          f"it, but {v}" for k, v in out.skipped.items()))
+    return out
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -314,7 +388,8 @@ def _nearest(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 def select_batch(X_train: Any, alpha_train: Any, g_train: Any, X_candidates: Any, n: int,
                  settings: AcquisitionSettings | dict[str, Any],
-                 bounds: tuple[np.ndarray, np.ndarray] | None = None) -> BatchSelection:
+                 bounds: tuple[np.ndarray, np.ndarray] | None = None, *,
+                 models: AcquisitionModels | None = None) -> BatchSelection:
     """Choose ``n`` of the candidates to simulate next.
 
     Parameters
@@ -336,6 +411,9 @@ def select_batch(X_train: Any, alpha_train: Any, g_train: Any, X_candidates: Any
     bounds
         (lows, highs) of the parameter space (19 values each) for the distance scaling;
         default the range of the training and candidate sets.
+    models
+        The models of :func:`fit_models` fitted to these training sets with these
+        settings (default: fitted here).
 
     Returns
     -------
@@ -348,8 +426,6 @@ def select_batch(X_train: Any, alpha_train: Any, g_train: Any, X_candidates: Any
         Naming the argument: shapes, non-finite parameters, a criterion whose route has
         too few training values, a bad ``n`` or settings.
     """
-    from cgflow.ml.rdf_model import MIN_ROWS
-
     settings = _check_settings(settings)
     X = check_features(X_train, "X_train")
     Xc = check_features(X_candidates, "X_candidates")
@@ -357,33 +433,17 @@ def select_batch(X_train: Any, alpha_train: Any, g_train: Any, X_candidates: Any
         raise InvalidInputError(f"n: expected an integer in [1, {Xc.shape[0]}] (the number of "
                                 f"candidates), got {n!r}")
     n = int(n)
-    alpha = _check_rows(alpha_train, X.shape[0], "alpha_train", 1)
-    g = _check_rows(g_train, X.shape[0], "g_train", 2)
-
-    wanted = _ROUTES[settings.criterion]
+    if models is None:
+        models = fit_models(X, alpha_train, g_train, settings)
     routes: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
-    if "alpha_std" in wanted:
-        ok = np.zeros(X.shape[0], bool) if alpha is None else np.isfinite(alpha) & (alpha > 0)
-        if alpha is not None and np.any(np.isfinite(alpha) & (alpha <= 0)):
-            i = int(np.argmax(np.isfinite(alpha) & (alpha <= 0)))
-            raise InvalidInputError(f"alpha_train: alpha must be > 0, got {alpha[i]!r} in row {i}")
-        if ok.sum() >= 2:
-            routes["alpha_std"] = _AlphaRoute(X[ok], alpha[ok], Xc, settings.seed)
-        else:
-            skipped["alpha_std"] = f"{int(ok.sum())} finite alpha value(s); need at least 2"
-    if "structure_spread" in wanted:
-        ok = np.zeros(X.shape[0], bool) if g is None else np.all(np.isfinite(g), axis=1)
-        if ok.sum() >= MIN_ROWS:
-            routes["structure_spread"] = _StructureRoute(X[ok], g[ok], Xc, settings.seed,
-                                                         settings.structure_ensemble)
-        else:
-            skipped["structure_spread"] = (f"{int(ok.sum())} complete RDF row(s); need at "
-                                           f"least {MIN_ROWS}")
-    if not routes:
-        arg = {"alpha_std": "alpha_train", "structure_spread": "g_train"}
-        raise InvalidInputError("; ".join(f"{arg[k]}: criterion {settings.criterion!r} needs "
-                                          f"it, but {v}" for k, v in skipped.items()))
+    if models.alpha is not None:
+        routes["alpha_std"] = _AlphaRoute(models.alpha, Xc)
+    if models.rdf is not None or models.rdf_members:
+        routes["structure_spread"] = _StructureRoute(models, Xc)
+    if settings.batch_rule == "believer" and models.rdf_members:
+        raise InvalidInputError("models: the kriging believer needs the posterior spread, "
+                                "not a bootstrap ensemble")
+    skipped = dict(models.skipped)
 
     lo, hi, keep, unit = _unit_scaler(X, Xc, bounds)
     U, Uc = unit(X), unit(Xc)
