@@ -10,6 +10,7 @@ marked ``engine`` run ``gmx``; each takes a few seconds on one thread.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -37,14 +38,17 @@ SYSTEM = DATA / "system"
 needs_gmx = pytest.mark.skipif(shutil.which("gmx") is None and not os.environ.get("CGFLOW_GMX"),
                                reason="gmx not installed")
 
-#: mdp options of the test system (same as make_cases.BASE_MDP; fixed seeds).
-BASE_MDP = {
-    "integrator": "md", "dt": "0.002", "nsteps": "1000", "nstlog": "100",
-    "nstcalcenergy": "100", "nstenergy": "100", "nstxout-compressed": "0",
-    "cutoff-scheme": "Verlet", "coulombtype": "Cut-off", "rcoulomb": "0.9", "rvdw": "0.9",
-    "tcoupl": "v-rescale", "tc-grps": "System", "tau-t": "0.1", "ref-t": "200",
-    "gen-vel": "yes", "gen-temp": "200", "gen-seed": "1234", "ld-seed": "1234",
-}
+def _case_maker():
+    """The script that made the canned cases (its test system's mdp options are reused)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_cases", Path(__file__).parent / "data" / "gromacs_failures" / "make_cases.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: mdp options of the test system (make_cases.BASE_MDP; fixed seeds).
+BASE_MDP = _case_maker().BASE_MDP
 #: NVT at 3000 K with a 5 fs step: blows up near step 400 (checkpoints every 50 steps
 #: with -cpt 0), and is stable with 2.5 fs (see make_cases.py, blowup_hang_checkpoint).
 HOT_MDP = {"dt": "0.005", "nsteps": "1000", "nstlog": "10", "nstcalcenergy": "10",

@@ -8,6 +8,7 @@ tests/data/lammps_failures/make_job_cases.py (see its docstring for each case).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import shutil
@@ -44,19 +45,17 @@ def case(name: str, tmp_path: Path) -> Path:
     return d
 
 
-def lj(r: np.ndarray, sigma: float = 0.6, eps: float = 3.3) -> tuple[np.ndarray, np.ndarray]:
-    u = 4 * eps * ((sigma / r) ** 12 - (sigma / r) ** 6)
-    f = 4 * eps * (12 * sigma**12 / r**13 - 6 * sigma**6 / r**7)
-    return u - u[-1], f
+def _case_maker():
+    """The script that made the canned cases (its potentials are reused here)."""
+    spec = importlib.util.spec_from_file_location("make_job_cases", CASES / "make_job_cases.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def holed(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A too-soft core: LJ capped at 8.4 kJ/mol with an attractive hole at 0.15 nm."""
-    u, _ = lj(r)
-    u = np.minimum(u, 8.4) - 1255.0 * np.exp(-((r - 0.15) / 0.04) ** 2) \
-        + 418.4 * (0.1 / r) ** 24
-    u -= u[-1]
-    return u, -np.gradient(u, r)
+_MAKER = _case_maker()
+lj = _MAKER.lj
+holed = _MAKER.holed
 
 
 def handlers() -> list:
