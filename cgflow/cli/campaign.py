@@ -1,4 +1,4 @@
-"""``cgflow campaign build | submit | status | results`` and ``cgflow launch``."""
+"""``cgflow campaign build | submit | status | rounds | results`` and ``cgflow launch``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,36 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
             return 0
     say(format_status(status))
     return 0
+
+
+def cmd_campaign_rounds(args: argparse.Namespace) -> int:
+    """The stored rounds of an active campaign (documents with ``--json``; each round's
+    choice recomputed with ``--replay``)."""
+    from cgflow.orchestration.status import format_round
+    from cgflow.stages.active import replay_round
+
+    with open_store(args) as store:
+        rounds = store.active_rounds(args.name)
+        if not rounds:
+            raise InvalidInputError(f"campaign {args.name!r}: no active-learning rounds stored")
+        if args.json:
+            say(json.dumps([r.model_dump(mode="json", by_alias=True) for r in rounds],
+                           indent=2))
+            return 0
+        bad = 0
+        for doc in rounds:
+            say(format_round(doc))
+            for c, choice in zip(doc.chosen, doc.selection.choices if doc.selection else [],
+                                 strict=False):
+                parts = ", ".join(f"{k} {v:.3g}" for k, v in sorted(choice.components.items()))
+                say(f"    {c.param_id}  score {choice.score:.4g}  ({parts})")
+            if args.replay and doc.selection is not None:
+                rep = replay_round(store, args.name, doc.round)
+                bad += not rep.same
+                say(f"    replay: {'same choice' if rep.same else 'DIFFERENT'} "
+                    f"(inputs {'match' if rep.inputs_match else 'differ'}, chosen sets "
+                    f"{'match' if rep.chosen_match else 'differ'})")
+    return 1 if bad else 0
 
 
 def cmd_campaign_results(args: argparse.Namespace) -> int:
@@ -177,6 +207,14 @@ def add_parser(sub: Any) -> None:
     r.add_argument("-l", "--launchpad")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_campaign_results)
+    ro = csub.add_parser("rounds", help="the rounds of an active-learning campaign")
+    ro.add_argument("name")
+    ro.add_argument("-l", "--launchpad")
+    ro.add_argument("--json", action="store_true", help="the stored round documents")
+    ro.add_argument("--replay", action="store_true",
+                    help="recompute each round's choice from the stored results and say "
+                    "whether it is the same (exit 1 if not)")
+    ro.set_defaults(func=cmd_campaign_rounds)
     st = csub.add_parser("status", help="stages, running/queued/failed Fireworks of a campaign")
     st.add_argument("name")
     st.add_argument("-l", "--launchpad")

@@ -17,6 +17,7 @@ FrictionDoc          ``param_id:preset``            ``frictions``
 ModelDoc             ``campaign:name``              ``models`` (+ GridFS ``model_blobs``)
 ValidationDoc        ``models_campaign:param_id:    ``validations``
                      preset``
+ActiveRoundDoc       ``campaign:round``             ``active_rounds``
 ===================  =============================  ======================================
 
 A parameter set is run once per preset whatever the campaign: the run documents record
@@ -39,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -53,6 +55,8 @@ from pydantic import (
 )
 
 from cgflow.errors import InvalidInputError, format_validation_error
+from cgflow.ml.active_learning import BatchSelection
+from cgflow.molecule.registry import molecule_set_id
 from cgflow.params import FIELDS, ParameterSet
 
 #: Version of the document schemas written by this cgflow.
@@ -388,12 +392,29 @@ def _increasing(name: str, values: list[float], lower: float) -> None:
 # --- documents ------------------------------------------------------------------------------
 
 
+class MoleculeInfo(_Part):
+    """The molecule a run simulated and its state point
+    (:meth:`cgflow.molecule.registry.MoleculeSpec.summary`)."""
+
+    name: str = Field(min_length=1)
+    smiles: str = Field(min_length=1)
+    residue: str = Field(min_length=1, max_length=5)
+    atoms_per_molecule: int = Field(gt=1)
+    molar_mass_g_mol: float = Field(gt=0)
+    temperature_k: float = Field(gt=0)
+    pressure_bar: float = Field(gt=0)
+
+
 class ParameterSetDoc(Document):
-    """A parameter set and the campaigns that contain it.
+    """A parameter set (on a molecule) and the campaigns that contain it.
 
     ``params`` holds the 19 fields of :class:`cgflow.params.ParameterSet` in GROMACS units
-    (``units`` is always ``"gromacs"``); ``param_id`` must equal its id. ``space`` names
-    the parameter space it was drawn from, if any (the first one recorded).
+    (``units`` is always ``"gromacs"``). ``molecule`` is the molecule and state point it
+    runs on (None: 2,3,4-trimethylpentane at 298.15 K and 1 bar, the documents of
+    earlier versions); ``param_id`` must equal the set's id on it
+    (:func:`cgflow.molecule.registry.molecule_set_id`: the parameter set's own id for the
+    default molecule). ``space`` names the parameter space it was drawn from, if any
+    (the first one recorded).
     """
 
     param_id: ParamId
@@ -401,6 +422,7 @@ class ParameterSetDoc(Document):
     units: Literal["gromacs"] = "gromacs"
     campaigns: list[CampaignName] = Field(default_factory=list)
     space: str | None = None
+    molecule: MoleculeInfo | None = None
 
     def natural_id(self) -> str:
         return self.param_id
@@ -408,9 +430,12 @@ class ParameterSetDoc(Document):
     @model_validator(mode="after")
     def _params_match_id(self) -> Self:
         ps = self.parameter_set()
-        if ps.id != self.param_id:
+        m = self.molecule
+        expected = ps.id if m is None else molecule_set_id(ps.id, m.smiles, m.temperature_k,
+                                                           m.pressure_bar)
+        if expected != self.param_id:
             raise ValueError(f"param_id {self.param_id!r} is not the id of params "
-                             f"(which is {ps.id!r})")
+                             f"(which is {expected!r})")
         if len(set(self.campaigns)) != len(self.campaigns):
             raise ValueError(f"campaigns must not repeat, got {self.campaigns!r}")
         return self
@@ -424,11 +449,17 @@ class ParameterSetDoc(Document):
 
     @classmethod
     def from_parameter_set(cls, ps: ParameterSet, campaign: str | None = None,
-                           space: str | None = None) -> ParameterSetDoc:
-        """The document of ``ps`` in ``campaign`` (optional) drawn from ``space``."""
+                           space: str | None = None,
+                           molecule: Mapping[str, Any] | None = None) -> ParameterSetDoc:
+        """The document of ``ps`` in ``campaign`` (optional) drawn from ``space``, on
+        ``molecule`` (a :class:`MoleculeInfo` mapping; None: the default molecule)."""
+        m = MoleculeInfo.model_validate(molecule) if molecule is not None else None
+        param_id = ps.id if m is None else molecule_set_id(ps.id, m.smiles, m.temperature_k,
+                                                           m.pressure_bar)
         return cls.validated({
-            "param_id": ps.id, "params": {f: getattr(ps, f) for f in FIELDS},
+            "param_id": param_id, "params": {f: getattr(ps, f) for f in FIELDS},
             "campaigns": [campaign] if campaign is not None else [], "space": space,
+            "molecule": m,
         }, what="parameter set document")
 
 
@@ -446,6 +477,9 @@ class AARunDoc(Document):
         the run completed links itself here instead of running it again).
     preset_settings
         The preset's full settings (:class:`cgflow.presets.AAPreset` as a dict).
+    molecule
+        The molecule simulated (name, canonical SMILES, atoms per molecule, molar mass,
+        state point); None in documents of earlier versions (2,3,4-trimethylpentane).
     status
         ``running``, ``completed`` (``results`` set) or ``failed`` (``error`` set).
     run_dir
@@ -470,6 +504,7 @@ class AARunDoc(Document):
     campaigns: list[CampaignName] = Field(default_factory=list)
     preset: PresetName
     preset_settings: JsonDict = Field(default_factory=dict)
+    molecule: MoleculeInfo | None = None
     status: RunStatus = "running"
     run_dir: str = Field(min_length=1)
     engine: JsonDict = Field(default_factory=dict)
@@ -703,6 +738,99 @@ class ModelDoc(Document):
 
     def natural_id(self) -> str:
         return f"{self.campaign}:{self.name}"
+
+
+class ChosenSet(_Part):
+    """A parameter set an active-learning round chose (GROMACS units)."""
+
+    param_id: ParamId
+    params: dict[str, float]
+
+    @model_validator(mode="after")
+    def _params_match_id(self) -> Self:
+        try:
+            ps = ParameterSet.model_validate(self.params)
+        except ValidationError as exc:
+            raise ValueError(format_validation_error(exc, "params")) from None
+        if ps.id != self.param_id:
+            raise ValueError(f"param_id {self.param_id!r} is not the id of params "
+                             f"(which is {ps.id!r})")
+        return self
+
+    def parameter_set(self) -> ParameterSet:
+        """The chosen :class:`~cgflow.params.ParameterSet`."""
+        return ParameterSet.model_validate(self.params)
+
+
+class ActiveRoundDoc(Document):
+    """One round of an active-learning campaign (:mod:`cgflow.stages.active`).
+
+    Written once, by an insert (:meth:`cgflow.db.store.Store.insert_active_round`), so
+    that a rerun round step finds it and adds the same sets again.
+
+    Attributes
+    ----------
+    campaign, round, preset
+        The campaign, the round (1 after the first batch) and the preset of its runs.
+    status, reason
+        ``chosen`` (sets were chosen) or ``stopped`` (the campaign ends here: ``reason``
+        says why: budget, ``max_rounds``, target uncertainty, too few results).
+    campaign_param_ids
+        The sets the campaign held before the round (excluded from the candidates).
+    train_param_ids, n_train_alpha
+        The sets whose stored results the choice learned from, in the order of the
+        training matrix, and how many of them had alpha.
+    inputs_sha256
+        Hash of the training arrays and the candidates
+        (:meth:`cgflow.stages.active.RoundInputs.sha256`), for a replay.
+    space, sampling, candidate_seed, n_candidates
+        The parameter space (a shipped space's name), the sampling method and the seed
+        the candidates were drawn with, and how many there were.
+    selection
+        The :class:`cgflow.ml.active_learning.BatchSelection` that chose: criterion,
+        model state, settings, the score and components of every choice (in the order of
+        ``chosen``).
+    max_alpha_std
+        The largest predicted standard deviation of alpha among the candidates.
+    chosen, last
+        The chosen sets; ``last``: no round follows (the training Firework follows them).
+    """
+
+    campaign: CampaignName
+    round: int = Field(ge=1)
+    preset: PresetName
+    status: Literal["chosen", "stopped"]
+    reason: str = ""
+    campaign_param_ids: list[ParamId] = Field(default_factory=list)
+    train_param_ids: list[ParamId] = Field(default_factory=list)
+    n_train_alpha: int = Field(default=0, ge=0)
+    inputs_sha256: str | None = None
+    space: str = Field(min_length=1)
+    sampling: Literal["lhs", "uniform"] = "lhs"
+    candidate_seed: int = Field(ge=0)
+    n_candidates: int = Field(default=0, ge=0)
+    selection: BatchSelection | None = None
+    max_alpha_std: float | None = Field(default=None, ge=0)
+    chosen: list[ChosenSet] = Field(default_factory=list)
+    last: bool = True
+
+    def natural_id(self) -> str:
+        return f"{self.campaign}:{self.round}"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.status == "chosen":
+            if not self.chosen or self.selection is None:
+                raise ValueError("a round that chose needs its sets and its selection")
+            if len(self.chosen) != len(self.selection.choices):
+                raise ValueError(f"{len(self.chosen)} chosen sets but "
+                                 f"{len(self.selection.choices)} choices in the selection")
+        elif self.chosen or not self.reason:
+            raise ValueError("a stopped round has a reason and no chosen sets")
+        ids = [c.param_id for c in self.chosen]
+        if len(set(ids)) != len(ids) or set(ids) & set(self.campaign_param_ids):
+            raise ValueError(f"chosen sets repeat or are already in the campaign: {ids}")
+        return self
 
 
 def aa_run_id(param_id: str, preset: str) -> str:

@@ -25,6 +25,9 @@ Collections (in the same database as FireWorks' own ``fireworks``, ``workflows``
 ``validations``
     :class:`~cgflow.db.documents.ValidationDoc`, ``_id`` =
     ``models_campaign:param_id:preset`` (``cgflow validate``).
+``active_rounds``
+    :class:`~cgflow.db.documents.ActiveRoundDoc`, ``_id`` = ``campaign:round`` (one
+    round of an active-learning campaign, written once).
 
 How data is stored
 ------------------
@@ -81,6 +84,7 @@ from pymongo.uri_parser import parse_uri
 from cgflow.db.documents import (
     AAResults,
     AARunDoc,
+    ActiveRoundDoc,
     CGRunDoc,
     Document,
     FrictionDoc,
@@ -110,6 +114,7 @@ CG_RUNS = "cg_runs"
 FRICTIONS = "frictions"
 MODELS = "models"
 VALIDATIONS = "validations"
+ACTIVE_ROUNDS = "active_rounds"
 #: GridFS bucket of model weights.
 MODEL_BLOBS = "model_blobs"
 #: Database name used when neither the caller nor the URI names one.
@@ -383,6 +388,8 @@ class Store:
                          [("campaign", ASCENDING), ("status", ASCENDING)], False)],
             MODELS: [("campaign_kind", [("campaign", ASCENDING), ("kind", ASCENDING)], False)],
             VALIDATIONS: [("models_campaign", [("models_campaign", ASCENDING)], False)],
+            ACTIVE_ROUNDS: [("campaign_round", [("campaign", ASCENDING), ("round", ASCENDING)],
+                             True)],
         }
         out: dict[str, list[str]] = {}
         for coll, indexes in spec.items():
@@ -395,21 +402,27 @@ class Store:
         """Number of documents in each of cgflow's collections."""
         return {c: self.db[c].count_documents({}) for c in
                 (PARAMETER_SETS, AA_RUNS, IBI_ITERATIONS, POTENTIALS, CG_RUNS, FRICTIONS,
-                 MODELS, VALIDATIONS)}
+                 MODELS, VALIDATIONS, ACTIVE_ROUNDS)}
 
     # --- parameter sets --------------------------------------------------------------------
 
     def upsert_parameter_set(self, ps: ParameterSet, campaign: str,
-                             space: str | None = None) -> ParameterSetDoc:
-        """Record ``ps`` as part of ``campaign`` (one document per parameter set).
+                             space: str | None = None, *,
+                             molecule: Any = None) -> ParameterSetDoc:
+        """Record ``ps`` on ``molecule`` as part of ``campaign`` (one document per
+        parameter set and molecule).
 
-        A set already stored gets ``campaign`` added to its ``campaigns`` (no duplicate);
-        its ``space`` is set only if it had none. One atomic write.
+        ``molecule`` is a :class:`cgflow.molecule.registry.MoleculeSpec` (None: the
+        default molecule, stored without a ``molecule`` field as in earlier versions);
+        the document's id is the set's id on it. A set already stored gets ``campaign``
+        added to its ``campaigns`` (no duplicate); its ``space`` is set only if it had
+        none. One atomic write.
         """
         if not isinstance(ps, ParameterSet):
             raise InvalidInputError(f"field 'parameter set': expected a ParameterSet, got "
                                     f"{type(ps).__name__}: {ps!r}")
-        doc = ParameterSetDoc.from_parameter_set(ps, campaign, space)
+        info = None if molecule is None or molecule.is_default else molecule.summary()
+        doc = ParameterSetDoc.from_parameter_set(ps, campaign, space, molecule=info)
         now = utcnow()
         current_campaigns = {"$ifNull": ["$campaigns", []]}
         pipeline = [{"$set": {
@@ -421,6 +434,7 @@ class Store:
                 {"$in": [{"$literal": campaign}, current_campaigns]}, current_campaigns,
                 {"$concatArrays": [current_campaigns, {"$literal": [campaign]}]}]},
             "space": {"$ifNull": ["$space", {"$literal": space}]},
+            "molecule": {"$literal": doc.molecule.model_dump() if doc.molecule else None},
             "created_at": {"$ifNull": ["$created_at", now]},
             "updated_at": now,
         }}]
@@ -453,6 +467,7 @@ class Store:
         run_id: str | None = None, preset_settings: Mapping[str, Any] | None = None,
         engine: Mapping[str, Any] | None = None, gromacs_version: str | None = None,
         fw_id: int | None = None, hostname: str | None = None, force: bool = False,
+        molecule: Mapping[str, Any] | None = None,
     ) -> AARunDoc:
         """Record that the AA run of ``param_id`` with ``preset`` starts (status ``running``).
 
@@ -473,6 +488,9 @@ class Store:
             ``engine["gromacs_version"]``.
         force
             Also restart a completed run (its results are dropped).
+        molecule
+            The molecule simulated (:class:`cgflow.db.documents.MoleculeInfo` fields:
+            name, canonical SMILES, atoms per molecule, molar mass, state point).
 
         Raises
         ------
@@ -493,6 +511,7 @@ class Store:
             "param_id": param_id, "campaign": campaign, "preset": preset_name,
             "preset_settings": settings, "status": "running", "run_dir": str(run_dir),
             "engine": engine_d, "fw_id": fw_id, "hostname": hostname or socket.gethostname(),
+            "molecule": dict(molecule) if molecule is not None else None,
             "started_at": now, "created_at": now, "updated_at": now,
         }, what="AA run document")
         if run_id is not None and run_id != doc.id:
@@ -845,6 +864,28 @@ class Store:
         """Validations, filtered by the campaign whose models were validated, oldest first."""
         query = {} if models_campaign is None else {"models_campaign": models_campaign}
         return self._find(VALIDATIONS, ValidationDoc, query)
+
+    # --- active-learning rounds ------------------------------------------------------------
+
+    def insert_active_round(self, doc: ActiveRoundDoc | Mapping[str, Any]) -> ActiveRoundDoc:
+        """Store a round of an active campaign once: one insert, atomic. A round already
+        stored (a rerun round step, or two at once) is kept and returned instead, so
+        every caller gets the same round."""
+        doc = ActiveRoundDoc.validated(doc, what="active round document")
+        try:
+            self.db[ACTIVE_ROUNDS].insert_one(doc.to_mongo())
+        except DuplicateKeyError:
+            pass
+        return self._require(ACTIVE_ROUNDS, ActiveRoundDoc, doc.id)
+
+    def get_active_round(self, campaign: str, round_index: int) -> ActiveRoundDoc | None:
+        """Round ``round_index`` of ``campaign``, or ``None``."""
+        return self._get(ACTIVE_ROUNDS, ActiveRoundDoc, f"{campaign}:{round_index}")
+
+    def active_rounds(self, campaign: str) -> list[ActiveRoundDoc]:
+        """The stored rounds of ``campaign``, in round order."""
+        cursor = self.db[ACTIVE_ROUNDS].find({"campaign": campaign}).sort("round", ASCENDING)
+        return [self._load(ACTIVE_ROUNDS, ActiveRoundDoc, raw) for raw in cursor]
 
     # --- generic helpers -------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Every Firework's spec holds ``campaign``, ``param_id``, ``label`` and ``cgflow_stage``
 (one of :class:`Stage`); an IBI iteration also holds ``ibi_iteration``, a friction
-trial ``friction_trial``. The workflow
+trial ``friction_trial``, an active-learning round step ``active_round``. The workflow
 builder writes them, the Firetasks copy them into detours, and the status and progress
 views read them.
 """
@@ -23,6 +23,7 @@ class Stage(StrEnum):
     CG_PRODUCTION = "cg-production"
     CG_FRICTION = "cg-friction"
     TRAIN = "train"
+    ACTIVE_ROUND = "active-round"
 
     @property
     def is_all_atom(self) -> bool:
@@ -40,5 +41,6 @@ SPEC_LABEL = "label"
 SPEC_STAGE = "cgflow_stage"
 SPEC_IBI_ITERATION = "ibi_iteration"
 SPEC_FRICTION_TRIAL = "friction_trial"
+SPEC_ACTIVE_ROUND = "active_round"
 #: The spec keys a detour copies from the Firework that adds it.
 INHERITED_SPEC_KEYS = (SPEC_CAMPAIGN, SPEC_PARAM_ID, SPEC_LABEL, "_category", "_priority")

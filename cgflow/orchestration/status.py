@@ -9,7 +9,8 @@ convergence; the reason comes from the stored potential) or ``waiting``. Running
 launches (archived ones of reruns included; a running launch counts until now). Few
 queries (the campaign's Fireworks, their launches in chunks, the potentials of its sets),
 each launch query with a projection, so it stays fast for campaigns of hundreds of sets
-(``benchmarks/campaign_status.py``).
+(``benchmarks/campaign_status.py``). An active-learning campaign also lists its stored
+rounds (:func:`format_round`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class CampaignStatus:
     queued: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     time_spent_s: float = 0.0
+    #: the stored rounds of an active-learning campaign (ActiveRoundDoc), in order
+    rounds: list[Any] = field(default_factory=list)
 
     def stage_counts(self) -> Counter:
         """Number of parameter sets per stage (IBI iterations folded together)."""
@@ -143,7 +146,7 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
     out = CampaignStatus(campaign=campaign, sets=[], fw_states=Counter(), time_spent_s=out_time)
     for f in fws:
         spec = f.get("spec", {})
-        if spec.get(SPEC_STAGE) != Stage.TRAIN:
+        if spec.get(SPEC_STAGE) not in (Stage.TRAIN, Stage.ACTIVE_ROUND):
             by_set[spec.get("param_id", "?")].append(f)
         out.fw_states[f["state"]] += 1
         row = {"fw_id": f["fw_id"], "name": f.get("name", ""), "state": f["state"]}
@@ -163,7 +166,23 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
         out.sets.append(_set_status(pid, label, items, potentials.get(pid),
                                     frictions.get(pid)))
     out.sets.sort(key=lambda s: s.label)
+    if any(f.get("spec", {}).get(SPEC_STAGE) == Stage.ACTIVE_ROUND for f in fws):
+        out.rounds = store.active_rounds(campaign)
     return out
+
+
+def format_round(doc: Any) -> str:
+    """One line of an active campaign's round: ``round k: n sets, chosen by criterion,
+    max std of alpha s`` (or why it stopped)."""
+    std = (f", max std of alpha {doc.max_alpha_std:.3g}" if doc.max_alpha_std is not None
+           else "")
+    if doc.status == "stopped":
+        return f"round {doc.round}: stopped ({doc.reason}){std}"
+    crit = doc.selection.criterion if doc.selection is not None else "?"
+    return (f"round {doc.round}: {len(doc.chosen)} set(s), chosen by {crit} from "
+            f"{doc.n_candidates} candidates, trained on {len(doc.train_param_ids)} set(s) "
+            f"({doc.n_train_alpha} with alpha){std}"
+            + ("; last round" if doc.last else ""))
 
 
 def _set_status(pid: str, label: str, items: list[dict], potential: Any,
@@ -222,6 +241,10 @@ def format_status(s: CampaignStatus) -> str:
     lines.append("")
     for st in s.sets:
         lines.append(f"  {st.label:18s} {st.stage:20s} {st.detail}")
+    if s.rounds:
+        lines.append("")
+        lines.append("active-learning rounds:")
+        lines += [f"  {format_round(r)}" for r in s.rounds]
     for title, rows in (("running", s.running), ("queued", s.queued), ("failed", s.failed)):
         if rows:
             lines.append("")
