@@ -19,6 +19,15 @@ A campaign spec is a YAML file (see ``workflows/``)::
       enabled: true            # calibrate gamma with D_CG(gamma) = D_AA per set
       tolerance: 0.1
       max_trials: 4
+    active:                    # cgflow.stages.active.ActiveSettings: rounds chosen by the
+      initial_sets: 4          # models (instead of n_sets: the space-filling first batch)
+      batch_size: 2            # sets chosen per round
+      max_rounds: 3
+      budget_sets: 11          # every set of the campaign, reference and explicit included
+      target_alpha_std: 0.05   # optional: stop when the candidates' largest std of alpha
+      acquisition:             # cgflow.ml.active_learning.AcquisitionSettings
+        criterion: combined    # alpha_std | structure_spread | combined
+        n_candidates: 2000
 
 Loading is all-or-nothing: a malformed YAML, an unknown or missing field, or an invalid
 parameter value raises :class:`~cgflow.errors.InvalidInputError` naming the field and the
@@ -45,6 +54,7 @@ from cgflow.params import (
     parameter_set_from_mapping,
 )
 from cgflow.presets import AA_PRESETS, AAPreset, CGPreset, get_aa_preset, get_cg_preset
+from cgflow.stages.active import ALPHA_CRITERIA, ActiveSettings
 from cgflow.userfiles import read_text, yaml_mapping
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -79,6 +89,9 @@ class CampaignSpec(BaseModel):
     friction: FrictionSettings = Field(default_factory=FrictionSettings)
     #: threads per engine run; None keeps the preset's value.
     threads: int | None = Field(default=None, gt=0)
+    #: an active-learning campaign (:class:`cgflow.stages.active.ActiveSettings`): a
+    #: first batch of ``active.initial_sets``, then rounds chosen by the models.
+    active: ActiveSettings | None = None
 
     @field_validator("name")
     @classmethod
@@ -132,7 +145,35 @@ class CampaignSpec(BaseModel):
                              "runs after the CG production)")
         return self
 
+    @model_validator(mode="after")
+    def _active_rounds(self) -> CampaignSpec:
+        a = self.active
+        if a is None:
+            return self
+        if self.n_sets:
+            raise ValueError(f"n_sets = {self.n_sets}: an active campaign samples its first "
+                             "batch with active.initial_sets (remove n_sets)")
+        if a.budget_sets > MAX_N_SETS:
+            raise ValueError(f"active.budget_sets = {a.budget_sets}: at most {MAX_N_SETS} "
+                             "sets per campaign (run several campaigns instead)")
+        first = a.initial_sets + int(self.include_reference) + len(self.parameter_sets)
+        if a.budget_sets <= first:
+            raise ValueError(f"active.budget_sets = {a.budget_sets}: leaves no set for the "
+                             f"rounds (the first batch has {first}: active.initial_sets "
+                             f"{a.initial_sets}, the reference and explicit sets)")
+        if a.acquisition.criterion in ALPHA_CRITERIA and not self.cg_stage:
+            raise ValueError(f"active.acquisition.criterion = {a.acquisition.criterion!r} "
+                             "needs alpha, i.e. cg_stage: true (or criterion: "
+                             "structure_spread)")
+        return self
+
     # --- derived ---------------------------------------------------------------------
+
+    @property
+    def n_sampled(self) -> int:
+        """Sets sampled from the space up front: ``active.initial_sets`` in an active
+        campaign, else ``n_sets``."""
+        return self.active.initial_sets if self.active is not None else self.n_sets
 
     @property
     def parameter_space(self) -> ParameterSpace:
@@ -159,13 +200,14 @@ class CampaignSpec(BaseModel):
         return out
 
     def parameter_sets_to_run(self, source: str = "campaign spec") -> list[ParameterSet]:
-        """Reference (optional), explicit sets, then ``n_sets`` samples; duplicates removed
-        (by :attr:`ParameterSet.id`), order kept."""
+        """Reference (optional), explicit sets, then :attr:`n_sampled` samples (``n_sets``,
+        or an active campaign's first batch); duplicates removed (by
+        :attr:`ParameterSet.id`), order kept."""
         sets: list[ParameterSet] = []
         if self.include_reference:
             sets.append(OPLSAA_REFERENCE)
         sets.extend(self.explicit_sets(source))
-        sets.extend(self.parameter_space.sample(self.n_sets, self.seed, self.sampling))
+        sets.extend(self.parameter_space.sample(self.n_sampled, self.seed, self.sampling))
         seen: set[str] = set()
         unique = []
         for ps in sets:

@@ -14,6 +14,12 @@ with the CG stage ends with one ``train-models`` Firework whose parents are the 
 Firework of every branch (``_allow_fizzled_parents``: it runs when all have finished,
 converged, unconverged or failed).
 
+An active-learning campaign (``active:`` in the spec) starts with its first batch and
+the step of round 1 (``active-round-01``, after every Firework of the batch); each round
+step adds the sets it chose as new branches and the next round's step after them, and
+the last one adds the ``train-models`` Firework instead
+(:mod:`cgflow.orchestration.firetasks.active`), so training still comes last.
+
 Every Firework's spec carries ``campaign``, ``param_id`` and ``cgflow_stage`` (for
 ``cgflow campaign status`` and plain queries of the ``fireworks`` collection), and
 ``_category`` (``cgflow`` by default) so FireWorkers can select them. The branches of
@@ -33,6 +39,7 @@ from cgflow.orchestration.firetasks.aa import (
     AAEquilibrateTask,
     AAProduceTask,
 )
+from cgflow.orchestration.firetasks.active import round_firework
 from cgflow.orchestration.firetasks.cg import CGProductionTask, iteration_firework
 from cgflow.orchestration.firetasks.friction import friction_firework
 from cgflow.orchestration.firetasks.train import TrainModelsTask
@@ -107,6 +114,18 @@ def parameter_set_fireworks(
     return fws
 
 
+def training_firework(spec: CampaignSpec, category: str = "cgflow",
+                      parents: list[Firework] | None = None) -> Firework:
+    """The campaign's final Firework: train the models after ``parents``, converged or
+    not (fizzled parents allowed)."""
+    return Firework(
+        [TrainModelsTask(campaign=spec.name, preset=spec.preset, seed=spec.seed)],
+        spec={"campaign": spec.name, "param_id": "", "label": "campaign",
+              SPEC_STAGE: Stage.TRAIN.value, "_category": category,
+              "_allow_fizzled_parents": True},
+        name=f"{spec.name}:train-models", parents=parents)
+
+
 def campaign_workflow(
     spec: CampaignSpec, sets: list[ParameterSet], category: str = "cgflow"
 ) -> Workflow:
@@ -117,15 +136,12 @@ def campaign_workflow(
         branch = parameter_set_fireworks(spec, ps, category, priority=len(sets) - i)
         fws.extend(branch)
         leaves.append(branch[-1])
-    if spec.cg_stage:
+    if spec.active is not None:
+        # round 1 after the whole first batch; the rounds add the rest, training last
+        fws.append(round_firework(spec, 1, [ps.id for ps in sets], category, leaves))
+    elif spec.cg_stage:
         # the final training Firework: after every branch, converged or not
-        fws.append(Firework(
-            [TrainModelsTask(campaign=spec.name, preset=spec.preset, seed=spec.seed)],
-            spec={"campaign": spec.name, "param_id": "", "label": "campaign",
-                  SPEC_STAGE: Stage.TRAIN.value, "_category": category,
-                  "_allow_fizzled_parents": True},
-            name=f"{spec.name}:train-models", parents=leaves,
-        ))
+        fws.append(training_firework(spec, category, leaves))
     return Workflow(
         fws,
         name=f"cgflow:{spec.name}",
