@@ -15,7 +15,8 @@ iterations per set, per variant; a combined table gets the figure of the files i
 names), ``ibi_methods`` (D and dP per iteration, per update method and seed),
 ``campaign_build`` (time and memory against n_sets), ``faults`` (trials survived, lost,
 duplicated), ``ml/alpha_models`` (GP against random forest by training-set size) and
-``ml/reference_validation`` (the closed-loop validation table of its Markdown file).
+``ml/reference_validation`` (the closed-loop validation table of its Markdown file),
+``active_learning`` (test error against sets simulated, active against random).
 ``votca_ibi``, ``ml/learning_curve`` and ``ml/reference_dataset`` draw their own.
 """
 
@@ -352,6 +353,30 @@ def reference_validation(md_text: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def active_learning(r: dict[str, Any], path: Path) -> Path:
+    """Test error against sets simulated, active strategies against random: median and
+    interquartile range over the repeats, one panel per problem."""
+    probs = r["problems"]
+    fig, axes = plt.subplots(1, len(probs), figsize=(4.2 * len(probs), 3.8),
+                             layout="constrained", squeeze=False)
+    for ax, (name, p) in zip(axes[0], probs.items(), strict=True):
+        n = np.array(p["sizes"])
+        for k, (strategy, s) in enumerate(p["summary"].items()):
+            c = COLOURS[k % len(COLOURS)]
+            ax.plot(n, s["median"], "o-", ms=3.5, color=c, label=strategy)
+            ax.fill_between(n, s["q1"], s["q3"], color=c, alpha=0.18, lw=0)
+        ax.set_yscale("log")
+        ax.set_xlabel("sets simulated (pool emulator)")
+        ax.set_ylabel(p["error"] if len(p["error"]) < 30 else
+                      ("test RMSE of log(alpha)" if p["route"] == "alpha" else
+                       "test RMS error of g_t"))
+        ax.set_title(f"{name} (pool {p['n_pool']}, test {p['n_test']})", fontsize=10)
+        ax.legend(fontsize=8, frameon=False)
+    fig.suptitle(f"active against random sampling, median and IQR over {r['repeats']} "
+                 f"repeats ({_title_date(r)})", fontsize=11)
+    return _save(fig, path)
+
+
 # --- the registry ----------------------------------------------------------------------------
 
 #: name -> (result file, figure function). The figure is ``<result stem>.png``.
@@ -364,6 +389,7 @@ FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "faults": (RESULTS / "faults.json", faults),
     "ibi_methods": (RESULTS / "ibi_methods.json", ibi_methods),
     "ml/alpha_models": (ML_RESULTS / "alpha_models.json", alpha_models),
+    "active_learning": (RESULTS / "active_learning.json", active_learning),
     "ml/reference_validation": (ML_RESULTS / "reference_validation.md", reference_validation),
 }
 #: Results of several files drawn into one figure: name -> (files, figure function, figure).

@@ -183,6 +183,11 @@ class AccelerationFactorModel(RegressorMixin, BaseEstimator):
         m, s = self.gp_.predict(self._scale(Z), return_std=True)
         return m, s
 
+    def predict_log(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """GP mean and standard deviation of ``log(alpha)`` (n,) each (the standard
+        deviation includes the fitted noise)."""
+        return self._log_moments(X)
+
     def predict(self, X: Any, return_std: bool = False):
         """Predicted alpha (n,) (log-normal mean); with ``return_std``, ``(alpha, std)``."""
         m, s = self._log_moments(X)
