@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -55,6 +56,7 @@ from pydantic import (
 
 from cgflow.errors import InvalidInputError, format_validation_error
 from cgflow.ml.active_learning import BatchSelection
+from cgflow.molecule.registry import molecule_set_id
 from cgflow.params import FIELDS, ParameterSet
 
 #: Version of the document schemas written by this cgflow.
@@ -390,12 +392,29 @@ def _increasing(name: str, values: list[float], lower: float) -> None:
 # --- documents ------------------------------------------------------------------------------
 
 
+class MoleculeInfo(_Part):
+    """The molecule a run simulated and its state point
+    (:meth:`cgflow.molecule.registry.MoleculeSpec.summary`)."""
+
+    name: str = Field(min_length=1)
+    smiles: str = Field(min_length=1)
+    residue: str = Field(min_length=1, max_length=5)
+    atoms_per_molecule: int = Field(gt=1)
+    molar_mass_g_mol: float = Field(gt=0)
+    temperature_k: float = Field(gt=0)
+    pressure_bar: float = Field(gt=0)
+
+
 class ParameterSetDoc(Document):
-    """A parameter set and the campaigns that contain it.
+    """A parameter set (on a molecule) and the campaigns that contain it.
 
     ``params`` holds the 19 fields of :class:`cgflow.params.ParameterSet` in GROMACS units
-    (``units`` is always ``"gromacs"``); ``param_id`` must equal its id. ``space`` names
-    the parameter space it was drawn from, if any (the first one recorded).
+    (``units`` is always ``"gromacs"``). ``molecule`` is the molecule and state point it
+    runs on (None: 2,3,4-trimethylpentane at 298.15 K and 1 bar, the documents of
+    earlier versions); ``param_id`` must equal the set's id on it
+    (:func:`cgflow.molecule.registry.molecule_set_id`: the parameter set's own id for the
+    default molecule). ``space`` names the parameter space it was drawn from, if any
+    (the first one recorded).
     """
 
     param_id: ParamId
@@ -403,6 +422,7 @@ class ParameterSetDoc(Document):
     units: Literal["gromacs"] = "gromacs"
     campaigns: list[CampaignName] = Field(default_factory=list)
     space: str | None = None
+    molecule: MoleculeInfo | None = None
 
     def natural_id(self) -> str:
         return self.param_id
@@ -410,9 +430,12 @@ class ParameterSetDoc(Document):
     @model_validator(mode="after")
     def _params_match_id(self) -> Self:
         ps = self.parameter_set()
-        if ps.id != self.param_id:
+        m = self.molecule
+        expected = ps.id if m is None else molecule_set_id(ps.id, m.smiles, m.temperature_k,
+                                                           m.pressure_bar)
+        if expected != self.param_id:
             raise ValueError(f"param_id {self.param_id!r} is not the id of params "
-                             f"(which is {ps.id!r})")
+                             f"(which is {expected!r})")
         if len(set(self.campaigns)) != len(self.campaigns):
             raise ValueError(f"campaigns must not repeat, got {self.campaigns!r}")
         return self
@@ -426,11 +449,17 @@ class ParameterSetDoc(Document):
 
     @classmethod
     def from_parameter_set(cls, ps: ParameterSet, campaign: str | None = None,
-                           space: str | None = None) -> ParameterSetDoc:
-        """The document of ``ps`` in ``campaign`` (optional) drawn from ``space``."""
+                           space: str | None = None,
+                           molecule: Mapping[str, Any] | None = None) -> ParameterSetDoc:
+        """The document of ``ps`` in ``campaign`` (optional) drawn from ``space``, on
+        ``molecule`` (a :class:`MoleculeInfo` mapping; None: the default molecule)."""
+        m = MoleculeInfo.model_validate(molecule) if molecule is not None else None
+        param_id = ps.id if m is None else molecule_set_id(ps.id, m.smiles, m.temperature_k,
+                                                           m.pressure_bar)
         return cls.validated({
-            "param_id": ps.id, "params": {f: getattr(ps, f) for f in FIELDS},
+            "param_id": param_id, "params": {f: getattr(ps, f) for f in FIELDS},
             "campaigns": [campaign] if campaign is not None else [], "space": space,
+            "molecule": m,
         }, what="parameter set document")
 
 
@@ -448,6 +477,9 @@ class AARunDoc(Document):
         the run completed links itself here instead of running it again).
     preset_settings
         The preset's full settings (:class:`cgflow.presets.AAPreset` as a dict).
+    molecule
+        The molecule simulated (name, canonical SMILES, atoms per molecule, molar mass,
+        state point); None in documents of earlier versions (2,3,4-trimethylpentane).
     status
         ``running``, ``completed`` (``results`` set) or ``failed`` (``error`` set).
     run_dir
@@ -472,6 +504,7 @@ class AARunDoc(Document):
     campaigns: list[CampaignName] = Field(default_factory=list)
     preset: PresetName
     preset_settings: JsonDict = Field(default_factory=dict)
+    molecule: MoleculeInfo | None = None
     status: RunStatus = "running"
     run_dir: str = Field(min_length=1)
     engine: JsonDict = Field(default_factory=dict)

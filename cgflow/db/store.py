@@ -407,16 +407,22 @@ class Store:
     # --- parameter sets --------------------------------------------------------------------
 
     def upsert_parameter_set(self, ps: ParameterSet, campaign: str,
-                             space: str | None = None) -> ParameterSetDoc:
-        """Record ``ps`` as part of ``campaign`` (one document per parameter set).
+                             space: str | None = None, *,
+                             molecule: Any = None) -> ParameterSetDoc:
+        """Record ``ps`` on ``molecule`` as part of ``campaign`` (one document per
+        parameter set and molecule).
 
-        A set already stored gets ``campaign`` added to its ``campaigns`` (no duplicate);
-        its ``space`` is set only if it had none. One atomic write.
+        ``molecule`` is a :class:`cgflow.molecule.registry.MoleculeSpec` (None: the
+        default molecule, stored without a ``molecule`` field as in earlier versions);
+        the document's id is the set's id on it. A set already stored gets ``campaign``
+        added to its ``campaigns`` (no duplicate); its ``space`` is set only if it had
+        none. One atomic write.
         """
         if not isinstance(ps, ParameterSet):
             raise InvalidInputError(f"field 'parameter set': expected a ParameterSet, got "
                                     f"{type(ps).__name__}: {ps!r}")
-        doc = ParameterSetDoc.from_parameter_set(ps, campaign, space)
+        info = None if molecule is None or molecule.is_default else molecule.summary()
+        doc = ParameterSetDoc.from_parameter_set(ps, campaign, space, molecule=info)
         now = utcnow()
         current_campaigns = {"$ifNull": ["$campaigns", []]}
         pipeline = [{"$set": {
@@ -428,6 +434,7 @@ class Store:
                 {"$in": [{"$literal": campaign}, current_campaigns]}, current_campaigns,
                 {"$concatArrays": [current_campaigns, {"$literal": [campaign]}]}]},
             "space": {"$ifNull": ["$space", {"$literal": space}]},
+            "molecule": {"$literal": doc.molecule.model_dump() if doc.molecule else None},
             "created_at": {"$ifNull": ["$created_at", now]},
             "updated_at": now,
         }}]
@@ -460,6 +467,7 @@ class Store:
         run_id: str | None = None, preset_settings: Mapping[str, Any] | None = None,
         engine: Mapping[str, Any] | None = None, gromacs_version: str | None = None,
         fw_id: int | None = None, hostname: str | None = None, force: bool = False,
+        molecule: Mapping[str, Any] | None = None,
     ) -> AARunDoc:
         """Record that the AA run of ``param_id`` with ``preset`` starts (status ``running``).
 
@@ -480,6 +488,9 @@ class Store:
             ``engine["gromacs_version"]``.
         force
             Also restart a completed run (its results are dropped).
+        molecule
+            The molecule simulated (:class:`cgflow.db.documents.MoleculeInfo` fields:
+            name, canonical SMILES, atoms per molecule, molar mass, state point).
 
         Raises
         ------
@@ -500,6 +511,7 @@ class Store:
             "param_id": param_id, "campaign": campaign, "preset": preset_name,
             "preset_settings": settings, "status": "running", "run_dir": str(run_dir),
             "engine": engine_d, "fw_id": fw_id, "hostname": hostname or socket.gethostname(),
+            "molecule": dict(molecule) if molecule is not None else None,
             "started_at": now, "created_at": now, "updated_at": now,
         }, what="AA run document")
         if run_id is not None and run_id != doc.id:

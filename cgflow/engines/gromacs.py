@@ -28,7 +28,8 @@ from typing import Literal
 
 from cgflow import units
 from cgflow.errors import EngineError, InvalidInputError
-from cgflow.molecule import build_coordinates, molar_mass_g_mol, trimethylpentane
+from cgflow.molecule import build_coordinates
+from cgflow.molecule.registry import MoleculeSpec, resolve_molecule
 from cgflow.molecule.topology import write_gro, write_topology
 from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
@@ -623,18 +624,33 @@ class SystemFiles:
     box_edge_nm: float
 
 
-def box_edge_nm(n_molecules: int, density_g_cm3: float) -> float:
-    """Edge (nm) of the cubic box holding ``n_molecules`` at ``density_g_cm3``."""
-    n_per_nm3 = units.number_density_nm3(units.density_g_cm3_to_kg_m3(density_g_cm3),
-                                         molar_mass_g_mol())
+def box_edge_nm(n_molecules: int, density_g_cm3: float,
+                molecule: MoleculeSpec | None = None) -> float:
+    """Edge (nm) of the cubic box holding ``n_molecules`` of ``molecule`` (default
+    2,3,4-trimethylpentane) at ``density_g_cm3``."""
+    mass = resolve_molecule(molecule).molar_mass_g_mol
+    n_per_nm3 = units.number_density_nm3(units.density_g_cm3_to_kg_m3(density_g_cm3), mass)
     return (n_molecules / n_per_nm3) ** (1.0 / 3.0)
 
 
-def check_box_size(preset: AAPreset) -> float:
+def liquid_density_g_cm3(molecule: MoleculeSpec | None = None) -> float:
+    """The liquid density boxes are sized at: the molecule's density guess (for the
+    default molecule :data:`LIQUID_DENSITY_G_CM3`), g/cm^3."""
+    return resolve_molecule(molecule).density_guess_kg_m3 / 1000.0
+
+
+def build_density_g_cm3(preset: AAPreset, molecule: MoleculeSpec | None = None) -> float:
+    """Density the box is built at: the preset's, scaled by the molecule's liquid density
+    over 2,3,4-trimethylpentane's (:data:`LIQUID_DENSITY_G_CM3`), so that every liquid
+    starts at the same fraction of its own density (unchanged for the default)."""
+    return preset.build_density_g_cm3 * liquid_density_g_cm3(molecule) / LIQUID_DENSITY_G_CM3
+
+
+def check_box_size(preset: AAPreset, molecule: MoleculeSpec | None = None) -> float:
     """Check that the liquid box is large enough for the cut-off.
 
-    The box edge at :data:`LIQUID_DENSITY_G_CM3` must be at least
-    ``2 (preset.rcut_nm + 0.1 nm)`` (minimum image plus pair-list buffer).
+    The box edge at the molecule's liquid density (:func:`liquid_density_g_cm3`) must be
+    at least ``2 (preset.rcut_nm + 0.1 nm)`` (minimum image plus pair-list buffer).
 
     Returns
     -------
@@ -646,14 +662,15 @@ def check_box_size(preset: AAPreset) -> float:
     InvalidInputError
         Naming ``n_molecules`` and ``rcut_nm`` with their values.
     """
-    edge = box_edge_nm(preset.n_molecules, LIQUID_DENSITY_G_CM3)
+    liquid = liquid_density_g_cm3(molecule)
+    edge = box_edge_nm(preset.n_molecules, liquid, molecule)
     need = 2.0 * (preset.rcut_nm + BOX_MARGIN_NM)
     if edge < need:
         n_min = math.ceil(preset.n_molecules * (need / edge) ** 3)
         raise InvalidInputError(
             f"preset {preset.name!r}: fields 'n_molecules' = {preset.n_molecules} and "
             f"'rcut_nm' = {preset.rcut_nm}: the liquid box ({edge:.3f} nm at "
-            f"{LIQUID_DENSITY_G_CM3} g/cm^3) is smaller than 2*(rcut_nm + {BOX_MARGIN_NM}) "
+            f"{liquid:g} g/cm^3) is smaller than 2*(rcut_nm + {BOX_MARGIN_NM}) "
             f"= {need:.3f} nm; use at least {n_min} molecules or a shorter cut-off"
         )
     return edge
@@ -672,12 +689,14 @@ def build_system(
     *,
     seed: int = 1,
     max_attempts: int = 6,
+    molecule: MoleculeSpec | None = None,
 ) -> SystemFiles:
     """Write ``molecule.gro``, ``topol.top`` and ``box.gro`` into ``workdir``.
 
-    The molecule is built by :func:`cgflow.molecule.build_coordinates` from the parameter
-    set's ``r0`` and ``theta0``; ``preset.n_molecules`` copies are inserted at random
-    positions and orientations into a cubic box at ``preset.build_density_g_cm3`` with
+    The molecule (``molecule``, default 2,3,4-trimethylpentane) is built by
+    :func:`cgflow.molecule.build_coordinates` from the parameter set's ``r0`` and
+    ``theta0``; ``preset.n_molecules`` copies are inserted at random positions and
+    orientations into a cubic box at :func:`build_density_g_cm3` with
     ``gmx insert-molecules -seed seed``. If not all fit (parameter sets with long bonds
     make large molecules), the box volume grows by the ratio of requested to placed
     molecules (the edge by at least 5 %, at most 50 %) and the number of tries per molecule
@@ -696,17 +715,18 @@ def build_system(
     EngineError
         If gmx insert-molecules fails or cannot place all molecules (with its output).
     """
-    check_box_size(preset)
+    spec = resolve_molecule(molecule)
+    check_box_size(preset, spec)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    mol = trimethylpentane()
+    mol = spec.molecule
     x = build_coordinates(ps, mol)
     extent = float((x.max(axis=0) - x.min(axis=0)).max())
     mol_box = extent + 1.0
     mol_gro = write_gro(workdir / MOLECULE_GRO, x + 0.5 * mol_box, mol_box,
-                        title=f"2,3,4-trimethylpentane, parameter set {ps.id}")
-    top = write_topology(ps, workdir / TOPOLOGY_TOP, preset.n_molecules)
-    edge = box_edge_nm(preset.n_molecules, preset.build_density_g_cm3)
+                        title=f"{mol.label}, parameter set {ps.id}", molecule=mol)
+    top = write_topology(ps, workdir / TOPOLOGY_TOP, preset.n_molecules, molecule=mol)
+    edge = box_edge_nm(preset.n_molecules, build_density_g_cm3(preset, spec), spec)
     tries = INSERT_TRIES
     box = workdir / BOX_GRO
     last_output = ""

@@ -43,6 +43,7 @@ from cgflow.errors import InvalidInputError
 from cgflow.ibi.integral_equation import S_MIN
 from cgflow.ibi.potential import TabulatedPotential, initial_potential
 from cgflow.ml.representation import PotentialRepresentation
+from cgflow.molecule.structure import TRIMETHYLPENTANE_SMILES
 
 #: Version of the serialised format of :class:`StructureInverse`.
 FORMAT_VERSION = 1
@@ -309,17 +310,21 @@ class StructureInverse:
 SHIPPED_INVERSE = Path(__file__).resolve().parent / "models" / "inverse_234trimepe_298K.json"
 SHIPPED_TEMPERATURE_K = 298.15
 SHIPPED_MASS_G_MOL = 114.23
+#: The molecule of the shipped inverse (2,3,4-trimethylpentane, canonical SMILES).
+SHIPPED_SMILES = TRIMETHYLPENTANE_SMILES
 
 
-def shipped_inverse_for(r_nm: np.ndarray, temperature_k: float,
-                        mass_g_mol: float) -> Path | None:
-    """The shipped inverse when it covers this IBI grid, temperature (within 1 K) and
-    bead mass (within 0.1 g/mol), else None.
+def shipped_inverse_for(r_nm: np.ndarray, temperature_k: float, mass_g_mol: float,
+                        molecule_smiles: str = SHIPPED_SMILES) -> Path | None:
+    """The shipped inverse when it covers this IBI grid, temperature (within 1 K), bead
+    mass (within 0.1 g/mol) and molecule (its canonical SMILES: an isomer of the same
+    mass, such as 2,2,4-trimethylpentane, is another liquid), else None.
 
     The grid is compared point by point with the model's own (read from its file, so
     this costs one JSON read)."""
     if (abs(temperature_k - SHIPPED_TEMPERATURE_K) > 1.0
-            or abs(mass_g_mol - SHIPPED_MASS_G_MOL) > 0.1 or not SHIPPED_INVERSE.is_file()):
+            or abs(mass_g_mol - SHIPPED_MASS_G_MOL) > 0.1
+            or molecule_smiles != SHIPPED_SMILES or not SHIPPED_INVERSE.is_file()):
         return None
     grid = np.asarray(json.loads(SHIPPED_INVERSE.read_text())["r_nm"], float)
     r = np.asarray(r_nm, float)

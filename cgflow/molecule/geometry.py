@@ -1,10 +1,12 @@
-"""Internal-coordinate builder of 2,3,4-trimethylpentane coordinates.
+"""Coordinates of one alkane molecule from a parameter set's own ``r0`` and ``theta0``.
 
-The builder uses the parameter set's own equilibrium bond lengths and angles, so that a
+The geometry uses the parameter set's own equilibrium bond lengths and angles, so that a
 starting geometry exists for any parameter set of the sampled spaces (also far from
-OPLS-AA), without a cheminformatics toolkit.
+OPLS-AA). Acyclic molecules (2,3,4-trimethylpentane and every other chain) are built
+from internal coordinates, as below; molecules with rings are embedded by RDKit and
+relaxed to the set's ``r0`` and ``theta0`` (:func:`ring_coordinates`).
 
-Construction (all lengths in nm):
+Construction of an acyclic molecule (all lengths in nm):
 
 * C1 sits at the origin and C2 on the +x axis; the hydrogens of C1 are placed at the
   CT-CT-HC angle from the C1-C2 bond, 120 degrees apart around it.
@@ -14,9 +16,12 @@ Construction (all lengths in nm):
   three substituents of ``P`` are 120 degrees apart, rotated to lie closest to the
   bisectors of the gaps between the substituents of ``G``: a staggered conformation
   (exactly so when the substituents of ``G`` are evenly spread around that axis).
-* Which substituent of each CH centre takes which staggered position is chosen among all
-  assignments (6 per CH centre) by the lowest soft repulsion ``sum (sigma/r)^12`` over
-  atom pairs three or more bonds apart.
+* Which substituent of each centre takes which staggered position is chosen among all
+  assignments (6 per branched centre) by the lowest soft repulsion ``sum (sigma/r)^12``
+  over atom pairs three or more bonds apart; when there are more than
+  :data:`MAX_EXHAUSTIVE` assignments (long chains: 6^6 for n-octane), by coordinate
+  descent instead (each centre's best order with the others fixed, sweeps until nothing
+  changes; a local minimum, staggered and free of overlap in practice).
 * No overlap: if two atoms three or more bonds apart end up closer than the shortest
   bond length (possible for the acute ``theta0`` of the wide space, where the chain
   folds back on itself), the angles used are moved towards the tetrahedral angle,
@@ -28,6 +33,14 @@ Approximation: only the angles to the bond towards the root (``G-P-X``) are exac
 ``theta0`` (when no overlap forced a blend); the angles between two substituents of the
 same centre follow from the three-fold placement (tetrahedral-like for ``theta0`` near
 109.5 degrees). An energy minimisation relaxes them.
+
+Rings (:func:`ring_coordinates`): RDKit embeds the molecule (ETKDG, fixed seed: a chair
+for cyclohexane); the positions are then relaxed by minimising ``sum ((r - r0) /
+0.001 nm)^2 + sum ((theta - theta0) / 1 deg)^2 + sum (sigma / d)^12`` (bonds, angles, and
+the soft repulsion over pairs three or more bonds apart). A ring cannot always take the
+set's ``theta0`` everywhere (five 90-degree angles do not close a pentagon), so bonds and
+angles of ring molecules are close to, not exactly, ``r0`` and ``theta0``; acute angles
+are blended towards tetrahedral as above when atoms overlap.
 """
 
 from __future__ import annotations
@@ -43,6 +56,10 @@ from cgflow.params import ParameterSet
 TETRAHEDRAL_DEG = float(np.degrees(np.arccos(-1.0 / 3.0)))
 #: Blend fractions tried in turn (0: the parameter set's own theta0).
 BLEND_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Most substituent assignments searched exhaustively (2,3,4-trimethylpentane has 216).
+MAX_EXHAUSTIVE = 1296
+#: Seed of RDKit's embedding of ring molecules.
+EMBED_SEED = 20261207
 
 # Lennard-Jones sigma (nm) of the OPLS-AA types, used only to rank conformations.
 _SIGMA_NM = {"CT": 0.35, "HC": 0.25}
@@ -172,15 +189,93 @@ def min_distance_apart(x: np.ndarray, molecule: Molecule | None = None,
 
 def _best_conformation(b: _Builder, far: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     centres = b.centres_with_choice()
-    n_subs = {p: len(b.adj[p]) - 1 for p in centres}
+    options = {p: list(permutations(range(len(b.adj[p]) - 1))) for p in centres}
+    if int(np.prod([len(options[p]) for p in centres])) > MAX_EXHAUSTIVE:
+        return _descent_conformation(b, far, sigma, centres, options)
     best, best_e = None, np.inf
-    for choice in product(*(list(permutations(range(n_subs[p]))) for p in centres)):
+    for choice in product(*(options[p] for p in centres)):
         x = b.build(dict(zip(centres, choice, strict=True)))
         e = _repulsion(x, far, sigma)
         if e < best_e:
             best, best_e = x, e
     assert best is not None
     return best
+
+
+def _descent_conformation(b: _Builder, far: np.ndarray, sigma: np.ndarray,
+                          centres: list[int], options: dict[int, list[tuple[int, ...]]]
+                          ) -> np.ndarray:
+    """Coordinate descent over the centres' substituent orders (module docstring)."""
+    orders = {p: options[p][0] for p in centres}
+    best_e = _repulsion(b.build(orders), far, sigma)
+    for _sweep in range(20):
+        changed = False
+        for p in centres:
+            for choice in options[p]:
+                if choice == orders[p]:
+                    continue
+                trial = {**orders, p: choice}
+                e = _repulsion(b.build(trial), far, sigma)
+                if e < best_e - 1e-12:
+                    orders, best_e, changed = trial, e, True
+        if not changed:
+            break
+    return b.build(orders)
+
+
+def _rdkit_embedding(mol: Molecule) -> np.ndarray:
+    """RDKit ETKDG coordinates (nm) of ``mol`` in its own atom order."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    rw = Chem.RWMol()
+    for a in mol.atoms:
+        atom = Chem.Atom(a.element)
+        atom.SetNoImplicit(True)
+        rw.AddAtom(atom)
+    for bd in mol.bonds:
+        rw.AddBond(bd.i, bd.j, Chem.BondType.SINGLE)
+    rd = rw.GetMol()
+    Chem.SanitizeMol(rd)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = EMBED_SEED
+    if AllChem.EmbedMolecule(rd, params) != 0:
+        raise ValueError(f"RDKit could not embed {mol.label} ({mol.smiles})")
+    return np.array(rd.GetConformer().GetPositions(), dtype=float) / 10.0  # Angstrom -> nm
+
+
+def ring_coordinates(ps: ParameterSet, molecule: Molecule, blend: float = 0.0) -> np.ndarray:
+    """Coordinates (n_atoms, 3), nm, of a molecule with rings: RDKit's embedding relaxed
+    to the set's ``r0`` and ``theta0`` (blended towards tetrahedral by ``blend``), see
+    the module docstring."""
+    from scipy.optimize import minimize
+
+    b = _Builder(molecule, ps, blend)
+    x0 = _rdkit_embedding(molecule)
+    bi = np.array([(bd.i, bd.j) for bd in molecule.bonds])
+    r0 = np.array([b.r0(bd.i, bd.j) for bd in molecule.bonds])
+    an = np.array([(a.i, a.j, a.k) for a in molecule.angles])
+    th0 = np.radians([b.theta0(a.i, a.j, a.k) for a in molecule.angles])
+    far = np.array(molecule.graph_distances()) >= 3
+    iu = np.triu_indices(molecule.n_atoms, 1)
+    pi, pj = iu[0][far[iu]], iu[1][far[iu]]
+    sig = np.array([_SIGMA_NM[a.bonded_type] for a in molecule.atoms])
+    sij = 0.5 * (sig[pi] + sig[pj])
+    w_bond, w_angle = 1.0 / 0.001**2, 1.0 / np.radians(1.0) ** 2
+
+    def energy(flat: np.ndarray) -> float:
+        x = flat.reshape(-1, 3)
+        r = np.linalg.norm(x[bi[:, 0]] - x[bi[:, 1]], axis=1)
+        u = x[an[:, 0]] - x[an[:, 1]]
+        v = x[an[:, 2]] - x[an[:, 1]]
+        cos = np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
+        th = np.arccos(np.clip(cos, -1.0, 1.0))
+        d = np.linalg.norm(x[pi] - x[pj], axis=1)
+        return float(w_bond * np.sum((r - r0) ** 2) + w_angle * np.sum((th - th0) ** 2)
+                     + np.sum((sij / d) ** 12))
+
+    res = minimize(energy, x0.ravel(), method="L-BFGS-B", options={"maxiter": 2000})
+    return res.x.reshape(-1, 3)
 
 
 def build_coordinates(ps: ParameterSet, molecule: Molecule | None = None) -> np.ndarray:
@@ -210,7 +305,10 @@ def build_coordinates(ps: ParameterSet, molecule: Molecule | None = None) -> np.
     shortest = min(ps.bond_ctct_r0, ps.bond_cthc_r0)
     best, best_ratio = None, -np.inf
     for blend in BLEND_STEPS:
-        x = _best_conformation(_Builder(mol, ps, blend), far, sigma)
+        if mol.is_cyclic():
+            x = ring_coordinates(ps, mol, blend)
+        else:
+            x = _best_conformation(_Builder(mol, ps, blend), far, sigma)
         d = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)
         ratio = d[far].min() / shortest
         if ratio > best_ratio:

@@ -1,6 +1,14 @@
-"""The 2,3,4-trimethylpentane molecule: atoms, OPLS-AA types and the bonded terms.
+"""Alkane molecules: atoms, OPLS-AA types and the bonded terms; 2,3,4-trimethylpentane.
 
-Carbon skeleton (C1..C5 the pentane chain, C6..C8 the methyl branches)::
+Any alkane is built from its carbon skeleton by :func:`alkane_molecule` (from SMILES by
+:func:`cgflow.molecule.smiles.molecule_from_smiles`): carbons are OPLS-AA types by their
+hydrogen count (``opls_135`` CH3, ``opls_136`` CH2, ``opls_137`` CH, ``opls_139`` C),
+every hydrogen ``opls_140``; all carbons have the bonded type ``CT``, all hydrogens
+``HC``, so the 19 parameters of :class:`cgflow.params.ParameterSet` cover every bonded
+term (a kind the molecule lacks, such as CT-CT-CT-CT in neopentane, is simply absent).
+
+The default molecule, 2,3,4-trimethylpentane, has the carbon skeleton (C1..C5 the
+pentane chain, C6..C8 the methyl branches)::
 
           C6  C7  C8
           |   |   |
@@ -11,7 +19,7 @@ CH3 carbons (C1, C5, C6, C7, C8) are OPLS-AA type ``opls_135``, CH carbons (C2, 
 ``oplsaa.ff/ffnonbonded.itp``; each CH3 and CH group is neutral.
 
 Bonds come from the bond graph; angles, proper dihedrals and 1-4 pairs are generated
-from it (the molecule is acyclic, so every 1-4 pair belongs to exactly one dihedral).
+from it (1-4 pairs: dihedral ends three bonds apart on the shortest path).
 Each term carries a *kind* that names the :class:`cgflow.params.ParameterSet` fields it
 uses (``ctct``/``cthc`` bonds, ``ctctct``/``ctcthc``/``hcthc`` angles,
 ``ctctctct``/``ctctcthc``/``hcctcthc`` dihedrals).
@@ -23,15 +31,27 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import combinations
 
+from pydantic import BaseModel, ConfigDict
+
 #: Residue / moleculetype name used in coordinate and topology files.
 RESIDUE_NAME = "TMP"
 
-#: OPLS-AA atom types: name -> (bonded type, charge e, mass g/mol), as in ffnonbonded.itp.
+#: Name of the default molecule (the original study's liquid).
+DEFAULT_LABEL = "2,3,4-trimethylpentane"
+
+#: OPLS-AA atom types of alkanes: name -> (bonded type, charge e, mass g/mol), as in
+#: GROMACS' ``oplsaa.ff/ffnonbonded.itp`` (checked against the installed file in the tests).
 OPLS_TYPES: dict[str, tuple[str, float, float]] = {
     "opls_135": ("CT", -0.180, 12.01100),  # alkane CH3 carbon
+    "opls_136": ("CT", -0.120, 12.01100),  # alkane CH2 carbon
     "opls_137": ("CT", -0.060, 12.01100),  # alkane CH carbon
+    "opls_139": ("CT", 0.000, 12.01100),  # alkane C (no hydrogen)
     "opls_140": ("HC", 0.060, 1.00800),  # alkane hydrogen
 }
+
+#: OPLS-AA type of an alkane carbon by its number of hydrogens.
+CARBON_TYPE_BY_HYDROGENS: dict[int, str] = {3: "opls_135", 2: "opls_136", 1: "opls_137",
+                                            0: "opls_139"}
 
 # carbon skeleton: 1-based carbon numbers
 _CC_BONDS = ((1, 2), (2, 3), (3, 4), (4, 5), (2, 6), (3, 7), (4, 8))
@@ -100,9 +120,24 @@ class Dihedral:
     kind: str
 
 
-@dataclass(frozen=True)
-class Molecule:
-    """Atoms and generated bonded terms of one molecule (all indices 0-based)."""
+class Molecule(BaseModel):
+    """Atoms and generated bonded terms of one molecule (all indices 0-based).
+
+    Attributes
+    ----------
+    name
+        Residue / moleculetype name in coordinate and topology files (at most 5
+        characters: ``TMP`` for 2,3,4-trimethylpentane).
+    atoms, bonds, angles, dihedrals, pairs
+        The atoms and every bonded term with its parameter kind; ``pairs`` are the 1-4
+        pairs (atoms three bonds apart on the shortest path).
+    label
+        Human name (``2,3,4-trimethylpentane``).
+    smiles
+        Canonical SMILES of the heavy-atom graph (RDKit), ``""`` if unknown.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     atoms: tuple[Atom, ...]
@@ -110,11 +145,38 @@ class Molecule:
     angles: tuple[Angle, ...]
     dihedrals: tuple[Dihedral, ...]
     pairs: tuple[tuple[int, int], ...]
+    label: str = DEFAULT_LABEL
+    smiles: str = ""
 
     @property
     def n_atoms(self) -> int:
-        """Number of atoms (26)."""
+        """Number of atoms (26 for 2,3,4-trimethylpentane)."""
         return len(self.atoms)
+
+    @property
+    def n_carbons(self) -> int:
+        """Number of carbon atoms."""
+        return sum(a.element == "C" for a in self.atoms)
+
+    def molar_mass_g_mol(self) -> float:
+        """Molar mass from the OPLS-AA atom masses, g/mol."""
+        return sum(self.masses())
+
+    def is_cyclic(self) -> bool:
+        """Whether the bond graph has a ring (more bonds than a tree has)."""
+        return len(self.bonds) >= self.n_atoms
+
+    def term_counts(self) -> dict[str, int]:
+        """Number of bonds, angles and dihedrals of each parameter kind and of atoms of
+        each OPLS-AA type (kinds the molecule lacks are absent)."""
+        out: dict[str, int] = {}
+        for prefix, terms in (("bond", self.bonds), ("angle", self.angles),
+                              ("dih", self.dihedrals)):
+            for t in terms:
+                out[f"{prefix}_{t.kind}"] = out.get(f"{prefix}_{t.kind}", 0) + 1
+        for a in self.atoms:
+            out[a.opls_type] = out.get(a.opls_type, 0) + 1
+        return out
 
     def neighbours(self) -> list[list[int]]:
         """Adjacency list of the bond graph, neighbours in ascending index order."""
@@ -182,13 +244,20 @@ def _atoms() -> tuple[Atom, ...]:
     for a, b in _CC_BONDS:
         degree[a] += 1
         degree[b] += 1
+    return atoms_from_skeleton([degree[c] for c in range(1, 9)])
+
+
+def atoms_from_skeleton(carbon_degrees: list[int]) -> tuple[Atom, ...]:
+    """The atoms of an alkane whose carbons (in order, numbered from 1) have these numbers
+    of carbon neighbours: carbons first (typed by their hydrogen count, ``4 - degree``),
+    then the hydrogens grouped by carbon (``H{c}{h}``, or ``H{c}`` for a single one)."""
     atoms: list[Atom] = []
-    for c in range(1, 9):
-        opls = "opls_135" if degree[c] == 1 else "opls_137"
+    for c, deg in enumerate(carbon_degrees, start=1):
+        opls = CARBON_TYPE_BY_HYDROGENS[4 - deg]
         bt, q, m = OPLS_TYPES[opls]
         atoms.append(Atom(f"C{c}", opls, bt, q, m, c))
-    for c in range(1, 9):
-        n_h = 4 - degree[c]
+    for c, deg in enumerate(carbon_degrees, start=1):
+        n_h = 4 - deg
         bt, q, m = OPLS_TYPES["opls_140"]
         for h in range(1, n_h + 1):
             name = f"H{c}{h}" if n_h > 1 else f"H{c}"
@@ -196,15 +265,33 @@ def _atoms() -> tuple[Atom, ...]:
     return tuple(atoms)
 
 
-@cache
-def trimethylpentane() -> Molecule:
-    """The 2,3,4-trimethylpentane molecule (C8H18, 26 atoms) with its bonded terms.
+def alkane_molecule(carbon_bonds: list[tuple[int, int]], *, name: str, label: str,
+                    smiles: str = "") -> Molecule:
+    """The all-atom alkane of a carbon skeleton, with every bonded term enumerated.
 
-    Atom order: carbons C1..C8 (indices 0..7), then the hydrogens grouped by carbon.
+    Parameters
+    ----------
+    carbon_bonds
+        Carbon-carbon bonds as 1-based carbon numbers; the carbons are numbered 1..n in
+        the order of :func:`atoms_from_skeleton`.
+    name, label, smiles
+        See :class:`Molecule`.
+
+    Bonds are sorted index pairs; angles ``i-j-k`` for every centre ``j`` and pair of its
+    neighbours; proper dihedrals ``i-j-k-l`` around every bond ``j-k`` (``i != l``, so a
+    ring of three would give none); 1-4 pairs are the dihedral ends three bonds apart on
+    the shortest path (in a five-membered ring, two ends of a dihedral are also two bonds
+    apart the other way round: that pair is excluded, not a 1-4 pair).
     """
-    atoms = _atoms()
+    if not carbon_bonds:
+        raise ValueError("an alkane skeleton needs at least one carbon-carbon bond")
+    degree = [0] * max(max(b) for b in carbon_bonds)
+    for a, b in carbon_bonds:
+        degree[a - 1] += 1
+        degree[b - 1] += 1
+    atoms = atoms_from_skeleton(degree)
     index = {a.name: i for i, a in enumerate(atoms)}
-    bond_pairs = [(a - 1, b - 1) for a, b in _CC_BONDS]
+    bond_pairs = [(min(a, b) - 1, max(a, b) - 1) for a, b in carbon_bonds]
     for i, a in enumerate(atoms):
         if a.element == "H":
             bond_pairs.append((index[f"C{a.charge_group}"], i))
@@ -235,17 +322,30 @@ def trimethylpentane() -> Molecule:
                 dihedrals.append(
                     Dihedral(i, j, k, m, dihedral_kind(types[i], types[j], types[k], types[m]))
                 )
-    pairs = tuple(sorted({(min(d.i, d.l), max(d.i, d.l)) for d in dihedrals}))
-    return Molecule(
-        name=RESIDUE_NAME,
-        atoms=atoms,
-        bonds=bonds,
-        angles=tuple(angles),
-        dihedrals=tuple(dihedrals),
-        pairs=pairs,
-    )
+    mol = Molecule(name=name, atoms=atoms, bonds=bonds, angles=tuple(angles),
+                   dihedrals=tuple(dihedrals), pairs=(), label=label, smiles=smiles)
+    dist = mol.graph_distances()
+    pairs = tuple(sorted({(min(d.i, d.l), max(d.i, d.l)) for d in dihedrals
+                          if dist[d.i][d.l] == 3}))
+    return mol.model_copy(update={"pairs": pairs})
+
+
+#: Canonical SMILES of 2,3,4-trimethylpentane (RDKit).
+TRIMETHYLPENTANE_SMILES = "CC(C)C(C)C(C)C"
+
+
+@cache
+def trimethylpentane() -> Molecule:
+    """The 2,3,4-trimethylpentane molecule (C8H18, 26 atoms) with its bonded terms.
+
+    Atom order: carbons C1..C8 (indices 0..7: the pentane chain, then the methyls on
+    C2, C3, C4), then the hydrogens grouped by carbon. The same molecule as
+    :func:`cgflow.molecule.smiles.molecule_from_smiles` builds from its SMILES (tested).
+    """
+    return alkane_molecule(list(_CC_BONDS), name=RESIDUE_NAME, label=DEFAULT_LABEL,
+                           smiles=TRIMETHYLPENTANE_SMILES)
 
 
 def molar_mass_g_mol() -> float:
     """Molar mass of 2,3,4-trimethylpentane from the OPLS-AA atom masses (114.232 g/mol)."""
-    return sum(trimethylpentane().masses())
+    return trimethylpentane().molar_mass_g_mol()

@@ -1,4 +1,5 @@
-"""GROMACS topology (.top) and coordinate (.gro) files of 2,3,4-trimethylpentane.
+"""GROMACS topology (.top) and coordinate (.gro) files of one alkane (default
+2,3,4-trimethylpentane).
 
 The topology includes ``oplsaa.ff/forcefield.itp`` for ``[ defaults ]`` (LJ combination
 rule 3, generated pairs, fudgeLJ = fudgeQQ = 0.5) and the atom types. With
@@ -109,7 +110,7 @@ def topology_text(
         )
     mol = molecule or trimethylpentane()
     if title is None:
-        title = "2,3,4-trimethylpentane, OPLS-AA"
+        title = f"{mol.label}, OPLS-AA"
         if ps is not None and bonded == "explicit":
             title += f", parameter set {ps.id}"
     head = [
@@ -130,10 +131,11 @@ def write_topology(
     n_molecules: int = 1,
     *,
     bonded: Literal["explicit", "forcefield"] = "explicit",
+    molecule: Molecule | None = None,
 ) -> Path:
     """Write :func:`topology_text` to ``path``; returns the path."""
     path = Path(path)
-    path.write_text(topology_text(ps, n_molecules, bonded=bonded))
+    path.write_text(topology_text(ps, n_molecules, bonded=bonded, molecule=molecule))
     return path
 
 

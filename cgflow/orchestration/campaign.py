@@ -3,6 +3,9 @@
 A campaign spec is a YAML file (see ``workflows/``)::
 
     name: demo                 # campaign name, used to tag every stored document
+    molecule: 3-methylpentane  # a registry name (default 2,3,4-trimethylpentane) or
+                               # {smiles: CCC(C)CC, name: ..., temperature_K: ...,
+                               #  pressure_bar: ..., density_guess_kg_m3: ...}
     space: narrow              # a shipped ParameterSpace ("narrow", "wide")
     n_sets: 2                  # how many sets to sample from the space
     seed: 7                    # sampling seed (reproducible)
@@ -31,7 +34,13 @@ A campaign spec is a YAML file (see ``workflows/``)::
 
 Loading is all-or-nothing: a malformed YAML, an unknown or missing field, or an invalid
 parameter value raises :class:`~cgflow.errors.InvalidInputError` naming the field and the
-value, before anything is written anywhere.
+value, before anything is written anywhere; a molecule outside what the OPLS-AA typer
+supports is refused naming the atom and the SMILES.
+
+The molecule's state point (:class:`cgflow.molecule.registry.MoleculeSpec`) is the
+temperature and pressure of the all-atom runs (it replaces the preset's; the CG stage
+runs at the all-atom temperature), and the stable id of every set includes the molecule
+unless it is the default (:meth:`~cgflow.molecule.registry.MoleculeSpec.set_id`).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cgflow.errors import InvalidInputError, format_validation_error
 from cgflow.ibi.friction import FrictionSettings
 from cgflow.ibi.settings import IBISettings
+from cgflow.molecule.registry import MoleculeSpec, default_molecule_spec, resolve_molecule
 from cgflow.params import (
     OPLSAA_REFERENCE,
     SPACES,
@@ -70,6 +80,8 @@ class CampaignSpec(BaseModel):
 
     name: str
     description: str = ""
+    #: the molecule and its state point (a registry name or a mapping, see the docstring)
+    molecule: MoleculeSpec = Field(default_factory=default_molecule_spec)
     space: str = "narrow"
     #: sets sampled from the space; at most MAX_N_SETS (what ``cgflow campaign build``
     #: builds in bounded memory and time, ``benchmarks/campaign_build.py``)
@@ -102,6 +114,11 @@ class CampaignSpec(BaseModel):
             )
         return v
 
+    @field_validator("molecule", mode="before")
+    @classmethod
+    def _molecule(cls, v: Any) -> MoleculeSpec:
+        return resolve_molecule(v)
+
     @field_validator("n_sets")
     @classmethod
     def _n_sets(cls, v: int) -> int:
@@ -131,11 +148,12 @@ class CampaignSpec(BaseModel):
         # the CG stage runs at the all-atom temperature; a different one set by hand is
         # a mistake, said here rather than after the all-atom runs
         if "temperature_k" in self.ibi.model_fields_set:
-            aa_t = get_aa_preset(self.preset).temperature_k
+            aa_t = self.aa_preset.temperature_k
             if abs(self.ibi.temperature_k - aa_t) > 0.5:
                 raise ValueError(f"ibi.temperature_k = {self.ibi.temperature_k}: differs from "
-                                 f"the all-atom temperature {aa_t} K of preset "
-                                 f"{self.preset!r} (the CG stage runs at the AA temperature)")
+                                 f"the all-atom temperature {aa_t} K of molecule "
+                                 f"{self.molecule.name!r} with preset {self.preset!r} (the CG "
+                                 "stage runs at the AA temperature)")
         return self
 
     @model_validator(mode="after")
@@ -181,10 +199,29 @@ class CampaignSpec(BaseModel):
         return get_space(self.space)
 
     @property
-    def aa_preset(self) -> AAPreset:
-        """The all-atom preset, with the thread override applied."""
+    def preset_overrides(self) -> dict[str, Any]:
+        """What the campaign changes in its all-atom preset: the molecule's state point
+        where it differs from the preset's, the thread count if given."""
         p = get_aa_preset(self.preset)
-        return p.model_copy(update={"threads": self.threads}) if self.threads else p
+        out: dict[str, Any] = {}
+        if abs(self.molecule.temperature_k - p.temperature_k) > 1e-9:
+            out["temperature_k"] = self.molecule.temperature_k
+        if abs(self.molecule.pressure_bar - p.pressure_bar) > 1e-9:
+            out["pressure_bar"] = self.molecule.pressure_bar
+        if self.threads:
+            out["threads"] = self.threads
+        return out
+
+    @property
+    def aa_preset(self) -> AAPreset:
+        """The all-atom preset with :attr:`preset_overrides` applied."""
+        p = get_aa_preset(self.preset)
+        overrides = self.preset_overrides
+        return p.model_copy(update=overrides) if overrides else p
+
+    def set_id(self, ps: ParameterSet) -> str:
+        """Stable id of ``ps`` in this campaign (with the molecule unless the default)."""
+        return self.molecule.set_id(ps)
 
     @property
     def cg_preset(self) -> CGPreset:

@@ -74,13 +74,15 @@ def parameter_set_fireworks(
         "preset": spec.preset,
         "space": spec.space,
     }
-    if spec.threads:
-        task_params["preset_overrides"] = {"threads": spec.threads}
+    if not spec.molecule.is_default:
+        task_params["molecule"] = spec.molecule.model_dump(mode="json")
+    if spec.preset_overrides:
+        task_params["preset_overrides"] = spec.preset_overrides
     fws: list[Firework] = []
     for stage, task_cls in AA_STEPS:
         fw_spec = {
             "campaign": spec.name,
-            "param_id": ps.id,
+            "param_id": spec.set_id(ps),
             "label": label_for(ps),
             SPEC_STAGE: stage.value,
             "_category": category,
@@ -148,7 +150,7 @@ def campaign_workflow(
         metadata={
             "cgflow_campaign": spec.name,
             "n_sets": len(sets),
-            "param_ids": [ps.id for ps in sets],
+            "param_ids": [spec.set_id(ps) for ps in sets],
             "spec": spec.model_dump(mode="json"),
         },
     )

@@ -27,6 +27,7 @@ from cgflow.analysis import (
 from cgflow.db.documents import AAResults, DiffusionData, MSDData, RDFData
 from cgflow.engines import gromacs as gmx
 from cgflow.jobs.gromacs.job import StageReport, run_stage
+from cgflow.molecule.registry import MoleculeSpec
 from cgflow.params import ParameterSet
 from cgflow.presets import AAPreset
 
@@ -36,10 +37,13 @@ RDF_DR_NM = 0.01
 RDF_RMAX_NM = 1.5
 
 
-def build(run_dir: Path, ps: ParameterSet, preset: AAPreset) -> list[StageReport]:
-    """Write the topology, fill the box, and minimise the energy."""
+def build(run_dir: Path, ps: ParameterSet, preset: AAPreset,
+          molecule: MoleculeSpec | None = None) -> list[StageReport]:
+    """Write the topology of ``molecule`` (default 2,3,4-trimethylpentane), fill the box,
+    and minimise the energy. The state point is the preset's (a campaign puts the
+    molecule's into it, :attr:`cgflow.orchestration.campaign.CampaignSpec.aa_preset`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    files = gmx.build_system(ps, preset, run_dir)
+    files = gmx.build_system(ps, preset, run_dir, molecule=molecule)
     dt = gmx.choose_timestep(ps, preset)
     mdp = run_dir / "em.mdp"
     gmx.write_mdp("em", preset, dt, mdp)

@@ -43,6 +43,7 @@ from cgflow.ibi.production import acceleration_factor, finish_production, prepar
 from cgflow.ibi.settings import IBISettings, IBITarget, IterationResult
 from cgflow.jobs.lammps.job import LammpsRunReport, run_lammps
 from cgflow.ml.inverse import shipped_inverse_for
+from cgflow.molecule.registry import MoleculeSpec, resolve_molecule
 from cgflow.presets import CGPreset
 
 #: Seed offset of the IBI iterations (iteration i uses SEED_BASE + i).
@@ -67,6 +68,20 @@ def target_from_aa_results(results: Any, temperature_k: float) -> IBITarget:
                        density_kg_m3=results.density_kg_m3, pressure_bar=results.pressure_bar,
                        pressure_err_bar=results.pressure_err_bar or 0.0,
                        temperature_k=temperature_k)
+
+
+def target_from_aa_run(aa: Any, molecule: MoleculeSpec | None = None) -> IBITarget:
+    """The IBI target of a stored all-atom run (a :class:`cgflow.db.documents.AARunDoc`):
+    its results at its temperature, the bead of the run's molecule (its
+    :attr:`~cgflow.molecule.registry.MoleculeSpec.bead_mass_g_mol` and SMILES; a run
+    stored without a molecule is of ``molecule``, default 2,3,4-trimethylpentane)."""
+    spec = resolve_molecule(molecule)
+    info = getattr(aa, "molecule", None)
+    smiles = info.smiles if info is not None else spec.smiles
+    mass = round(info.molar_mass_g_mol, 2) if info is not None else spec.bead_mass_g_mol
+    target = target_from_aa_results(aa.results, aa.preset_settings.get("temperature_k",
+                                                                        spec.temperature_k))
+    return dataclasses.replace(target, mass_g_mol=mass, molecule_smiles=smiles)
 
 
 def make_settings(ibi: IBISettings | None, target: IBITarget,
@@ -99,7 +114,7 @@ def make_settings(ibi: IBISettings | None, target: IBITarget,
     if resolved.inverse_model:  # a model of the user's own
         return resolved.replace(initial_guess="inverse")
     shipped = shipped_inverse_for(ibi_grid(resolved, cg_preset), target.temperature_k,
-                                  target.mass_g_mol)
+                                  target.mass_g_mol, target.molecule_smiles)
     if shipped is None:
         return resolved.replace(initial_guess="pmf")
     return resolved.replace(initial_guess="inverse", inverse_model=str(shipped))

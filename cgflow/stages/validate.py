@@ -293,8 +293,7 @@ def validate_campaign_models(
             failures.append(f"{aa.param_id}: its parameter set is not in the database")
             continue
         ps = parameter_set_from_mapping(ps_doc.params, source=f"parameter set {aa.param_id}")
-        target = cg_stage.target_from_aa_results(
-            aa.results, aa.preset_settings.get("temperature_k", 298.15))
+        target = cg_stage.target_from_aa_run(aa)
         settings = cg_stage.make_settings(None, target, cg_preset)
         pred = predict_potentials(models, ps)
         progress(f"[validate] {k}/{len(runs)} {aa.param_id}: simulating the predicted "

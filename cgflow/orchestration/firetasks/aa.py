@@ -52,7 +52,7 @@ class _AAStep(FiretaskBase):
     """Common run logic: skip when reused, record timings, mark failures."""
 
     required_params = ["campaign", "param_set", "preset"]
-    optional_params = ["preset_overrides", "space"]
+    optional_params = ["preset_overrides", "space", "molecule"]
     step: str = ""
 
     def _do(self, ctx: TaskContext, preset: AAPreset):  # pragma: no cover - abstract
@@ -83,7 +83,8 @@ class AABuildTask(_AAStep):
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         preset = _preset(self)
         with TaskContext.from_task(self, fw_spec) as ctx:
-            ctx.store.upsert_parameter_set(ctx.param_set, ctx.campaign, self.get("space"))
+            ctx.store.upsert_parameter_set(ctx.param_set, ctx.campaign, self.get("space"),
+                                           molecule=ctx.molecule)
             done = ctx.store.find_completed_aa_run(ctx.param_id, preset.name)
             if done is not None:
                 ctx.store.link_aa_run_to_campaign(done.id, ctx.campaign)
@@ -96,12 +97,13 @@ class AABuildTask(_AAStep):
                 ctx.store.start_aa_run(
                     run_id=ctx.aa_run_id, param_id=ctx.param_id, campaign=ctx.campaign,
                     preset=preset, run_dir=str(ctx.aa_dir), gromacs_version=gromacs_version(),
+                    molecule=ctx.molecule.summary(),
                     fw_id=fw_spec.get("_fw_id") if isinstance(fw_spec.get("_fw_id"), int) else None,
                 )
             return self._run_step(ctx, preset)
 
     def _do(self, ctx: TaskContext, preset: AAPreset):
-        return aa_stage.build(ctx.aa_dir, ctx.param_set, preset)
+        return aa_stage.build(ctx.aa_dir, ctx.param_set, preset, molecule=ctx.molecule)
 
 
 @explicit_serialize
@@ -129,7 +131,7 @@ class AAAnalyseTask(FiretaskBase):
     """Analyse the production run and store the results; the run becomes ``completed``."""
 
     required_params = ["campaign", "param_set", "preset"]
-    optional_params = ["preset_overrides", "space"]
+    optional_params = ["preset_overrides", "space", "molecule"]
 
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         if fw_spec.get(REUSED_KEY):

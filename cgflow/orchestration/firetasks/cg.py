@@ -37,8 +37,7 @@ def _target_and_settings(ctx: TaskContext, ibi: dict[str, Any], cg_preset):
     aa = ctx.store.get_aa_run(ctx.aa_run_id)
     if aa is None or aa.status != "completed" or aa.results is None:
         raise CgflowError(f"IBI of {ctx.param_id}: no completed all-atom run {ctx.aa_run_id}")
-    target = cg_stage.target_from_aa_results(
-        aa.results, aa.preset_settings.get("temperature_k", 298.15))
+    target = cg_stage.target_from_aa_run(aa, ctx.molecule)
     settings = cg_stage.make_settings(IBISettings.model_validate(ibi or {}), target, cg_preset)
     return aa, target, settings
 
@@ -61,7 +60,7 @@ class IBIIterationTask(FiretaskBase):
 
     required_params = [*_PARAMS, "iteration"]
     optional_params = ["ibi", "update_factor", "sampling_ps", "restart_from", "correction",
-                       "threads"]
+                       "threads", "molecule"]
 
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         with TaskContext.from_task(self, fw_spec) as ctx:
@@ -105,7 +104,8 @@ class IBIIterationTask(FiretaskBase):
             "wall_s": step.report.wall_time_s, "corrections": step.report.corrections,
         })
         if decision.action == "continue":
-            task_params = {k: self[k] for k in (*_PARAMS, "ibi", "threads") if k in self}
+            task_params = {k: self[k] for k in (*_PARAMS, "ibi", "threads", "molecule")
+                           if k in self}
             spec = {k: fw_spec[k] for k in INHERITED_SPEC_KEYS if k in fw_spec}
             fw = iteration_firework(task_params, spec, cg_stage.IterationPlan.after(decision))
             return FWAction(detours=[fw], stored_data={
@@ -140,7 +140,7 @@ class CGProductionTask(FiretaskBase):
     """CG production with the converged potential: D_CG and alpha, stored."""
 
     required_params = list(_PARAMS)
-    optional_params = ["ibi", "threads"]
+    optional_params = ["ibi", "threads", "molecule"]
 
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         with TaskContext.from_task(self, fw_spec) as ctx:

@@ -17,12 +17,13 @@ is rerun (a lost run, a rerun after a fix) finds its checkpoints again.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cgflow.db.store import Store
 from cgflow.errors import CgflowError
+from cgflow.molecule.registry import MoleculeSpec, resolve_molecule
 from cgflow.params import ParameterSet, parameter_set_from_mapping
 from cgflow.settings import current as current_settings
 from cgflow.settings import runs_root
@@ -66,11 +67,14 @@ class TaskContext:
     preset_name: str
     run_root: Path
     store: Store
+    #: the molecule and its state point (the default when the task names none)
+    molecule: MoleculeSpec = field(default_factory=lambda: resolve_molecule(None))
 
     @property
     def param_id(self) -> str:
-        """The parameter set's stable id."""
-        return self.param_set.id
+        """The stable id of the parameter set on its molecule
+        (:meth:`cgflow.molecule.registry.MoleculeSpec.set_id`)."""
+        return self.molecule.set_id(self.param_set)
 
     @property
     def aa_dir(self) -> Path:
@@ -103,4 +107,5 @@ class TaskContext:
             preset_name=task["preset"],
             run_root=work_root_for(fw_spec),
             store=Store.from_launchpad_file(db_file_for(fw_spec)),
+            molecule=resolve_molecule(task.get("molecule")),
         )

@@ -74,7 +74,7 @@ class FrictionTrialTask(FiretaskBase):
     adds the next one as a detour until converged or unconverged."""
 
     required_params = [*_PARAMS, "trial"]
-    optional_params = ["ibi", "friction", "friction_per_ps", "threads"]
+    optional_params = ["ibi", "friction", "friction_per_ps", "threads", "molecule"]
 
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         with TaskContext.from_task(self, fw_spec) as ctx:
@@ -131,8 +131,8 @@ class FrictionTrialTask(FiretaskBase):
         data = {"friction_per_ps": gamma, "d_nm2_ps": step.trial["d_nm2_ps"],
                 "decision": decision.action}
         if decision.action == "continue":
-            task_params = {k_: self[k_] for k_ in (*_PARAMS, "ibi", "friction", "threads")
-                           if k_ in self}
+            task_params = {k_: self[k_] for k_ in (*_PARAMS, "ibi", "friction", "threads",
+                                                   "molecule") if k_ in self}
             spec = {k_: fw_spec[k_] for k_ in INHERITED_SPEC_KEYS if k_ in fw_spec}
             fw = friction_firework(task_params, spec, decision.trial,
                                    decision.next_friction_per_ps)
