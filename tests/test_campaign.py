@@ -223,8 +223,13 @@ def test_the_default_initial_guess_is_the_shipped_inverse_where_it_applies():
     target = _flat_target()
     tiny = cg_stage.make_settings(spec.ibi, target, get_cg_preset("tiny"))
     assert tiny.initial_guess == "inverse" and tiny.inverse_model == str(SHIPPED_INVERSE)
-    # a grid the shipped inverse does not cover (the demo preset's 1.5 nm cutoff): the PMF
-    assert cg_stage.make_settings(spec.ibi, target, get_cg_preset("demo")).initial_guess == "pmf"
+    # a grid that begins with the inverse's and goes on (the demo preset's 1.5 nm cutoff)
+    demo = cg_stage.make_settings(spec.ibi, target, get_cg_preset("demo"))
+    assert demo.initial_guess == "inverse" and demo.cutoff_nm == 1.5
+    # a grid the inverse does not cover (a shorter cutoff): the PMF
+    short, _ = campaign_spec_from_text("name: x\nibi: {cutoff_nm: 1.0}\n", source="s.yaml")
+    assert cg_stage.make_settings(short.ibi, target, get_cg_preset("tiny")).initial_guess \
+        == "pmf"
     # another temperature: the PMF
     hot = cg_stage.make_target(rdf_r_nm=target.r_nm, rdf_g=target.g, density_kg_m3=700.0,
                                pressure_bar=1.0, pressure_err_bar=5.0, temperature_k=350.0)

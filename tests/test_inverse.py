@@ -144,6 +144,18 @@ def test_inverse_is_ibi_initial_guess(pairs, split, model, tmp_path):
     short = settings.replace(cutoff_nm=1.0)
     with pytest.raises(InvalidInputError, match="inverse_model"):
         initial_ibi_potential(target, short, preset)
+    # a longer cutoff: the inverse's potential up to its own cutoff, 0 beyond
+    r_long = np.round(np.arange(0.1, 1.5 + 1e-9, 0.01), 6)
+    g_long = np.concatenate([pairs["g"][k], np.ones(r_long.size - pairs["r_nm"].size)])
+    long = model.predict_potential_on(r_long, g_long, target.density_kg_m3, T,
+                                      BEAD_MASS_G_MOL, target.pressure_bar)
+    n = pairs["r_nm"].size
+    assert np.allclose(long.u_kj_mol[:n], expected, rtol=1e-9, atol=1e-9)
+    assert np.all(long.u_kj_mol[n:] == 0.0) and np.allclose(long.f_kj_mol_nm[n - 1:], 0.0,
+                                                            atol=1e-12)
+    with pytest.raises(InvalidInputError, match="does not begin with"):
+        model.predict_potential_on(r_long[1:], g_long[1:], target.density_kg_m3, T,
+                                   BEAD_MASS_G_MOL, target.pressure_bar)
 
 
 @pytest.mark.engine

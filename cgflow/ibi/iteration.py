@@ -133,16 +133,17 @@ def initial_ibi_potential(target: IBITarget, settings: IBISettings,
 def _inverse_potential(r: np.ndarray, g_t: np.ndarray, target: IBITarget,
                        settings: IBISettings) -> TabulatedPotential:
     """The first potential from the learned inverse of ``settings.inverse_model``."""
-    from cgflow.ml.inverse import StructureInverse  # the ML layer imports ibi
+    from cgflow.ml.inverse import StructureInverse, grid_prefix  # the ML layer imports ibi
 
     inverse = StructureInverse.load(settings.inverse_model)
-    if inverse.r_nm.shape != r.shape or not np.allclose(inverse.r_nm, r):
+    if grid_prefix(inverse.r_nm, r) is None:
         raise InvalidInputError(
             f"IBI settings: field 'inverse_model': the inverse's grid "
             f"({inverse.r_nm[0]:.4g}..{inverse.r_nm[-1]:.4g} nm, {inverse.r_nm.size} points) "
-            f"is not the IBI grid ({r[0]:.4g}..{r[-1]:.4g} nm, {r.size} points)")
-    return inverse.predict_potential(g_t, target.density_kg_m3, settings.temperature_k,
-                                     target.mass_g_mol, target.pressure_bar)
+            f"is not the IBI grid ({r[0]:.4g}..{r[-1]:.4g} nm, {r.size} points) nor its "
+            "beginning")
+    return inverse.predict_potential_on(r, g_t, target.density_kg_m3, settings.temperature_k,
+                                        target.mass_g_mol, target.pressure_bar)
 
 
 def ibi_lammps_settings(settings: IBISettings, cg_preset: CGPreset, *, seed: int,

@@ -43,7 +43,6 @@ from cgflow.errors import InvalidInputError
 from cgflow.ibi.integral_equation import S_MIN
 from cgflow.ibi.potential import TabulatedPotential, initial_potential
 from cgflow.ml.representation import PotentialRepresentation
-from cgflow.molecule.structure import TRIMETHYLPENTANE_SMILES
 
 #: Version of the serialised format of :class:`StructureInverse`.
 FORMAT_VERSION = 1
@@ -246,6 +245,36 @@ class StructureInverse:
                                 temperature_k, mass_g_mol, pressure_bar)
         return TabulatedPotential(self.r_nm.copy(), u, self.representation.forces(u))
 
+    def predict_potential_on(self, r_nm: np.ndarray, g: np.ndarray, density_kg_m3: float,
+                             temperature_k: float, mass_g_mol: float,
+                             pressure_bar: float | None = None) -> TabulatedPotential:
+        """:meth:`predict_potential` on an IBI grid ``r_nm`` that begins with the inverse's
+        own grid (``g`` given on ``r_nm``).
+
+        Beyond the inverse's cut-off the potential is 0: an approximation (the inverse
+        was trained on potentials cut off there, so it gives a potential truncated at its
+        cut-off; IBI then shapes the tail), exact in U and F at the joint.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``r_nm`` does not begin with the inverse's grid.
+        """
+        r = np.asarray(r_nm, float)
+        n = grid_prefix(self.r_nm, r)
+        if n is None:
+            raise InvalidInputError(
+                f"structure inverse: field 'r_nm': the grid ({r[0]:.4g}..{r[-1]:.4g} nm, "
+                f"{r.size} points) does not begin with the inverse's grid "
+                f"({self.r_nm[0]:.4g}..{self.r_nm[-1]:.4g} nm, {self.r_nm.size} points)")
+        pot = self.predict_potential(np.asarray(g, float).reshape(-1)[:n], density_kg_m3,
+                                     temperature_k, mass_g_mol, pressure_bar)
+        if n == r.size:
+            return pot
+        tail = np.zeros(r.size - n)
+        return TabulatedPotential(r.copy(), np.concatenate([pot.u_kj_mol, tail]),
+                                  np.concatenate([pot.f_kj_mol_nm, tail]))
+
     # --- serialisation --------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -310,24 +339,37 @@ class StructureInverse:
 SHIPPED_INVERSE = Path(__file__).resolve().parent / "models" / "inverse_234trimepe_298K.json"
 SHIPPED_TEMPERATURE_K = 298.15
 SHIPPED_MASS_G_MOL = 114.23
-#: The molecule of the shipped inverse (2,3,4-trimethylpentane, canonical SMILES).
-SHIPPED_SMILES = TRIMETHYLPENTANE_SMILES
 
 
-def shipped_inverse_for(r_nm: np.ndarray, temperature_k: float, mass_g_mol: float,
-                        molecule_smiles: str = SHIPPED_SMILES) -> Path | None:
-    """The shipped inverse when it covers this IBI grid, temperature (within 1 K), bead
-    mass (within 0.1 g/mol) and molecule (its canonical SMILES: an isomer of the same
-    mass, such as 2,2,4-trimethylpentane, is another liquid), else None.
+def grid_prefix(model_r_nm: np.ndarray, r_nm: np.ndarray) -> int | None:
+    """How many first points of the IBI grid ``r_nm`` are the inverse's grid
+    ``model_r_nm`` (all of it), or None when the IBI grid does not begin with it.
+
+    An IBI grid that goes on past the inverse's cut-off (a longer cut-off, same spacing)
+    still begins with it: the inverse then gives the potential up to its own cut-off,
+    where its decoding makes U and F exactly 0, and the potential is 0 beyond
+    (:meth:`StructureInverse.predict_potential_on`)."""
+    model = np.asarray(model_r_nm, float)
+    r = np.asarray(r_nm, float)
+    n = model.size
+    if r.size < n or not np.allclose(r[:n], model):
+        return None
+    return n
+
+
+def shipped_inverse_for(r_nm: np.ndarray, temperature_k: float,
+                        mass_g_mol: float) -> Path | None:
+    """The shipped inverse when it covers this IBI grid, temperature (within 1 K) and
+    bead mass (within 0.1 g/mol), else None.
 
     The grid is compared point by point with the model's own (read from its file, so
-    this costs one JSON read)."""
+    this costs one JSON read); an IBI grid that begins with the model's and goes on to a
+    longer cut-off is covered too (:func:`grid_prefix`: the first potential is then the
+    inverse's, truncated at its cut-off)."""
     if (abs(temperature_k - SHIPPED_TEMPERATURE_K) > 1.0
-            or abs(mass_g_mol - SHIPPED_MASS_G_MOL) > 0.1
-            or molecule_smiles != SHIPPED_SMILES or not SHIPPED_INVERSE.is_file()):
+            or abs(mass_g_mol - SHIPPED_MASS_G_MOL) > 0.1 or not SHIPPED_INVERSE.is_file()):
         return None
     grid = np.asarray(json.loads(SHIPPED_INVERSE.read_text())["r_nm"], float)
-    r = np.asarray(r_nm, float)
-    if grid.shape != r.shape or not np.allclose(grid, r):
+    if grid_prefix(grid, r_nm) is None:
         return None
     return SHIPPED_INVERSE
