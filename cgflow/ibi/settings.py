@@ -16,6 +16,7 @@ from cgflow import units
 from cgflow.errors import InvalidInputError
 from cgflow.ibi.monitor import MonitorThresholds
 from cgflow.ibi.potential import TabulatedPotential
+from cgflow.molecule.structure import TRIMETHYLPENTANE_SMILES
 
 #: Molar mass of 2,3,4-trimethylpentane C8H18, g/mol (one CG bead).
 BEAD_MASS_G_MOL = 114.23
@@ -213,7 +214,10 @@ class IBITarget:
     temperature_k
         Temperature, K.
     mass_g_mol
-        Bead mass, g/mol.
+        Bead mass, g/mol (the molecule's molar mass).
+    molecule_smiles
+        Canonical SMILES of the molecule the bead stands for (default
+        2,3,4-trimethylpentane's): a learned inverse applies only to its own molecule.
     """
 
     r_nm: np.ndarray
@@ -223,6 +227,7 @@ class IBITarget:
     temperature_k: float
     pressure_err_bar: float = 0.0
     mass_g_mol: float = BEAD_MASS_G_MOL
+    molecule_smiles: str = TRIMETHYLPENTANE_SMILES
 
     def __post_init__(self) -> None:
         src = "IBI target"

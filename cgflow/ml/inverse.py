@@ -43,6 +43,7 @@ from cgflow.errors import InvalidInputError
 from cgflow.ibi.integral_equation import S_MIN
 from cgflow.ibi.potential import TabulatedPotential, initial_potential
 from cgflow.ml.representation import PotentialRepresentation
+from cgflow.molecule.structure import TRIMETHYLPENTANE_SMILES
 
 #: Version of the serialised format of :class:`StructureInverse`.
 FORMAT_VERSION = 1
@@ -339,6 +340,8 @@ class StructureInverse:
 SHIPPED_INVERSE = Path(__file__).resolve().parent / "models" / "inverse_234trimepe_298K.json"
 SHIPPED_TEMPERATURE_K = 298.15
 SHIPPED_MASS_G_MOL = 114.23
+#: The molecule of the shipped inverse (2,3,4-trimethylpentane, canonical SMILES).
+SHIPPED_SMILES = TRIMETHYLPENTANE_SMILES
 
 
 def grid_prefix(model_r_nm: np.ndarray, r_nm: np.ndarray) -> int | None:
@@ -357,17 +360,19 @@ def grid_prefix(model_r_nm: np.ndarray, r_nm: np.ndarray) -> int | None:
     return n
 
 
-def shipped_inverse_for(r_nm: np.ndarray, temperature_k: float,
-                        mass_g_mol: float) -> Path | None:
-    """The shipped inverse when it covers this IBI grid, temperature (within 1 K) and
-    bead mass (within 0.1 g/mol), else None.
+def shipped_inverse_for(r_nm: np.ndarray, temperature_k: float, mass_g_mol: float,
+                        molecule_smiles: str = SHIPPED_SMILES) -> Path | None:
+    """The shipped inverse when it covers this IBI grid, temperature (within 1 K), bead
+    mass (within 0.1 g/mol) and molecule (its canonical SMILES: an isomer of the same
+    mass, such as 2,2,4-trimethylpentane, is another liquid), else None.
 
     The grid is compared point by point with the model's own (read from its file, so
     this costs one JSON read); an IBI grid that begins with the model's and goes on to a
     longer cut-off is covered too (:func:`grid_prefix`: the first potential is then the
     inverse's, truncated at its cut-off)."""
     if (abs(temperature_k - SHIPPED_TEMPERATURE_K) > 1.0
-            or abs(mass_g_mol - SHIPPED_MASS_G_MOL) > 0.1 or not SHIPPED_INVERSE.is_file()):
+            or abs(mass_g_mol - SHIPPED_MASS_G_MOL) > 0.1
+            or molecule_smiles != SHIPPED_SMILES or not SHIPPED_INVERSE.is_file()):
         return None
     grid = np.asarray(json.loads(SHIPPED_INVERSE.read_text())["r_nm"], float)
     if grid_prefix(grid, r_nm) is None:
