@@ -8,21 +8,19 @@ a CG run with alpha); the round step runs through FireWorks on the test server.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from fireworks import FWorker, Workflow
 from fireworks.core.rocket_launcher import launch_rocket
+from stored_results import store_aa_run, store_converged_set
 
 from cgflow.db.store import Store
 from cgflow.errors import InvalidInputError
-from cgflow.ibi.potential import TabulatedPotential
 from cgflow.ml.synthetic import synthetic_campaign
 from cgflow.orchestration.campaign import campaign_spec_from_text
 from cgflow.orchestration.firetasks.active import ActiveRoundTask, round_firework
 from cgflow.orchestration.stage_names import SPEC_STAGE
 from cgflow.orchestration.status import campaign_status, format_status
 from cgflow.orchestration.workflows import campaign_workflow
-from cgflow.params import ParameterSet
 from cgflow.stages.active import replay_round
 
 BASE = "name: act\nspace: narrow\npreset: tiny\nthreads: 1\ncg_stage: true\n"
@@ -34,31 +32,8 @@ def store_results(store: Store, campaign: str, n: int, seed: int = 3) -> list[st
     """``n`` synthetic sets of ``campaign`` with all-atom, IBI and CG results stored."""
     ds = synthetic_campaign(n, seed=seed, campaign=campaign)
     for i in range(n):
-        ps = ParameterSet.from_array(ds.X[i])
-        store.upsert_parameter_set(ps, campaign, "narrow")
-        run = store.start_aa_run(ps.id, campaign, "tiny", "/nonexistent/aa")
-        lag = np.linspace(0.0, 10.0, 21)
-        store.complete_aa_run(run.id, {
-            "density_kg_m3": 723.0, "density_err_kg_m3": 2.0, "pressure_bar": 0.0,
-            "pressure_err_bar": 40.0, "temperature_k": 298.15, "temperature_err_k": 0.3,
-            "box_length_nm": 2.56, "n_molecules": 64, "production_ps": 20.0,
-            "rdf_r_nm": ds.r_nm.tolist(), "rdf_g": ds.g_target[i].tolist(),
-            "rdf_n_frames": 50, "msd_lag_ps": lag.tolist(),
-            "msd_nm2": (6 * ds.d_aa[i] * lag).tolist(), "d_nm2_ps": float(ds.d_aa[i]),
-            "d_err_nm2_ps": float(ds.d_aa_err[i]), "d_xyz_nm2_ps": [float(ds.d_aa[i])] * 3,
-            "d_fit_start_ps": 2.0, "d_fit_end_ps": 8.0,
-        }, timings={"prod": {"wall_s": 1.0}})
-        pot = TabulatedPotential.from_energy(ds.r_nm, ds.U[i])
-        rdf = {"r_nm": ds.r_nm.tolist(), "g": ds.g_target[i].tolist(), "n_frames": 5}
-        store.save_potential({
-            "param_id": ps.id, "campaign": campaign, "preset": "tiny", "converged": True,
-            "reason": "converged", "n_iterations": 4, "best_iteration": 3,
-            "potential": pot.to_dict(), "target_rdf": rdf, "final_rdf": rdf})
-        store.save_cg_run({
-            "param_id": ps.id, "campaign": campaign, "preset": "tiny", "status": "completed",
-            "d_cg_nm2_ps": {"mean": ds.d_cg[i], "err": ds.d_cg_err[i]},
-            "d_aa_nm2_ps": {"mean": ds.d_aa[i], "err": ds.d_aa_err[i]},
-            "alpha": {"mean": ds.alpha[i], "err": ds.alpha_err[i]}})
+        ps = store_converged_set(store, ds, i, campaign)
+        store_aa_run(store, ps, campaign, ds.r_nm, ds.g_target[i], 723.0, 0.0)
     return [str(p) for p in ds.param_ids]
 
 
