@@ -22,6 +22,8 @@ from cgflow.orchestration.stage_names import SPEC_STAGE
 from cgflow.orchestration.status import campaign_status, format_status
 from cgflow.orchestration.workflows import campaign_workflow
 from cgflow.stages.active import replay_round
+from cgflow.stages.report.data import read_report_data
+from cgflow.stages.report.page import render_page
 
 BASE = "name: act\nspace: narrow\npreset: tiny\nthreads: 1\ncg_stage: true\n"
 ACTIVE = ("active: {initial_sets: 2, batch_size: 2, max_rounds: 2, budget_sets: 20, "
@@ -128,6 +130,8 @@ def test_a_round_adds_chosen_branches_and_the_next_round_then_training_last(
         assert "trained on 8 set(s) (8 with alpha)" in text
         rep = replay_round(store, "act", 1)
         assert rep.same, (rep.inputs_match, rep.chosen_match)
+        page = render_page(read_report_data(store, "act", with_models=False), {}, {})
+        assert 'id="rounds-table"' in page and chosen[0] in page
 
     # the last round: its sets' branches, then the training Firework as the only leaf
     with Store.from_launchpad(launchpad) as store:  # round 1's sets have results now

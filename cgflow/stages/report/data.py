@@ -1,7 +1,7 @@
 """What the campaign report shows, read from the database: one :class:`SetReport` per set
 (the per-set view of :func:`cgflow.db.views.campaign_sets`, its IBI history and
-tolerances, its state and reason), the models' predictions on the campaign's own sets
-and the closed-loop validations.
+tolerances, its state and reason), the models' predictions on the campaign's own sets,
+the closed-loop validations and an active campaign's rounds.
 
 Nothing here writes; every read goes through :class:`cgflow.db.store.Store` and
 :mod:`cgflow.db.views`. A set's IBI history is the ``metrics_history`` of its stored
@@ -119,6 +119,8 @@ class ReportData:
     validations: list[ValidationDoc]
     spec: dict[str, Any]
     generated_utc: str
+    #: the rounds of an active-learning campaign (ActiveRoundDoc), in order
+    rounds: list[Any] = field(default_factory=list)
 
 
 def _iteration_rows(history: list[Mapping[str, Any]]) -> tuple[IterationRow, ...]:
@@ -234,7 +236,8 @@ def read_report_data(store: Any, campaign: str, *, spec: Mapping[str, Any] | Non
     models = read_models(store, campaign, sets) if with_models else None
     return ReportData(campaign=campaign, sets=sets, models=models,
                       validations=store.validations(models_campaign=campaign), spec=spec,
-                      generated_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+                      generated_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                      rounds=store.active_rounds(campaign))
 
 
 def read_models(store: Any, campaign: str, sets: list[SetReport]) -> ModelReport | None:

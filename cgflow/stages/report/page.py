@@ -264,6 +264,27 @@ def _validation_section(data: ReportData, figs: dict[str, str | None]) -> str:
                      "as the CG stage runs one, against the set's all-atom results."))
 
 
+def _rounds_section(data: ReportData) -> str:
+    """One row per round of an active-learning campaign (what
+    ``cgflow campaign rounds`` prints)."""
+    def ids(doc: Any) -> tuple[str, None]:
+        return esc(", ".join(c.param_id for c in doc.chosen) or doc.reason), None
+
+    cols = (Column("round", lambda d: _num(d.round, "d")),
+            Column("status", lambda d: (esc(d.status), None), text=True),
+            Column("criterion", lambda d: (esc(d.selection.criterion if d.selection else "-"),
+                                           None), text=True),
+            Column("trained on", lambda d: _num(len(d.train_param_ids), "d")),
+            Column("with alpha", lambda d: _num(d.n_train_alpha, "d")),
+            Column("candidates", lambda d: _num(d.n_candidates, "d")),
+            Column("max std log(alpha)", lambda d: _num(d.max_alpha_std, ".3f")),
+            Column("chosen sets (or why it stopped)", ids, text=True, cls="reason"))
+    return (table("rounds-table", cols, data.rounds)
+            + '<p class="note">Each round chose its sets from candidates drawn from the '
+            "parameter space with the models trained on the results stored before it "
+            "(<code>cgflow campaign rounds NAME --replay</code> recomputes the choice).</p>")
+
+
 def _problems(sets: Sequence[SetReport]) -> str:
     bad = [s for s in sets if s.state in ("failed", "unconverged")]
     if not bad:
@@ -329,6 +350,8 @@ def render_page(data: ReportData, figs: dict[str, str | None],
                                         "per set.")
          + figure(figs.get("alpha_distribution"), "Distribution of alpha over the campaign.")
          or '<p class="note">No CG production finished yet.</p>'),
+        *([("rounds", "Active-learning rounds", _rounds_section(data))] if data.rounds
+          else []),
         ("models", "Models", _models_section(data, figs)),
         ("validation", "Closed-loop validation", _validation_section(data, figs)),
         ("per-set", "Per set", "".join(_set_section(s, set_figs.get(s.view.key), lazy,
