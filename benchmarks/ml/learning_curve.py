@@ -1,11 +1,17 @@
-"""Learning curves of the structure and alpha models on a synthetic campaign.
+"""Learning curves of the structure and alpha models: on a synthetic campaign, or on
+cgflow's committed dataset over several random splits.
 
-Uses :func:`cgflow.ml.learning_curve` on :func:`cgflow.ml.synthetic.synthetic_campaign`
-(Lennard-Jones-like potentials whose sigma and epsilon depend on four of the 19
-parameters, 0.02 kJ/mol noise). Writes ``results/learning_curve.json``, ``.md`` and
-``.png`` next to this script.
+Uses :func:`cgflow.ml.learning_curve`. Default: one split of
+:func:`cgflow.ml.synthetic.synthetic_campaign` (Lennard-Jones-like potentials whose sigma
+and epsilon depend on four of the 19 parameters, 0.02 kJ/mol noise); writes
+``results/learning_curve.{json,md,png}`` next to this script. With ``--reference``: the
+53 sets of ``data/reference`` over ``--splits`` random splits (seeds 0..splits-1; each a
+test set of 11 sets and nested training sets drawn from the other 42), the median and
+interquartile range (and mean +- standard error) of every test error over the splits;
+writes ``results/learning_curve_reference.{json,md,png}``.
 
 Usage: ``.venv/bin/python benchmarks/ml/learning_curve.py [--n 250] [--sizes 15 30 60 120 200]``
+or ``nice -n 19 .venv/bin/python benchmarks/ml/learning_curve.py --reference [--splits 10]``
 """
 
 from __future__ import annotations
@@ -27,7 +33,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=250)
     parser.add_argument("--sizes", type=int, nargs="+", default=[15, 30, 60, 120, 200])
     parser.add_argument("--space", default="narrow")
+    parser.add_argument("--reference", action="store_true",
+                        help="cgflow's data/reference over several splits")
+    parser.add_argument("--splits", type=int, default=10)
     args = parser.parse_args()
+    if args.reference:
+        reference_curves(args.splits, None if args.sizes == parser.get_default("sizes")
+                         else args.sizes)
+        return
     OUT.mkdir(exist_ok=True)
     ds = synthetic_campaign(args.n, seed=0, space=args.space)
     rows = learning_curve(ds, args.sizes, seed=0, test_fraction=0.2)
@@ -80,6 +93,110 @@ def main() -> None:
         ax.minorticks_off()
     fig.tight_layout()
     fig.savefig(OUT / "learning_curve.png", dpi=120)
+
+
+#: Test errors of :func:`cgflow.ml.learning_curve` summarised over the splits.
+METRICS = ("structure_rmse_well", "structure_rmse_sampled", "alpha_rmse", "alpha_r2",
+           "alpha_random_forest_rmse", "alpha_random_forest_r2")
+
+
+def reference_curves(n_splits: int, sizes: list[int] | None) -> None:
+    """Learning curves on ``data/reference`` over ``n_splits`` random splits."""
+    import datetime as dt
+    import os
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from _common import cpu_model, load_average
+
+    from cgflow.ml.dataset import CampaignDataset
+
+    t0, load_before = time.perf_counter(), load_average()
+    ds = CampaignDataset.load_npz(Path(__file__).resolve().parents[2] / "data" / "reference"
+                                  / "dataset.npz")
+    sizes = sizes or [10, 20, 30, 42]
+    per_split = [learning_curve(ds, sizes, seed=k, test_fraction=0.2) for k in range(n_splits)]
+    mean_pot = []
+    for k in range(n_splits):
+        sp = splits(len(ds), n_folds=2, test_fraction=0.2, seed=k)
+        ref = ds.U[sp.trainval].mean(axis=0)
+        mean_pot.append(potential_rmse(ds.r_nm, ds.U[sp.test],
+                                       np.tile(ref, (sp.test.size, 1)), ref))
+    summary: dict = {}
+    for m in METRICS:
+        v = np.array([[row[m] for row in rows] for rows in per_split])  # (splits, sizes)
+        q1, med, q3 = np.nanpercentile(v, [25, 50, 75], axis=0)
+        summary[m] = {"median": med.tolist(), "q1": q1.tolist(), "q3": q3.tolist(),
+                      "mean": np.nanmean(v, axis=0).tolist(),
+                      "sem": (np.nanstd(v, axis=0, ddof=1) / np.sqrt(n_splits)).tolist()}
+    result = {"dataset": "data/reference/dataset.npz", "n_sets": len(ds), "splits": n_splits,
+              "sizes": sizes, "n_test": per_split[0][0]["n_test"], "summary": summary,
+              "mean_potential_predictor": {
+                  k: float(np.median([mp[k] for mp in mean_pot]))
+                  for k in ("rmse_well", "rmse_sampled")},
+              "per_split": per_split,
+              "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+              "cpu": cpu_model(), "nproc": os.cpu_count(), "load_before": load_before,
+              "load_after": load_average(), "seconds": time.perf_counter() - t0,
+              "command": "nice -n 19 .venv/bin/python benchmarks/ml/learning_curve.py "
+                         + " ".join(sys.argv[1:])}
+    OUT.mkdir(exist_ok=True)
+    (OUT / "learning_curve_reference.json").write_text(json.dumps(result, indent=1))
+
+    def cell(m: str, i: int, f: str) -> str:
+        s = summary[m]
+        return f"{s['median'][i]:{f}} ({s['q1'][i]:{f}}-{s['q3'][i]:{f}})"
+
+    mp = result["mean_potential_predictor"]
+    lines = [f"Learning curves on cgflow's reference dataset ({len(ds)} sets) over {n_splits} "
+             f"random splits (test sets of {result['n_test']}, nested training sets from the "
+             f"other {len(ds) - result['n_test']}); median (interquartile range) over the "
+             f"splits. {result['date_utc']}, {result['cpu']}, {result['nproc']} cores, load "
+             f"{load_before} before, {result['load_after']} after, {result['seconds']:.0f} s; "
+             f"`{result['command'].strip()}`. Predicting the mean potential: well RMSE "
+             f"{mp['rmse_well']:.2f}, sampled {mp['rmse_sampled']:.2f} kJ/mol (median over "
+             "the splits).", "",
+             "| n_train | U RMSE well (kJ/mol) | U RMSE sampled | alpha RMSE GP | alpha R^2 GP "
+             "| alpha RMSE RF | alpha R^2 RF |", "|---|---|---|---|---|---|---|"]
+    for i, n in enumerate(sizes):
+        cells = [cell(m, i, ".2f" if m.endswith(("r2", "well", "sampled")) else ".1f")
+                 for m in METRICS]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    (OUT / "learning_curve_reference.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    _plot_reference(result, OUT / "learning_curve_reference.png")
+
+
+def _plot_reference(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = np.array(result["sizes"])
+    s = result["summary"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    panels = ((axes[0], (("structure_rmse_well", "well"), ("structure_rmse_sampled", "sampled")),
+               "test RMSE of U (kJ/mol)"),
+              (axes[1], (("alpha_rmse", "GP"), ("alpha_random_forest_rmse", "random forest")),
+               "test RMSE of alpha"),
+              (axes[2], (("alpha_r2", "GP"), ("alpha_random_forest_r2", "random forest")),
+               "test R^2 of alpha"))
+    for ax, series, ylabel in panels:
+        for k, (m, label) in enumerate(series):
+            ax.plot(n, s[m]["median"], "o-", color=f"C{k}", label=label)
+            ax.fill_between(n, s[m]["q1"], s[m]["q3"], color=f"C{k}", alpha=0.2, lw=0)
+        ax.set_xlabel("training sets")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    mp = result["mean_potential_predictor"]
+    axes[0].axhline(mp["rmse_well"], ls="--", c="C0", alpha=0.6)
+    axes[0].axhline(mp["rmse_sampled"], ls=":", c="C1", alpha=0.8)
+    fig.suptitle(f"data/reference: median and IQR over {result['splits']} splits "
+                 f"({result['date_utc'][:10]})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
