@@ -7,12 +7,30 @@ import contextlib
 import json
 import os
 import platform
+import resource
 from pathlib import Path
 
 
 def load_average() -> list[float]:
     """The 1, 5 and 15-minute load averages, rounded."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def child_cpu_s() -> float:
+    """User + system CPU seconds of waited-for child processes so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def self_cpu_s() -> float:
+    """User + system CPU seconds of this process so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children so far."""
+    return self_cpu_s() + child_cpu_s()
 
 
 def cpu_model() -> str | None:

@@ -13,6 +13,8 @@ split into engine time and overhead parts; ns/day of the three mdrun variants),
 (and every ``ibi_aa_*`` result of ``ibi_aa_targets.py``: RDF deviation per iteration and
 iterations per set, per variant; a combined table gets the figure of the files it
 names), ``ibi_methods`` (D and dP per iteration, per update method and seed),
+``ibi_vs_votca_aa`` (converged potentials and RDFs of cgflow and VOTCA per all-atom
+target),
 ``campaign_build`` (time and memory against n_sets), ``faults`` (trials survived, lost,
 duplicated), ``ml/alpha_models`` (GP against random forest by training-set size) and
 ``ml/reference_validation`` (the closed-loop validation table of its Markdown file),
@@ -259,6 +261,34 @@ def ibi_aa_targets(results: dict[str, Any] | list[dict[str, Any]], path: Path) -
     return _save(fig, path)
 
 
+def ibi_vs_votca_aa(r: dict[str, Any], path: Path) -> Path:
+    """Converged potentials and RDFs of cgflow's default and VOTCA's corrections side by
+    side, one row per all-atom target of ``votca_ibi.py --stage aa-report``."""
+    curves = r["curves"]
+    n = max(1, len(curves))
+    fig, axes = plt.subplots(n, 2, figsize=(11.0, 3.2 * n), layout="constrained",
+                             squeeze=False)
+    for row, (pid, c) in zip(axes, curves.items(), strict=False):
+        a_u, a_g = row
+        a_g.plot(c["target"]["r_nm"], c["target"]["g"], "k--", lw=1.2, label="AA target")
+        for k, (label, run) in enumerate(c["runs"].items()):
+            fin = run["final"]
+            colour = COLOURS[k % len(COLOURS)]
+            tag = f"{label}: {run['iterations']} it" + ("" if run["converged"] else
+                                                        " (not conv.)")
+            a_u.plot(fin["potential_r_nm"], fin["u_kj_mol"], color=colour, lw=1.2, label=tag)
+            a_g.plot(fin["r_nm"], fin["g"], color=colour, lw=1.0, label=tag)
+        a_u.set(xlim=(0.3, c["target"]["r_nm"][-1]), ylim=(-3.0, 6.0), xlabel="r (nm)",
+                ylabel="U (kJ/mol)", title=f"{pid}: potential at the criterion")
+        a_g.set(xlim=(0.3, c["target"]["r_nm"][-1]), xlabel="r (nm)", ylabel="g(r)",
+                title=f"{pid}: RDF at the criterion")
+        a_u.legend(fontsize=7, frameon=False)
+        a_g.legend(fontsize=7, frameon=False)
+    fig.suptitle(f"IBI against VOTCA csg_inverse on all-atom targets ({_title_date(r)})",
+                 fontsize=11)
+    return _save(fig, path)
+
+
 def ibi_methods(r: dict[str, Any], path: Path) -> Path:
     """D and |dP| per iteration of each update method and seed on the LJ target."""
     tol = r.get("tolerances") or {}
@@ -388,6 +418,7 @@ FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "campaign_build": (RESULTS / "campaign_build.json", campaign_build),
     "faults": (RESULTS / "faults.json", faults),
     "ibi_methods": (RESULTS / "ibi_methods.json", ibi_methods),
+    "ibi_vs_votca_aa": (RESULTS / "ibi_vs_votca_aa.json", ibi_vs_votca_aa),
     "ml/alpha_models": (ML_RESULTS / "alpha_models.json", alpha_models),
     "active_learning": (RESULTS / "active_learning.json", active_learning),
     "ml/reference_validation": (ML_RESULTS / "reference_validation.md", reference_validation),

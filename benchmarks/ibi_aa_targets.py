@@ -13,6 +13,12 @@ monitor's corrections and Custodian included). Writes ``results/ibi_aa_targets.{
 Usage::
 
     .venv/bin/python benchmarks/ibi_aa_targets.py [--sets N] [--variants a b ...]
+        [--hold] [--resume] [--out NAME]
+
+``--hold`` runs one more iteration of a converged set's potential (the next iteration's
+seed) and records whether it meets the criterion again (the "held for two iterations" of
+``votca_ibi.py --stage aa``); ``--resume`` writes the JSON after every run and skips the
+runs already in it, so a stopped run loses nothing.
 
 *Approximation:* the target RDF is the one stored on the potential grid (0.01 nm bins
 from 0.1 nm), which is what IBI samples against in the campaign as well.
@@ -36,7 +42,7 @@ from cgflow.stages import cg as cg_stage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import figures  # noqa: E402
-from _common import cpu_model, load_average  # noqa: E402
+from _common import cpu_model, cpu_s, load_average  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -44,6 +50,10 @@ BASE = {"rdf_tolerance": 0.03, "pressure_tolerance_bar": 50.0, "max_iterations":
 #: name -> campaign ``ibi`` section on top of BASE
 VARIANTS: dict[str, dict] = {
     "ibi": {},
+    # today's default (the shipped inverse where it covers the set, else the PMF) and the
+    # old one, by name (``ibi`` is whatever the default is when it runs)
+    "default": {"initial_guess": "auto"},
+    "pmf": {"initial_guess": "pmf"},
     "ihnc": {"update_method": "ihnc", "ihnc_start_iteration": 1, "switch_width_nm": 0.03,
              "pressure_drift_weight": 0.0},
     "anderson": {"acceleration": "anderson"},
@@ -73,7 +83,11 @@ def targets(data: Path, n: int | None) -> list[tuple[str, object]]:
     return out
 
 
-def run_variant(name: str, pid: str, target, workdir: Path, seed: int) -> dict:
+def run_variant(name: str, pid: str, target, workdir: Path, seed: int,
+                hold: bool = False) -> dict:
+    """One variant on one target through :func:`cgflow.stages.cg.run_ibi`; with ``hold``,
+    a converged potential is run once more (seed of the next iteration) and judged by
+    the same criterion (``held``)."""
     preset = get_cg_preset("reference")
     spec = dict(VARIANTS[name])
     if "inverse_model" in spec:
@@ -81,18 +95,36 @@ def run_variant(name: str, pid: str, target, workdir: Path, seed: int) -> dict:
     settings = cg_stage.make_settings(IBISettings(**BASE, **spec), target, preset)
     out = workdir / f"{name}_{pid}"
     shutil.rmtree(out, ignore_errors=True)
-    t0 = time.time()
+    t0, c0 = time.time(), cpu_s()
     # the campaign's IBI loop (monitor and Custodian included), in one process
     outcome = cg_stage.run_ibi(target, settings, preset, out, seed_base=seed, threads=1)
-    wall = time.time() - t0
-    shutil.rmtree(out, ignore_errors=True)
+    wall, cpu = time.time() - t0, cpu_s() - c0
     results = outcome.results
-    return {"variant": name, "param_id": pid, "converged": outcome.converged,
-            "reason": outcome.decision.reason,
-            "iterations": len(results), "wall_s": round(wall, 1),
-            "D": [round(r.rdf_deviation, 4) for r in results],
-            "dP_bar": [round(r.pressure_deviation_bar, 1) for r in results],
-            "pressure_tolerance_bar": settings.pressure_tolerance_bar}
+    best = outcome.best
+    res = {"variant": name, "param_id": pid, "converged": outcome.converged,
+           "reason": outcome.decision.reason, "initial_guess": settings.initial_guess,
+           "iterations": len(results), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+           "wall_per_iteration_s": round(wall / len(results), 2),
+           "cpu_per_iteration_s": round(cpu / len(results), 2),
+           "D": [round(r.rdf_deviation, 4) for r in results],
+           "dP_bar": [round(r.pressure_deviation_bar, 1) for r in results],
+           "pressure_tolerance_bar": settings.pressure_tolerance_bar,
+           "rdf_tolerance": settings.rdf_tolerance,
+           "final": {"r_nm": np.round(best.r_nm, 4).tolist(),
+                     "g": np.round(best.g, 4).tolist(),
+                     "potential_r_nm": np.round(best.potential.r_nm, 4).tolist(),
+                     "u_kj_mol": np.round(best.potential.u_kj_mol, 4).tolist()}}
+    if hold and outcome.converged:
+        n = len(results)
+        again, _ = cg_stage.run_iteration(out, n, best.potential, target, settings, preset,
+                                          previous=None, seed=seed + n, threads=1)
+        res.update({"hold_D": round(again.rdf_deviation, 4),
+                    "hold_dP_bar": round(again.pressure_deviation_bar, 1),
+                    "held": bool(again.rdf_deviation <= settings.rdf_tolerance
+                                 and abs(again.pressure_deviation_bar)
+                                 <= settings.pressure_tolerance_bar)})
+    shutil.rmtree(out, ignore_errors=True)
+    return res
 
 
 def combine(names: list[str], out: str) -> None:
@@ -132,12 +164,39 @@ def combine(names: list[str], out: str) -> None:
     print((RESULTS / f"{out}.md").read_text())
 
 
+def write_summary(out_json: Path, a: argparse.Namespace, load0: list[float],
+                  runs: list[dict]) -> dict:
+    """The results so far (every finished run) to ``out_json``, written atomically."""
+    summary = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+               "cpu": cpu_model(), "load_before": load0, "load_after": load_average(),
+               "data": str(a.data.relative_to(ROOT)) if a.data.is_relative_to(ROOT)
+               else str(a.data), "base": BASE, "seed": a.seed, "hold": a.hold,
+               "variants": {k: VARIANTS[k] for k in a.variants}, "runs": runs}
+    per = {}
+    for name in a.variants:
+        mine = [r for r in runs if r["variant"] == name]
+        conv = [r["iterations"] for r in mine if r["converged"]]
+        per[name] = {"n_sets": len(mine), "n_converged": len(conv),
+                     "mean_iterations_converged": float(np.mean(conv)) if conv else None,
+                     "total_iterations": int(sum(r["iterations"] for r in mine))}
+    summary["per_variant"] = per
+    out_json.parent.mkdir(exist_ok=True)
+    tmp = out_json.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(out_json)
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "reference")
     ap.add_argument("--sets", type=int, default=None, help="first N sets only")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--hold", action="store_true",
+                    help="run a converged potential once more and judge it again")
+    ap.add_argument("--resume", action="store_true",
+                    help="write the JSON after every run; skip the runs already in it")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cgflow_ibi_aa_targets"))
     ap.add_argument("--out", default="ibi_aa_targets",
                     help="results/<OUT>.{json,md} (default ibi_aa_targets)")
@@ -148,28 +207,26 @@ def main() -> None:
         combine(a.combine, a.out)
         return
     load0 = load_average()
+    out_json = RESULTS / f"{a.out}.json"
     runs = []
-    for pid, target in targets(a.data, a.sets):
+    if a.resume and out_json.exists():
+        prev = json.loads(out_json.read_text())
+        runs, load0 = prev["runs"], prev["load_before"]
+    done = {(r["variant"], r["param_id"]) for r in runs}
+    sets = targets(a.data, a.sets)
+    for pid, target in sets:
         for name in a.variants:
-            res = run_variant(name, pid, target, a.workdir, a.seed)
+            if (name, pid) in done:
+                continue
+            res = run_variant(name, pid, target, a.workdir, a.seed, hold=a.hold)
             runs.append(res)
             print(f"{pid} {name}: {res['iterations']} it, converged {res['converged']}, "
-                  f"D {res['D'][-1]}, dP {res['dP_bar'][-1]}", flush=True)
-    summary = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-               "cpu": cpu_model(), "load_before": load0, "load_after": load_average(),
-               "data": str(a.data.relative_to(ROOT)) if a.data.is_relative_to(ROOT)
-               else str(a.data), "base": BASE, "seed": a.seed,
-               "variants": {k: VARIANTS[k] for k in a.variants}, "runs": runs}
-    per = {}
-    for name in a.variants:
-        mine = [r for r in runs if r["variant"] == name]
-        conv = [r["iterations"] for r in mine if r["converged"]]
-        per[name] = {"n_sets": len(mine), "n_converged": len(conv),
-                     "mean_iterations_converged": float(np.mean(conv)) if conv else None,
-                     "total_iterations": int(sum(r["iterations"] for r in mine))}
-    summary["per_variant"] = per
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{a.out}.json").write_text(json.dumps(summary, indent=1))
+                  f"D {res['D'][-1]}, dP {res['dP_bar'][-1]}, held {res.get('held')}",
+                  flush=True)
+            if a.resume:
+                write_summary(out_json, a, load0, runs)
+    summary = write_summary(out_json, a, load0, runs)
+    per = summary["per_variant"]
     lines = ["# IBI settings on the all-atom targets of the reference dataset", "",
              f"Date {summary['date_utc']} UTC; {summary['cpu']}; load before "
              f"{load0}. Preset `reference` (343 beads, 10 + 50 ps per iteration), at most "
@@ -183,7 +240,7 @@ def main() -> None:
                      f"{'-' if m is None else f'{m:.2f}'} | {p['total_iterations']} |")
     lines += ["", "| set | " + " | ".join(a.variants) + " |",
               "|---|" + "---|" * len(a.variants)]
-    for pid, _ in targets(a.data, a.sets):
+    for pid, _ in sets:
         cells = []
         for name in a.variants:
             r = next(x for x in runs if x["variant"] == name and x["param_id"] == pid)
