@@ -282,6 +282,31 @@ def test_restart_continue_limits_and_hand_written_inputs(tmp_path):
     assert cmd[-6:] == ["-var", "restart_file", "restart.1000", "-var", "restart_step", "1000"]
 
 
+def test_a_run_killed_before_its_first_restart_file_is_rerun_from_the_start(tmp_path):
+    d = case("killed_with_restart", tmp_path)
+    for p in d.glob("restart.*"):  # killed while equilibrating: no restart file yet
+        p.unlink()
+    assert "killed" in interruption(d) and triggered(d) == ["RestartContinueHandler"]
+    out = RestartContinueHandler().correct(d)
+    assert out["errors"][-1] == "no restart file to continue from"
+    assert "attempts/1/" in out["actions"][0]["action"]["_rerun_from_start"]
+    assert not (d / "log.lammps").exists() and (d / "attempts/1/log.lammps").exists()
+    assert not (d / "rdf.dat").exists() and "read_data" in (d / "in.lammps").read_text()
+    assert rd.load_state(d)["restart_continue"]["continuations"] == 1
+    # killed before it wrote its log: the screen output alone, without an ERROR
+    (d / "lammps.out").write_text("")
+    assert "before it wrote log.lammps" in interruption(d)
+    assert RestartContinueHandler().check(d)
+    (d / "lammps.out").write_text("ERROR: Cannot open input script in.lammps\n")
+    assert interruption(d) is None
+    # a wall-time stop without a restart file is not rerun (it would stop again)
+    w = case("walltime_stop", tmp_path)
+    for p in w.glob("restart.*"):
+        p.unlink()
+    assert not RestartContinueHandler().check(w)
+    assert RestartContinueHandler().correct(w)["actions"] == []
+
+
 def test_job_setup_resumes_or_starts_afresh(tmp_path):
     d = case("killed_with_restart", tmp_path)
     job = LammpsJob()

@@ -148,7 +148,13 @@ def _inverse_potential(r: np.ndarray, g_t: np.ndarray, target: IBITarget,
 
 def ibi_lammps_settings(settings: IBISettings, cg_preset: CGPreset, *, seed: int,
                         table_points: int) -> lammps.LammpsRunSettings:
-    """LAMMPS settings of an IBI sampling run for a preset."""
+    """LAMMPS settings of an IBI sampling run for a preset.
+
+    A restart file is written at the end of every sampling block (``restart_every`` > 0:
+    the IBI stage writes them on the block boundaries), so that a run killed while
+    sampling continues from its last complete block
+    (:class:`~cgflow.jobs.lammps.handlers.RestartContinueHandler`).
+    """
     dt = cg_preset.dt_fs
     return lammps.LammpsRunSettings(
         stage="ibi", temperature_k=settings.temperature_k, dt_fs=dt,
@@ -156,7 +162,7 @@ def ibi_lammps_settings(settings: IBISettings, cg_preset: CGPreset, *, seed: int
         run_steps=steps_for(cg_preset.ibi_sampling_ps, dt), rcut_nm=cutoff_nm(settings, cg_preset),
         table_points=table_points, seed=seed,
         sample_every=cg_preset.sample_every_steps, n_blocks=cg_preset.n_blocks,
-        rdf_bin_nm=settings.grid_dr_nm,
+        rdf_bin_nm=settings.grid_dr_nm, restart_every=1,
     )
 
 

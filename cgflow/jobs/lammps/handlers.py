@@ -22,9 +22,9 @@ TableRangeHandler        ``Pair distance < table inner cutoff`` at a soft table 
                          with zeros when it ends at zero, else lowers the pair cut-off to the
                          table's end.
 RestartContinueHandler   a run that stopped without an ERROR (killed: no ``Total wall time``,
-                         e.g. exit -9 or -15, or a ``Wall time limit reached`` stop) while a
-                         restart file exists: continues from the newest restart file and runs
-                         the remaining steps only.
+                         e.g. exit -9 or -15, or a ``Wall time limit reached`` stop): with a
+                         restart file continues from the newest one and runs the remaining
+                         steps only; a killed run without one is rerun from the start.
 =======================  ======================================================================
 
 After a table or time-step repair the run starts afresh: the files of the failed attempt
@@ -387,12 +387,16 @@ def interruption(directory: str | Path, log_file: str = eng.LOG_FILE,
                  stdout_file: str = eng.STDOUT_FILE) -> str | None:
     """Why a run stopped early without an ERROR (killed or wall-time stop), or None.
 
-    None also when the log does not exist or LAMMPS reported an ERROR (those are for
-    the other handlers).
+    A run without its log whose screen output exists and holds no ERROR was killed
+    before LAMMPS wrote the log. None when nothing ran (no log, no screen output) or
+    LAMMPS reported an ERROR (those are for the other handlers).
     """
     d = Path(directory)
     log = d / log_file
     if not log.exists():
+        out = d / stdout_file
+        if out.exists() and rd.error_text(rd.output_text(d, log_file, stdout_file)) is None:
+            return f"interrupted before it wrote {log_file} (killed)"
         return None
     text = rd.output_text(d, log_file, stdout_file)
     if rd.error_text(text) is not None:
@@ -455,13 +459,17 @@ def continue_from_restart(
 
 
 class RestartContinueHandler(_LammpsHandler):
-    """An interrupted run with a restart file: continue from the newest restart file.
+    """An interrupted run: continue from the newest restart file, or rerun a killed one.
 
     Recognises a run that stopped without an ERROR: killed (the log does not end with
-    ``Total wall time``; exit code -9, -15 or any other) or stopped by LAMMPS' wall-time
-    limit (``timer timeout``, "Wall time limit reached"). The continuation reads the
-    newest restart file and runs only the remaining steps (``run N upto``), see
-    :func:`continue_from_restart`. At most ``max_continuations`` continuations.
+    ``Total wall time``, or was never written; exit code -9, -15 or any other) or
+    stopped by LAMMPS' wall-time limit (``timer timeout``, "Wall time limit reached").
+    With a restart file the continuation reads the newest one and runs only the
+    remaining steps (``run N upto``), see :func:`continue_from_restart`. A killed run
+    without one (killed before its first restart file, e.g. while minimising or
+    equilibrating, where none are written) is rerun from the start, its files moved to
+    ``attempts/<k>/``; a wall-time stop without one is not (it would stop again). At
+    most ``max_continuations`` continuations and reruns together.
     """
 
     is_monitor = False
@@ -478,14 +486,18 @@ class RestartContinueHandler(_LammpsHandler):
         self.continuation_input = continuation_input
 
     def check(self, directory="./") -> bool:
-        """True when the run was interrupted and a restart file exists."""
+        """True when the run was killed, or stopped at the wall-time limit with a restart
+        file to continue from."""
         d = self._dir(directory)
-        if interruption(d, self.log_file, self.stdout_file) is None:
+        why = interruption(d, self.log_file, self.stdout_file)
+        if why is None:
             return False
-        return rd.latest_restart(d, rd.restart_patterns(d / self.input_file)) is not None
+        return why.startswith("interrupted") or \
+            rd.latest_restart(d, rd.restart_patterns(d / self.input_file)) is not None
 
     def correct(self, directory="./") -> dict:
-        """Continue from the newest restart file (or give up past the limit)."""
+        """Continue from the newest restart file, else rerun a killed run from the start
+        (or give up past the limit)."""
         d = self._dir(directory)
         why = interruption(d, self.log_file, self.stdout_file) or "interrupted run"
         state = rd.load_state(d)
@@ -499,7 +511,13 @@ class RestartContinueHandler(_LammpsHandler):
         except InvalidInputError as exc:
             return {"errors": [why, str(exc)], "actions": []}
         if info is None:
-            return {"errors": [why, "no restart file to continue from"], "actions": []}
+            if not why.startswith("interrupted"):
+                return {"errors": [why, "no restart file to continue from"], "actions": []}
+            note = self._restart_fresh(d, rd.load_settings(d))
+            done["continuations"] += 1
+            rd.save_state(d, state)
+            return {"errors": [why, "no restart file to continue from"],
+                    "actions": [{"action": {"_rerun_from_start": note}}]}
         done["continuations"] += 1
         rd.save_state(d, state)
         return {"errors": [why], "actions": [{"action": {"_continue_from_restart": info}}]}
