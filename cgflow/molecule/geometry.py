@@ -262,19 +262,44 @@ def ring_coordinates(ps: ParameterSet, molecule: Molecule, blend: float = 0.0) -
     sig = np.array([_SIGMA_NM[a.bonded_type] for a in molecule.atoms])
     sij = 0.5 * (sig[pi] + sig[pj])
     w_bond, w_angle = 1.0 / 0.001**2, 1.0 / np.radians(1.0) ** 2
+    n = molecule.n_atoms
 
-    def energy(flat: np.ndarray) -> float:
+    def incidence(rows: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(rows), n))
+        out[np.arange(len(rows)), rows] = 1.0
+        return out
+
+    b0, b1 = incidence(bi[:, 0]), incidence(bi[:, 1])
+    a0, a1, a2 = incidence(an[:, 0]), incidence(an[:, 1]), incidence(an[:, 2])
+    p0, p1 = incidence(pi), incidence(pj)
+
+    def energy(flat: np.ndarray) -> tuple[float, np.ndarray]:
         x = flat.reshape(-1, 3)
-        r = np.linalg.norm(x[bi[:, 0]] - x[bi[:, 1]], axis=1)
+        db = x[bi[:, 0]] - x[bi[:, 1]]
+        r = np.linalg.norm(db, axis=1)
+        gb = (2.0 * w_bond * (r - r0) / r)[:, None] * db
+        grad = (b0 - b1).T @ gb
         u = x[an[:, 0]] - x[an[:, 1]]
         v = x[an[:, 2]] - x[an[:, 1]]
-        cos = np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
-        th = np.arccos(np.clip(cos, -1.0, 1.0))
-        d = np.linalg.norm(x[pi] - x[pj], axis=1)
-        return float(w_bond * np.sum((r - r0) ** 2) + w_angle * np.sum((th - th0) ** 2)
-                     + np.sum((sij / d) ** 12))
+        lu, lv = np.linalg.norm(u, axis=1), np.linalg.norm(v, axis=1)
+        cos = np.clip(np.sum(u * v, axis=1) / (lu * lv), -1.0 + 1e-12, 1.0 - 1e-12)
+        th = np.arccos(cos)
+        # dE/dcos = 2 w (th - th0) dth/dcos, dth/dcos = -1/sin(th)
+        de_dcos = (-2.0 * w_angle * (th - th0) / np.sqrt(1.0 - cos**2))[:, None]
+        gu = de_dcos * (v / (lu * lv)[:, None] - cos[:, None] * u / (lu**2)[:, None])
+        gv = de_dcos * (u / (lu * lv)[:, None] - cos[:, None] * v / (lv**2)[:, None])
+        grad += a0.T @ gu + a2.T @ gv - a1.T @ (gu + gv)
+        dp = x[pi] - x[pj]
+        d = np.linalg.norm(dp, axis=1)
+        rep = (sij / d) ** 12
+        gp = (-12.0 * rep / d**2)[:, None] * dp
+        grad += (p0 - p1).T @ gp
+        e = (w_bond * np.sum((r - r0) ** 2) + w_angle * np.sum((th - th0) ** 2)
+             + np.sum(rep))
+        return float(e), grad.ravel()
 
-    res = minimize(energy, x0.ravel(), method="L-BFGS-B", options={"maxiter": 2000})
+    res = minimize(energy, x0.ravel(), jac=True, method="L-BFGS-B",
+                   options={"maxiter": 5000})
     return res.x.reshape(-1, 3)
 
 
