@@ -215,3 +215,16 @@ def test_a_round_with_too_few_results_stops_saying_so(launchpad, launchpad_file)
     with Store.from_launchpad(launchpad) as store:
         doc = store.get_active_round("act", 1)
     assert doc.status == "stopped" and "too few sets with all-atom results" in doc.reason
+
+    # three RDFs are too few for the structure model: the round says so and stops
+    spec, _ = campaign_spec_from_text(BASE.replace("act", "act3") + ACTIVE.replace(
+        "n_candidates: 150", "n_candidates: 150, criterion: structure_spread"))
+    with Store.from_launchpad(launchpad) as store:
+        initial = store_results(store, "act3", 3)
+    action = ActiveRoundTask(campaign_spec=spec.model_dump(mode="json"), round=1,
+                             initial_param_ids=initial).run_task(fw_env(launchpad_file))
+    assert [stage_of(f) for f in action.additions[0].fws] == ["train"]
+    with Store.from_launchpad(launchpad) as store:
+        doc = store.get_active_round("act3", 1)
+    assert doc.status == "stopped" and "the models cannot choose" in doc.reason
+    assert "g_train" in doc.reason

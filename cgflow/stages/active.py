@@ -17,9 +17,11 @@ so a rerun round step (a killed launcher) adds the same sets.
 
 A round stops the campaign instead of choosing when the budget of sets or ``max_rounds``
 is reached, when the largest predicted standard deviation of log(alpha) among the
-candidates is below ``target_alpha_std``, or when too few sets have results to choose from (the
-reason is stored). :func:`replay_round` recomputes a stored round's choice from the
-stored results of its training sets and says whether it is the same.
+candidates is below ``target_alpha_std``, or when too few sets have results to choose
+from (fewer than :data:`MIN_TRAIN_SETS`, or too few for the criterion's model: the error
+of :func:`~cgflow.ml.active_learning.select_batch`); the reason is stored.
+:func:`replay_round` recomputes a stored round's choice from the stored results of its
+training sets and says whether it is the same.
 
 Nothing here knows of FireWorks: the round step
 (:class:`cgflow.orchestration.firetasks.active.ActiveRoundTask`) turns the document into
@@ -226,8 +228,12 @@ def run_round(store: Store, *, campaign: str, preset: str, space: ParameterSpace
                     f"{MIN_TRAIN_SETS} needed)")))
     n = min(active.batch_size, remaining)
     bounds = (space.lows(), space.highs())
-    selection = select_batch(inputs.X, inputs.alpha, inputs.g, inputs.x_candidates, n, acq,
-                             bounds=bounds)
+    try:
+        selection = select_batch(inputs.X, inputs.alpha, inputs.g, inputs.x_candidates, n,
+                                 acq, bounds=bounds)
+    except InvalidInputError as exc:  # e.g. too few RDFs for the structure model
+        return store.insert_active_round(dict(
+            base, status="stopped", reason=f"the models cannot choose: {exc}"))
     top_std = max_alpha_std(inputs, acq, bounds)
     base.update(selection=selection.model_dump(mode="json"), max_alpha_std=top_std)
     if (active.target_alpha_std is not None and top_std is not None
