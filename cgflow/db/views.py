@@ -75,8 +75,14 @@ class SetView:
 
     @property
     def label(self) -> str:
-        """``"reference"`` for the OPLS-AA reference set, else the parameter-set id."""
-        return REFERENCE_LABEL if self.param_id == OPLSAA_REFERENCE.id else self.param_id
+        """``"reference"`` for the OPLS-AA reference set (on any molecule), else the
+        parameter-set id."""
+        if self.param_id == OPLSAA_REFERENCE.id:
+            return REFERENCE_LABEL
+        ps = self.parameter_set
+        if ps is not None and ps.molecule is not None and ps.parameter_set() == OPLSAA_REFERENCE:
+            return REFERENCE_LABEL
+        return self.param_id
 
     @property
     def key(self) -> str:
