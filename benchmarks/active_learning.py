@@ -64,8 +64,20 @@ OUT = HERE / "results" / "active_learning.json"
 #: Active strategies: name -> settings (besides criterion and seed).
 STRATEGIES: dict[str, dict[str, Any]] = {
     "active_distance": {"batch_rule": "distance", "diversity_weight": 1.0},
+    "active_reduction": {"objective": "variance_reduction", "batch_rule": "believer",
+                         "diversity_weight": 0.0},
     "active_believer": {"batch_rule": "believer", "diversity_weight": 0.0},
+    "active_reduction_distance": {"objective": "variance_reduction", "batch_rule": "believer",
+                                  "diversity_weight": 1.0},
 }
+#: The strategies run without ``--strategies`` (the others were tried, see the README).
+DEFAULT_STRATEGIES = ("active_distance", "active_reduction")
+
+#: Model options of the benchmark (both strategies alike): no optimiser restarts of the
+#: alpha GP (the default 3 cost about ten times the fit), at most 4 principal components
+#: of g_t (4, 8 and 12 gave the same cross-validated D, ``ml/rdf_model.py --variants``).
+ALPHA_OPTIONS: dict[str, Any] = {"n_restarts": 0}
+RDF_OPTIONS: dict[str, Any] = {"max_components": 4}
 
 
 def problems(quick: bool) -> dict[str, dict[str, Any]]:
@@ -77,7 +89,8 @@ def problems(quick: bool) -> dict[str, dict[str, Any]]:
         keep = t["alpha"] >= MIN_ALPHA
         out["study_alpha"] = {"X": t["X"][keep], "alpha": t["alpha"][keep], "g": None,
                               "route": "alpha", "n_test": 60,
-                              "sizes": [10, 20, 30] if quick else list(range(10, 101, 10)),
+                              "sizes": [10, 20, 30] if quick else
+                              [10, 20, 30, 40, 50, 70, 100],
                               "source": "../shared/data/mobility-study/alpha_table.dat"}
     ds = CampaignDataset.load_npz(ROOT / "data" / "reference" / "dataset.npz")
     ok = np.isfinite(ds.alpha) & (ds.alpha > 0)
@@ -124,7 +137,8 @@ def run_curve(p: dict[str, Any], pool: np.ndarray, test: np.ndarray, initial: np
         idx = np.array(train)
         alpha = None if p["alpha"] is None else p["alpha"][idx]
         g = None if p["g"] is None else p["g"][idx]
-        models = fit_models(p["X"][idx], alpha, g, settings)
+        models = fit_models(p["X"][idx], alpha, g, settings, alpha_options=ALPHA_OPTIONS,
+                            rdf_options=RDF_OPTIONS)
         row = {"n": size, **test_error(models, p, test)}
         if k + 1 < len(sizes):
             step = sizes[k + 1] - size
@@ -194,10 +208,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--problems", nargs="+", default=None,
                         help="subset of study_alpha reference_alpha reference_structure")
+    parser.add_argument("--out", default=str(OUT), help="result file (.json)")
     parser.add_argument("--strategies", nargs="+", default=None,
                         help=f"subset of {' '.join(STRATEGIES)} (random always runs)")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="merge the results of runs of different problems into --out")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (2 if args.quick else 8)
+    if args.merge:
+        merge(args.merge, Path(args.out))
+        return
+    repeats = args.repeats or (2 if args.quick else 6)
     t_start = time.perf_counter()
     load_before = load_average()
     probs = problems(args.quick)
@@ -206,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
               "study_alpha skipped")
     if args.problems:
         probs = {k: v for k, v in probs.items() if k in args.problems}
-    strategies = ["random", *(args.strategies or STRATEGIES)]
+    strategies = ["random", *(args.strategies or DEFAULT_STRATEGIES)]
     results: dict[str, Any] = {
         "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(),
@@ -214,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": "nice -n 19 .venv/bin/python benchmarks/active_learning.py "
                    + " ".join(argv if argv is not None else sys.argv[1:]),
         "load_before": load_before, "repeats": repeats, "quick": args.quick,
+        "model_options": {"alpha": ALPHA_OPTIONS, "rdf": RDF_OPTIONS},
         "strategies": {"random": "uniform random order of the pool",
                        **{k: v for k, v in STRATEGIES.items() if k in strategies}},
         "problems": {}}
@@ -229,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
         for rep in range(repeats):
             initial = np.random.default_rng(rep).choice(pool, p["sizes"][0], replace=False)
             for s in strategies:
+                if s not in STRATEGIES and s != "random":
+                    raise SystemExit(f"unknown strategy {s!r}; known: {', '.join(STRATEGIES)}")
                 curves[s].append(run_curve(p, pool, test, initial, s, rep))
             print(f"{name}: repeat {rep + 1}/{repeats} done, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -239,9 +262,25 @@ def main(argv: list[str] | None = None) -> None:
                       "mean over test sets of the RMS over r of g_t predicted - measured"),
             "summary": summarise(curves, p["sizes"]), "curves": curves,
             "seconds": time.perf_counter() - t0}
-    results["load_after"] = load_average()
-    results["seconds"] = time.perf_counter() - t_start
-    write_results(OUT, results, markdown(results), figure="active_learning")
+        results["load_after"] = load_average()
+        results["seconds"] = time.perf_counter() - t_start
+        # after every problem, so that a stopped run keeps what it finished
+        write_results(Path(args.out), results, markdown(results), figure="active_learning")
+
+
+def merge(files: list[str], out: Path) -> None:
+    """One result from the results of several runs (e.g. problems run in parallel)."""
+    import json
+
+    parts = [json.loads(Path(f).read_text()) for f in files]
+    merged = dict(parts[0])
+    merged["problems"] = {k: v for r in parts for k, v in r["problems"].items()}
+    merged["command"] = " ; ".join(r["command"] for r in parts)
+    merged["seconds"] = max(r["seconds"] for r in parts)
+    merged["load_before"] = parts[0]["load_before"]
+    merged["load_after"] = parts[-1]["load_after"]
+    merged["merged_from"] = [str(f) for f in files]
+    write_results(out, merged, markdown(merged), figure="active_learning")
 
 
 def _fmt_needed(v: dict[str, Any]) -> str:
@@ -253,7 +292,7 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [f"Active against random sampling on a pool of simulated sets "
              f"(`benchmarks/active_learning.py`). {r['date_utc']}, {r['machine']['cpu']}, "
              f"{r['machine']['nproc']} cores, load {r['load_before']} before and "
-             f"{r['load_after']} after, {r['seconds'] / 60:.1f} min; command: "
+             f"{r['load_after']} after, {r['seconds'] / 60:.1f} min (wall); command: "
              f"`{r['command'].strip()}`. {r['repeats']} repeats (initial batch and random "
              "order per repeat; the test set fixed). Median (interquartile range) of the test "
              "error over the repeats.", ""]

@@ -129,6 +129,26 @@ def test_bad_input_names_the_argument(data):
         with pytest.raises(InvalidInputError, match=name):
             select_batch(**kw)
     for bad in ({"structure_ensemble": 1}, {"batch_rule": "believer", "structure_ensemble": 3},
-                {"diversity_weight": -1.0}):
+                {"diversity_weight": -1.0},
+                {"objective": "variance_reduction", "structure_ensemble": 2}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             AcquisitionSettings(**bad)
+
+
+def test_variance_reduction_is_the_drop_of_the_mean_variance(data):
+    from cgflow.ml.active_learning import _Posterior
+
+    s = AcquisitionSettings(criterion="alpha_std", objective="variance_reduction",
+                            diversity_weight=0.0)
+    models = fit_models(data["X"], data["alpha"], None, s)
+    Zc = models.alpha._scale(data["Xc"])
+    ref = np.arange(len(Zc))
+    post = _Posterior(models.alpha.gp_, Zc, float(np.std(models.alpha.log_y_train_)), ref)
+    red, before = post.reduction.copy(), post.var.mean()
+    post.condition(7)
+    assert red[7] == pytest.approx(before - post.var.mean(), rel=1e-6)
+    sel = select_batch(data["X"], data["alpha"], None, data["Xc"], 3, s, models=models)
+    assert sel.choices[0].candidate_index == int(np.argmax(red))
+    assert sel.choices[0].score == pytest.approx(red.max())
+    assert len({c.candidate_index for c in sel.choices}) == 3
+    assert "alpha_variance_reduction" in sel.choices[1].components

@@ -21,6 +21,18 @@ picks ``n`` of the candidate parameter sets where they are most uncertain:
   :data:`cgflow.ml.rdf_model.MIN_ROWS` RDFs) is left out of the sum and the state says so;
   with neither, the selection fails.
 
+What is maximised (``objective``):
+
+* ``max_std`` (default): the criterion's uncertainty at the candidate itself;
+* ``variance_reduction`` (integrated variance reduction): the mean, over the candidates
+  (at most :data:`MAX_REFERENCE` of them, a seeded subsample), of the drop of their
+  posterior variance if the candidate were simulated (``sum_j cov(j, x)^2 / (var(x) +
+  noise)``, the Gaussian-process posterior with the fitted hyperparameters fixed; for
+  g_t the variance averaged over r). It favours sets that inform many candidates over
+  sets at the edge of the space, where the standard deviation is largest but few
+  candidates lie. The chosen sets are always conditioned on (as in the kriging believer),
+  so a batch does not count the same reduction twice; not with a bootstrap ensemble.
+
 Batches are made diverse by a greedy rule (``batch_rule``):
 
 * ``distance`` (default): each next choice maximises ``criterion x f(d)``, with ``d`` the
@@ -38,17 +50,19 @@ Batches are made diverse by a greedy rule (``batch_rule``):
   ``diversity_weight > 0``. Not with a bootstrap ensemble (``structure_ensemble >= 2``).
 
 The score of a choice is the value of the product that chose it; its ``components`` are
-the raw criterion values (``alpha_std``, ``structure_spread`` where available) and the
-distance factor (``diversity``). The selection is deterministic for a given ``seed``
+the raw criterion values (``alpha_std``, ``structure_spread`` where available; with
+``variance_reduction`` also ``alpha_variance_reduction``, ``structure_variance_reduction``)
+and the distance factor (``diversity``). The selection is deterministic for a given ``seed``
 (the optimiser restarts of the Gaussian processes and the bootstrap seeds derive from it).
 
 The candidates may be a pool of already simulated sets (the benchmark
 ``benchmarks/active_learning.py``) or sets sampled from a campaign's parameter space
 (``n_candidates`` of them per round, drawn by the caller).
 
-Contract changes against the first design (announced with the commit): the settings gain
-``batch_rule`` and ``structure_ensemble``, both with defaults, so a settings document of
-the first design stays valid.
+Contract changes against the first design (announced with the commits): the settings gain
+``batch_rule``, ``structure_ensemble`` and ``objective``, all with defaults, so a settings
+document of the first design stays valid; :func:`select_batch` takes the models of
+:func:`fit_models` as an optional keyword ``models``.
 """
 
 from __future__ import annotations
@@ -62,6 +76,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cgflow.errors import InvalidInputError
 from cgflow.ml.features import check_features
+
+#: Most candidates over which the variance reduction is averaged (a seeded subsample).
+MAX_REFERENCE = 500
+
+#: Component name of each route's variance reduction.
+_REDUCTION = {"alpha_std": "alpha_variance_reduction",
+              "structure_spread": "structure_variance_reduction"}
 
 #: Criteria that use each route.
 _ROUTES: dict[str, tuple[str, ...]] = {"alpha_std": ("alpha_std",),
@@ -84,6 +105,10 @@ class AcquisitionSettings(BaseModel):
         nearest-neighbour distance; 0 switches the factor off.
     batch_rule
         ``distance`` or ``believer`` (module docstring).
+    objective
+        ``max_std``: the criterion is the uncertainty at the candidate;
+        ``variance_reduction``: the mean reduction of the posterior variance over the
+        candidates if the candidate were simulated (module docstring).
     structure_ensemble
         0: the structure spread is the RDF model's posterior standard deviation; k >= 2:
         the spread over k bootstrap models.
@@ -97,6 +122,7 @@ class AcquisitionSettings(BaseModel):
     n_candidates: int = Field(2000, ge=1)
     diversity_weight: float = Field(1.0, ge=0.0, allow_inf_nan=False)
     batch_rule: Literal["distance", "believer"] = "distance"
+    objective: Literal["max_std", "variance_reduction"] = "max_std"
     structure_ensemble: int = Field(0, ge=0, le=50)
     seed: int = Field(0, ge=0)
 
@@ -105,6 +131,10 @@ class AcquisitionSettings(BaseModel):
         if self.structure_ensemble == 1:
             raise ValueError("structure_ensemble: 0 (posterior spread) or >= 2 (bootstrap "
                              "models), got 1")
+        if self.objective == "variance_reduction" and self.structure_ensemble >= 2:
+            raise ValueError("objective: 'variance_reduction' needs the posterior spread "
+                             f"(structure_ensemble 0), got structure_ensemble "
+                             f"{self.structure_ensemble}")
         if self.batch_rule == "believer" and self.structure_ensemble >= 2:
             raise ValueError("batch_rule: 'believer' needs the posterior spread "
                              f"(structure_ensemble 0), got structure_ensemble "
@@ -198,7 +228,8 @@ class _Posterior:
     """Latent posterior variance of a fitted scikit-learn GP (kernel ``C*Matern + White``)
     at fixed inputs, updatable with pseudo-observations (the kriging believer)."""
 
-    def __init__(self, gp: Any, Z_candidates: np.ndarray, y_scale: float) -> None:
+    def __init__(self, gp: Any, Z_candidates: np.ndarray, y_scale: float,
+                 reference: np.ndarray | None = None) -> None:
         self.signal = gp.kernel_.k1
         self.noise = float(gp.kernel_.k2.noise_level)
         alpha = np.broadcast_to(np.asarray(gp.alpha, dtype=float), (gp.X_train_.shape[0],))
@@ -208,13 +239,22 @@ class _Posterior:
         self.Zc = Z_candidates
         self.scale2 = y_scale**2
         self.prior = self.signal.diag(Z_candidates)
+        self.reference = reference
         self._variance(self.Z_train, self.diag_noise)
 
     def _variance(self, Z: np.ndarray, diag_noise: np.ndarray) -> None:
         K = self.signal(Z) + np.diag(diag_noise)
         L = np.linalg.cholesky(K)
         v = np.linalg.solve(L, self.signal(Z, self.Zc))
-        self.var = np.maximum(self.prior - np.sum(v**2, axis=0), 0.0) * self.scale2
+        var = np.maximum(self.prior - np.sum(v**2, axis=0), 0.0)
+        self.var = var * self.scale2
+        if self.reference is not None:
+            # mean over the reference candidates of the drop of their variance if a
+            # candidate were measured (with the noise of one measurement)
+            ref = self.reference
+            cov = self.signal(self.Zc[ref], self.Zc) - v[:, ref].T @ v  # (n_ref, n_c)
+            self.reduction = (np.sum(cov**2, axis=0) / (var + self.extra_noise + self.noise)
+                              / ref.size * self.scale2)
 
     def condition(self, index: int) -> None:
         """Add candidate ``index`` as a pseudo-observation."""
@@ -233,13 +273,17 @@ def _kernel_summary(gp: Any) -> dict[str, Any]:
 
 
 class _AlphaRoute:
-    def __init__(self, model: Any, Xc: np.ndarray) -> None:
+    def __init__(self, model: Any, Xc: np.ndarray, reference: np.ndarray | None) -> None:
         self.model = model
         Zc = self.model._scale(Xc)
-        self.post = _Posterior(self.model.gp_, Zc, float(np.std(self.model.log_y_train_)) or 1.0)
+        self.post = _Posterior(self.model.gp_, Zc, float(np.std(self.model.log_y_train_)) or 1.0,
+                               reference)
 
     def values(self) -> np.ndarray:
         return np.sqrt(self.post.var)
+
+    def reduction(self) -> np.ndarray:
+        return self.post.reduction
 
     def condition(self, index: int) -> None:
         self.post.condition(index)
@@ -255,14 +299,16 @@ class _AlphaRoute:
 
 
 class _StructureRoute:
-    def __init__(self, models: AcquisitionModels, Xc: np.ndarray) -> None:
+    def __init__(self, models: AcquisitionModels, Xc: np.ndarray,
+                 reference: np.ndarray | None) -> None:
         self.members = models.rdf_members
         self.ensemble = len(self.members)
         if not self.ensemble:
             self.model = models.rdf
             Zc = self.model._scale(Xc)
             self.weights = np.mean(self.model.g_components_**2, axis=0)  # (K,) mean_r V_k^2
-            self.posts = [_Posterior(tgp.gp_, Zc, tgp.y_scale_) for tgp in self.model.g_gps_]
+            self.posts = [_Posterior(tgp.gp_, Zc, tgp.y_scale_, reference)
+                          for tgp in self.model.g_gps_]
         else:
             self.member_seeds = models.member_seeds
             preds = np.stack([m.predict(Xc).g for m in self.members])
@@ -273,6 +319,11 @@ class _StructureRoute:
             return self.spread
         var = np.stack([p.var for p in self.posts], axis=1)  # (n_c, K)
         return np.sqrt(var @ self.weights)
+
+    def reduction(self) -> np.ndarray:
+        """Mean over the reference candidates of the drop of the r-averaged variance of
+        g_t."""
+        return np.stack([p.reduction for p in self.posts], axis=1) @ self.weights
 
     def condition(self, index: int) -> None:
         for p in self.posts:
@@ -324,13 +375,15 @@ class AcquisitionModels:
 
 def fit_models(X_train: Any, alpha_train: Any, g_train: Any,
                settings: AcquisitionSettings | dict[str, Any], *,
+               alpha_options: dict[str, Any] | None = None,
                rdf_options: dict[str, Any] | None = None) -> AcquisitionModels:
     """Fit the models the criterion of ``settings`` needs (arguments as in
     :func:`select_batch`).
 
-    ``rdf_options`` are extra keyword arguments of :class:`~cgflow.ml.rdf_model.RDFModel`
-    (default none: its defaults). The alpha model has its defaults, with ``random_state``
-    the settings' seed. A caller that also wants the models' predictions (the benchmark)
+    ``alpha_options`` and ``rdf_options`` are extra keyword arguments of
+    :class:`~cgflow.ml.alpha_model.AccelerationFactorModel` and
+    :class:`~cgflow.ml.rdf_model.RDFModel` (default none: their defaults); the seed of
+    both is the settings' seed. A caller that also wants the models' predictions (the benchmark)
     fits them once here and passes them to :func:`select_batch`.
     """
     from cgflow.ml.alpha_model import AccelerationFactorModel
@@ -348,7 +401,8 @@ def fit_models(X_train: Any, alpha_train: Any, g_train: Any,
             i = int(np.argmax(np.isfinite(alpha) & (alpha <= 0)))
             raise InvalidInputError(f"alpha_train: alpha must be > 0, got {alpha[i]!r} in row {i}")
         if ok.sum() >= 2:
-            out.alpha = AccelerationFactorModel(random_state=settings.seed).fit(X[ok], alpha[ok])
+            out.alpha = AccelerationFactorModel(
+                random_state=settings.seed, **dict(alpha_options or {})).fit(X[ok], alpha[ok])
         else:
             out.skipped["alpha_std"] = f"{int(ok.sum())} finite alpha value(s); need at least 2"
     if "structure_spread" in wanted:
@@ -435,14 +489,21 @@ def select_batch(X_train: Any, alpha_train: Any, g_train: Any, X_candidates: Any
     n = int(n)
     if models is None:
         models = fit_models(X, alpha_train, g_train, settings)
+    reduce = settings.objective == "variance_reduction"
+    if (settings.batch_rule == "believer" or reduce) and models.rdf_members:
+        raise InvalidInputError("models: the kriging believer and the variance reduction "
+                                "need the posterior spread, not a bootstrap ensemble")
+    reference = None
+    if reduce:
+        reference = np.arange(Xc.shape[0])
+        if reference.size > MAX_REFERENCE:
+            reference = np.sort(np.random.default_rng(settings.seed).choice(
+                reference, MAX_REFERENCE, replace=False))
     routes: dict[str, Any] = {}
     if models.alpha is not None:
-        routes["alpha_std"] = _AlphaRoute(models.alpha, Xc)
+        routes["alpha_std"] = _AlphaRoute(models.alpha, Xc, reference)
     if models.rdf is not None or models.rdf_members:
-        routes["structure_spread"] = _StructureRoute(models, Xc)
-    if settings.batch_rule == "believer" and models.rdf_members:
-        raise InvalidInputError("models: the kriging believer needs the posterior spread, "
-                                "not a bootstrap ensemble")
+        routes["structure_spread"] = _StructureRoute(models, Xc, reference)
     skipped = dict(models.skipped)
 
     lo, hi, keep, unit = _unit_scaler(X, Xc, bounds)
@@ -456,23 +517,26 @@ def select_batch(X_train: Any, alpha_train: Any, g_train: Any, X_candidates: Any
     medians: dict[str, float] = {}
     for _ in range(n):
         raw = {k: route.values() for k, route in routes.items()}
+        values = ({_REDUCTION[k]: route.reduction() for k, route in routes.items()}
+                  if reduce else raw)
         if settings.criterion == "combined":
             if not medians:  # normalised by the medians of the first step, kept for the batch
                 medians = {k: float(np.median(v)) or float(np.max(v)) or 1.0
-                           for k, v in raw.items()}
-            crit = sum(v / medians[k] for k, v in raw.items())
+                           for k, v in values.items()}
+            crit = sum(v / medians[k] for k, v in values.items())
         else:
-            crit = next(iter(raw.values()))
+            crit = next(iter(values.values()))
         factor = (-np.expm1(-(d / length) ** 2) if length > 0 else np.ones_like(d))
         score = np.where(available, crit * factor, -np.inf)
         best = int(np.argmax(score))  # ties: the lowest index
         choices.append(BatchChoice(
             candidate_index=best, score=float(score[best]),
             components={**{k: float(v[best]) for k, v in raw.items()},
+                        **({k: float(v[best]) for k, v in values.items()} if reduce else {}),
                         "diversity": float(factor[best])}))
         available[best] = False
         d = np.minimum(d, _nearest(Uc, Uc[best:best + 1]))
-        if settings.batch_rule == "believer":
+        if settings.batch_rule == "believer" or reduce:
             for route in routes.values():
                 route.condition(best)
 
@@ -483,6 +547,7 @@ def select_batch(X_train: Any, alpha_train: Any, g_train: Any, X_candidates: Any
     state: dict[str, Any] = {
         "routes": {k: r.state() for k, r in routes.items()}, "skipped": skipped,
         "combined_medians": medians,
+        "variance_reduction_reference": None if reference is None else reference.tolist(),
         "distance": {"lows": lo.tolist(), "highs": hi.tolist(),
                      "used_columns": np.flatnonzero(keep).tolist(),
                      "median_nearest_training": h, "length": length},
