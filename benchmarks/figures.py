@@ -400,10 +400,11 @@ def active_learning(r: dict[str, Any], path: Path) -> Path:
         ax.set_ylabel(p["error"] if len(p["error"]) < 30 else
                       ("test RMSE of log(alpha)" if p["route"] == "alpha" else
                        "test RMS error of g_t"))
-        ax.set_title(f"{name} (pool {p['n_pool']}, test {p['n_test']})", fontsize=10)
+        ax.set_title(f"{name} (pool {p['n_pool']}, test {p['n_test']}, "
+                     f"{p.get('repeats_done', r['repeats'])} repeats)", fontsize=9)
         ax.legend(fontsize=8, frameon=False)
-    fig.suptitle(f"active against random sampling, median and IQR over {r['repeats']} "
-                 f"repeats ({_title_date(r)})", fontsize=11)
+    fig.suptitle("active against random sampling, median and IQR over the repeats "
+                 f"({_title_date(r)})", fontsize=11)
     return _save(fig, path)
 
 
