@@ -1,6 +1,11 @@
-"""Exceptions of cgflow and the formatting of validation errors for people."""
+"""Exceptions of cgflow, and the formatting for people of validation errors and of writes
+that failed."""
 
 from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -68,3 +73,22 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         value = err.get("input")
         lines.append(f"  field '{loc}': value {value!r}: {msg}")
     return "\n".join(lines)
+
+
+def write_failure(exc: OSError, directory: str | Path) -> str:
+    """What an ``OSError`` raised while writing in ``directory`` means, for a message.
+
+    The system's reason (``[Errno 28] No space left on device``), the file when the
+    system named it (a full disk fails on ``write``, where Python names none), the
+    directory, and for a full disk or quota the free space left on its file system.
+    """
+    what = f"[Errno {exc.errno}] {exc.strerror}" if exc.errno else str(exc)
+    where = str(exc.filename) if exc.filename else "a file"
+    text = f"cannot write {where} in {directory}: {what}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = shutil.disk_usage(directory).free
+        except OSError:
+            return text
+        text += f" ({free} bytes free on the file system of {directory})"
+    return text

@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cgflow.engines import gromacs as eng
 from cgflow.engines import gromacs_output as gout
-from cgflow.errors import EngineError, InvalidInputError
+from cgflow.errors import EngineError, InvalidInputError, write_failure
 from cgflow.jobs.common import gave_up_reason, run_log_corrections
 from cgflow.jobs.gromacs import state as rd
 from cgflow.jobs.gromacs.handlers import (
@@ -532,7 +532,8 @@ def run_stage(
     EngineError
         When the stage fails in a way the handlers cannot correct: the stage, the handler
         that gave up or the validator's findings, the GROMACS error text, the command and
-        exit code, and the tail of the log.
+        exit code, and the tail of the log; when the run directory cannot be written
+        (a full disk), the system's reason, the directory and the free space.
     """
     d = Path(run_dir).resolve()
     if not d.is_dir():
@@ -563,6 +564,9 @@ def run_stage(
         raise EngineError(_failure_message(exc, c, job, d)) from exc
     except EngineError as exc:
         raise EngineError(f"GROMACS stage {job.stage_name} ({job.deffnm}) in {d}: {exc}") from exc
+    except OSError as exc:  # the run directory cannot be written (full disk, read-only)
+        raise EngineError(f"GROMACS stage {job.stage_name} ({job.deffnm}) failed: "
+                          f"{write_failure(exc, d)}") from exc
     finally:
         job.terminate(str(d))
     wall = time.monotonic() - t0

@@ -31,7 +31,7 @@ from custodian.custodian import (
 from pydantic import BaseModel, ConfigDict
 
 from cgflow.engines import lammps as eng
-from cgflow.errors import EngineError, InvalidInputError
+from cgflow.errors import EngineError, InvalidInputError, write_failure
 from cgflow.jobs.common import gave_up_reason, run_log_corrections
 from cgflow.jobs.lammps import state as rd
 from cgflow.jobs.lammps.handlers import (
@@ -265,6 +265,7 @@ def run_lammps(
     settings: eng.LammpsRunSettings | None = None, handlers: list[ErrorHandler] | None = None,
     validators: list[Validator] | None = None, max_errors: int = 6, threads: int = 1,
     log_file: str = eng.LOG_FILE, resume: bool = True, continuation_input: str | None = None,
+    polling_s: float = 10.0,
 ) -> LammpsRunReport:
     """Run a LAMMPS input under Custodian, correcting what the handlers can.
 
@@ -293,6 +294,8 @@ def run_lammps(
         Log name in ``run_dir``.
     resume, continuation_input
         See :class:`LammpsJob`.
+    polling_s
+        Seconds between Custodian's checks whether LAMMPS ended (Custodian's default 10).
 
     Returns
     -------
@@ -304,15 +307,22 @@ def run_lammps(
         If ``run_dir`` or the input does not exist.
     EngineError
         When a failure cannot be corrected: which handler gave up and why, the LAMMPS
-        ERROR text, the command and exit code and the tail of the log.
+        ERROR text, the command and exit code and the tail of the log; when the run
+        directory cannot be written (a full disk), the system's reason, the directory
+        and the free space.
     """
     d = Path(run_dir).resolve()
     if not d.is_dir():
         raise InvalidInputError(f"field 'run_dir': {d} is not a directory")
     if max_errors < 1:
         raise InvalidInputError(f"field 'max_errors': must be >= 1, got {max_errors!r}")
+    if not polling_s > 0:
+        raise InvalidInputError(f"field 'polling_s': must be > 0, got {polling_s!r}")
     if settings is not None:
-        _store_settings(d, settings)
+        try:
+            _store_settings(d, settings)
+        except OSError as exc:
+            raise EngineError(f"LAMMPS run failed: {write_failure(exc, d)}") from exc
     job = LammpsJob(input_file=input_file, log_file=log_file, threads=threads, resume=resume,
                     continuation_input=continuation_input)
     if handlers is None:
@@ -321,12 +331,16 @@ def run_lammps(
         validators = [LammpsOutputValidator(log_file=log_file)]
     c = Custodian(handlers, [job], validators=validators, max_errors=max_errors,
                   gzipped_output=False, scratch_dir=None, directory=str(d),
-                  terminate_on_nonzero_returncode=True)
+                  terminate_on_nonzero_returncode=True, polling_time_step=polling_s)
     t0 = time.monotonic()
     try:
         run_log = c.run()
     except CustodianError as exc:
         raise EngineError(_failure_message(exc, c, job, d, log_file)) from exc
+    except OSError as exc:  # the run directory cannot be written (full disk, read-only)
+        raise EngineError(f"LAMMPS run failed: {write_failure(exc, d)}") from exc
+    finally:
+        job.terminate(str(d))
     wall = time.monotonic() - t0
     info = eng.parse_lammps_log(d / log_file)
     corrections = run_log_corrections(run_log)

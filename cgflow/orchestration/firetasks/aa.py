@@ -16,7 +16,7 @@ from typing import Any
 
 from fireworks import FiretaskBase, FWAction, explicit_serialize
 
-from cgflow.errors import CgflowError
+from cgflow.errors import CgflowError, write_failure
 from cgflow.orchestration.firetasks.context import TaskContext
 from cgflow.presets import AAPreset, get_aa_preset
 from cgflow.stages import aa as aa_stage
@@ -67,9 +67,13 @@ class _AAStep(FiretaskBase):
     def _run_step(self, ctx: TaskContext, preset: AAPreset) -> FWAction:
         try:
             reports = self._do(ctx, preset)
-        except (CgflowError, OSError) as exc:
+        except CgflowError as exc:
             ctx.store.fail_aa_run(ctx.aa_run_id, f"{self.step}: {exc}")
             raise
+        except OSError as exc:  # a write of cgflow's own failed (full disk, read-only)
+            reason = f"{self.step}: {write_failure(exc, ctx.aa_dir)}"
+            ctx.store.fail_aa_run(ctx.aa_run_id, reason)
+            raise CgflowError(reason) from exc
         ctx.store.record_aa_stages(ctx.aa_run_id, _reports_to_timings(reports))
         return FWAction(stored_data={"stages": [r.stage for r in reports]})
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
 
-from cgflow.errors import CgflowError
+from cgflow.errors import CgflowError, write_failure
 from cgflow.ibi.monitor import IterationMetrics
 from cgflow.ibi.potential import TabulatedPotential
 from cgflow.ibi.settings import IBISettings, IterationResult
@@ -64,7 +64,11 @@ class IBIIterationTask(FiretaskBase):
 
     def run_task(self, fw_spec: dict[str, Any]) -> FWAction:
         with TaskContext.from_task(self, fw_spec) as ctx:
-            return self._run(ctx, fw_spec)
+            try:
+                return self._run(ctx, fw_spec)
+            except OSError as exc:  # a write of cgflow's own failed (full disk, read-only)
+                raise CgflowError(f"IBI iteration {self['iteration']} of {ctx.param_id}: "
+                                  f"{write_failure(exc, ctx.cg_dir)}") from exc
 
     def _plan(self) -> cg_stage.IterationPlan:
         return cg_stage.IterationPlan(
