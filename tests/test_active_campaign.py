@@ -21,6 +21,7 @@ from cgflow.orchestration.firetasks.active import ActiveRoundTask, round_firewor
 from cgflow.orchestration.stage_names import SPEC_STAGE
 from cgflow.orchestration.status import campaign_status, format_status
 from cgflow.orchestration.workflows import campaign_workflow
+from cgflow.params import ParameterSet
 from cgflow.stages.active import replay_round
 from cgflow.stages.report.data import read_report_data
 from cgflow.stages.report.page import render_page
@@ -228,3 +229,25 @@ def test_a_round_with_too_few_results_stops_saying_so(launchpad, launchpad_file)
         doc = store.get_active_round("act3", 1)
     assert doc.status == "stopped" and "the models cannot choose" in doc.reason
     assert "g_train" in doc.reason
+
+
+def test_combined_chooses_by_structure_while_alpha_is_scarce(launchpad, launchpad_file):
+    """Four all-atom runs, one set with alpha (the others' IBI did not converge): the
+    combined criterion leaves alpha out and says so in the model state."""
+    spec, _ = campaign_spec_from_text(BASE + ACTIVE)
+    ds = synthetic_campaign(4, seed=3, campaign="act")
+    with Store.from_launchpad(launchpad) as store:
+        for i in range(4):
+            ps = (store_converged_set(store, ds, i, "act") if i == 0
+                  else ParameterSet.from_array(ds.X[i]))
+            store.upsert_parameter_set(ps, "act", "narrow")
+            store_aa_run(store, ps, "act", ds.r_nm, ds.g_target[i], 723.0, 0.0)
+    action = ActiveRoundTask(campaign_spec=spec.model_dump(mode="json"), round=1,
+                             initial_param_ids=list(ds.param_ids)).run_task(
+                                 fw_env(launchpad_file))
+    assert "active-round" in [stage_of(f) for f in action.additions[0].fws]
+    with Store.from_launchpad(launchpad) as store:
+        doc = store.get_active_round("act", 1)
+    assert doc.status == "chosen" and doc.n_train_alpha == 1 and len(doc.chosen) == 2
+    assert "alpha_std" in doc.selection.model_state["skipped"]
+    assert doc.max_alpha_std is None

@@ -218,8 +218,9 @@ def run_round(store: Store, *, campaign: str, preset: str, space: ParameterSpace
     base.update(train_param_ids=inputs.param_ids, inputs_sha256=inputs.sha256(),
                 n_candidates=len(inputs.candidates),
                 n_train_alpha=int(np.isfinite(inputs.alpha).sum()))
+    # (combined leaves out a route with too few values: select_batch says so in its state)
     if len(inputs.param_ids) < MIN_TRAIN_SETS or (
-            acq.criterion in ALPHA_CRITERIA and base["n_train_alpha"] < MIN_TRAIN_SETS):
+            acq.criterion == "alpha_std" and base["n_train_alpha"] < MIN_TRAIN_SETS):
         what = "alpha" if len(inputs.param_ids) >= MIN_TRAIN_SETS else "all-atom results"
         return store.insert_active_round(dict(
             base, status="stopped",
