@@ -15,7 +15,7 @@ Each fault is a function ``fault(trials, rng, env) -> Tally`` that injects the f
 ``duplicated``
     the same work queued or run twice.
 
-The faults (cheap ones; the ones that need long engine runs are in the test suite):
+The faults:
 
 ``bad_input``
     the table of hostile inputs of ``tests/test_bad_input.py`` (every command that reads a
@@ -43,6 +43,35 @@ The faults (cheap ones; the ones that need long engine runs are in the test suit
 ``fuzz_submit``
     random campaign specs through ``cgflow campaign submit``: queued (exit 0) or a clear
     error naming the file (exit 2) with nothing written.
+``killed_mdrun``
+    a GROMACS production of the 250-atom test liquid (``tests/data/gromacs_failures``)
+    under Custodian (:func:`cgflow.jobs.gromacs.job.run_stage`, as the all-atom stage
+    runs it), its ``gmx mdrun`` killed with SIGKILL at a random moment (a third of the
+    trials twice): resumed from its checkpoint (or rerun before the first), every step
+    and energy frame once, the average potential energy, temperature and pressure within
+    3 combined block standard errors of an uninterrupted run; never two mdrun at once.
+``killed_lmp``
+    an IBI sampling run (:func:`cgflow.ibi.iteration.ibi_lammps_settings`, 125 beads)
+    under Custodian (:func:`cgflow.jobs.lammps.job.run_lammps`), its ``lmp`` killed the
+    same way (while minimising, equilibrating or sampling): continued from the last
+    block's restart file (or rerun before the first), every block once, the RDF and the
+    pressure read by cgflow's readers (``read_sampled_rdf``, ``read_sampled_pressure``)
+    matching the uninterrupted run (RDF chi^2 per bin <= 2, pressure within 3 combined
+    standard errors).
+``disk_full``
+    either of those runs on a 4 MiB tmpfs filled at a random moment (root only; skipped
+    with the reason otherwise): an EngineError naming "No space left on device" and the
+    run directory, no engine left running.
+``disk_full_campaign``
+    a tiny campaign of two sets, one set's run directory a full tmpfs, run by ``cgflow
+    launch``: that set's Firework fizzles naming the full disk and its directory, its
+    all-atom run is stored failed without results, the other set completes.
+
+The engine faults count a trial only when the kill (or the filler) came before the engine
+ended (``missed`` counts the others). A killed and resumed run is not bitwise the run
+it would have been (the checkpoint step starts a new pair list; LAMMPS restarts the
+Langevin random numbers), hence the statistical criteria; a rerun from the start is
+the same run.
 
 Writes ``results/faults.{json,md}`` (with date and machine load); the README's table
 comes from there. ``tests/test_faults_short.py`` runs a short version in the test suite.
@@ -55,12 +84,16 @@ import contextlib
 import datetime as dt
 import io
 import json
+import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -528,6 +561,507 @@ def missing_lammps(trials: int, rng: np.random.Generator, env: Env) -> Tally:
     return t
 
 
+# --- engines killed at random moments ------------------------------------------------------
+
+
+def _case_script(name: str) -> Any:
+    """The script under ``tests/data`` that made the canned cases of an engine (its test
+    system, mdp options and potentials are reused here)."""
+    import importlib.util
+
+    path = {"gromacs": REPO / "tests/data/gromacs_failures/make_cases.py",
+            "lammps": REPO / "tests/data/lammps_failures/make_job_cases.py"}[name]
+    spec = importlib.util.spec_from_file_location(f"make_{name}_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _engine_pids(d: Path, engine: str) -> list[int]:
+    """Pids of the engine processes (``mdrun`` or ``lmp``) working in ``d``, without the
+    children an engine forks for a moment (the MPI start of ``lmp`` does)."""
+    pids: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            ours = (b"mdrun" in argv) if engine == "mdrun" else \
+                bool(argv) and Path(argv[0].decode(errors="replace")).name.startswith("lmp")
+            if ours and Path(os.readlink(proc / "cwd")) == d:
+                pids.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return [p for p in pids if _parent(p) not in pids]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _proc_summary(pid: int) -> str:
+    """``pid``, its state and parent (``/proc/<pid>/stat``) and its command, for notes."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError as exc:
+        return f"{pid}: {exc}"
+    return f"{pid} state {stat[0]} parent {stat[1]}: {b' '.join(argv[:3]).decode()}"
+
+
+class EngineKiller(threading.Thread):
+    """Watches the engine processes in a run directory and kills them with SIGKILL.
+
+    ``delays_s[k]`` is the time after the (k+1)-th engine process appeared at which it is
+    killed (skipped if it ended before). Records the kills (seconds after the process
+    appeared), the largest number of engine processes seen at once in the directory, and
+    each process's lifetime (first to last seen).
+    """
+
+    def __init__(self, d: Path, engine: str, delays_s: list[float], poll_s: float = 0.05
+                 ) -> None:
+        super().__init__(daemon=True)
+        self.d, self.engine, self.delays = d.resolve(), engine, list(delays_s)
+        self.poll_s = poll_s
+        self.kills: list[float] = []
+        self.max_concurrent = 0
+        self.crowd: list[str] = []
+        self.seen: dict[int, list[float]] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            now = time.monotonic()
+            pids = _engine_pids(self.d, self.engine)
+            if len(pids) > self.max_concurrent > 0:
+                self.crowd = [_proc_summary(p) for p in pids]
+            self.max_concurrent = max(self.max_concurrent, len(pids))
+            for pid in pids:
+                self.seen.setdefault(pid, [now, now])[1] = now
+            for k, (pid, (first, _)) in enumerate(self.seen.items()):
+                if k < len(self.delays) and pid in pids and self.delays[k] is not None \
+                        and now - first >= self.delays[k]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                        self.kills.append(round(now - first, 2))
+                    self.delays[k] = None  # type: ignore[call-overload]
+            time.sleep(self.poll_s)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(10)
+
+    def lifetimes(self) -> list[float]:
+        return [last - first for first, last in self.seen.values()]
+
+
+def _within(a: tuple[float, float], b: tuple[float, float], k: float = 3.0) -> bool:
+    """|mean a - mean b| <= k combined standard errors (a, b: mean, standard error)."""
+    return abs(a[0] - b[0]) <= k * math.hypot(a[1], b[1])
+
+
+def _kill_delays(rng: np.random.Generator, engine_s: float) -> list[float]:
+    """One kill at a random moment of the engine's run, or (a third of the trials) two:
+    the second in the first half of the resumed run."""
+    first = float(rng.uniform(0.02, 0.95)) * engine_s
+    if rng.random() < 1 / 3:
+        return [first, float(rng.uniform(0.02, 0.5)) * engine_s]
+    return [first]
+
+
+#: The GROMACS production of the killed-mdrun fault: the 250-atom diatomic liquid of
+#: tests/data/gromacs_failures (NVT, v-rescale, 2 fs), 10 ps, energies every 0.1 ps,
+#: checkpoints every 0.12 s of wall time (-cpt 0.002), the first 1 ps not averaged.
+MDRUN_STEPS, MDRUN_NSTENERGY, MDRUN_SKIP_PS = 5000, 50, 1.0
+MDRUN_TERMS = ("Potential", "Temperature", "Pressure")
+
+
+def _mdrun_production(d: Path, killer: EngineKiller | None) -> tuple[Any, dict[str, Any]]:
+    """Run the production stage in ``d`` under Custodian (killed by ``killer``); returns
+    the stage report and the outcome (averages, completeness)."""
+    import pyedr
+
+    from cgflow.analysis.energies import energy_averages
+    from cgflow.jobs.gromacs.job import run_stage
+    from cgflow.jobs.gromacs.validators import stage_problems
+
+    if killer is not None:
+        killer.start()
+    try:
+        report = run_stage(d, "production", "prod.mdp", "conf.gro", "topol.top", threads=1,
+                           maxh=1.0, cpt_minutes=0.002, polling_s=0.1, monitor_interval_s=0.5)
+    finally:
+        if killer is not None:
+            killer.stop()
+    edr = d / "prod.edr"
+    times = np.asarray(pyedr.edr_to_dict(str(edr))["Time"])
+    dt = 0.002 * MDRUN_NSTENERGY
+    frames_ok = (times.size == MDRUN_STEPS // MDRUN_NSTENERGY + 1
+                 and np.allclose(np.diff(times), dt, atol=1e-6))
+    av = energy_averages(edr, MDRUN_TERMS, start_ps=MDRUN_SKIP_PS, n_blocks=10)
+    return report, {"averages": {k: (v.mean, v.err) for k, v in av.items()},
+                    "complete": report.last_step == MDRUN_STEPS and frames_ok
+                    and not stage_problems(d, "prod"),
+                    "frames": int(times.size)}
+
+
+def _mdrun_dir(root: Path, name: str) -> Path:
+    mc = _case_script("gromacs")
+    d = root / name
+    d.mkdir(parents=True)
+    for f in ("conf.gro", "topol.top"):
+        shutil.copy(mc.SYSTEM / f, d / f)
+    (d / "prod.mdp").write_text(mc.mdp_text(
+        nsteps=str(MDRUN_STEPS), nstlog="1000", nstcalcenergy=str(MDRUN_NSTENERGY),
+        nstenergy=str(MDRUN_NSTENERGY), nstxout_compressed="500"))
+    return d.resolve()
+
+
+def killed_mdrun(trials: int, rng: np.random.Generator, env: Env) -> Tally:
+    """``gmx mdrun`` of a production killed with SIGKILL at random moments (once, or in a
+    third of the trials twice); the stage resumed by Custodian's checkpoint handler, as
+    in a Firework. Survived: complete (every step and energy frame once) and the average
+    potential energy, temperature and pressure within 3 combined standard errors of an
+    uninterrupted run. A trial whose kill came after mdrun ended is not counted."""
+    t = Tally()
+    t.kills = t.missed = t.from_checkpoint = t.from_start = 0  # type: ignore[attr-defined]
+    ref_killer = EngineKiller(_mdrun_dir(env.tmp, "reference"), "mdrun", [])
+    _, ref = _mdrun_production(ref_killer.d, ref_killer)
+    engine_s = max(ref_killer.lifetimes() or [1.0])
+    t.engine_s = round(engine_s, 2)  # type: ignore[attr-defined]
+    t.kill_times_s = []  # type: ignore[attr-defined]
+    t.reference = {k: [round(m, 3), round(e, 3)] for k, (m, e) in ref["averages"].items()}  # type: ignore[attr-defined]
+    for i in range(trials):
+        d = _mdrun_dir(env.tmp, f"trial{i}")
+        killer = EngineKiller(d, "mdrun", _kill_delays(rng, engine_s))
+        try:
+            report, got = _mdrun_production(d, killer)
+        except Exception as exc:  # noqa: BLE001 - a run that did not resume
+            t.trials += 1
+            t.lost += 1
+            t.note(f"kills at {killer.kills} s: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        if not killer.kills:
+            t.missed += 1  # type: ignore[attr-defined]
+            continue
+        t.trials += 1
+        t.kills += len(killer.kills)  # type: ignore[attr-defined]
+        t.kill_times_s.append(killer.kills)  # type: ignore[attr-defined]
+        actions = [a.get("action") for c in report.corrections for a in c["actions"]]
+        t.from_checkpoint += sum(a == "continue_from_checkpoint" for a in actions)  # type: ignore[attr-defined]
+        t.from_start += len(killer.kills) - sum(  # type: ignore[attr-defined]
+            a == "continue_from_checkpoint" for a in actions)
+        off = [k for k in MDRUN_TERMS if not _within(got["averages"][k], ref["averages"][k])]
+        if killer.max_concurrent > 1 or report.attempts > len(killer.kills) + 1:
+            t.duplicated += 1
+            t.note(f"{killer.max_concurrent} mdrun at once ({killer.crowd}), "
+                   f"{report.attempts} attempts for {len(killer.kills)} kill(s)")
+        if got["complete"] and not off:
+            t.survived += 1
+        else:
+            t.lost += 1
+            t.note(f"kills at {killer.kills} s: complete {got['complete']} "
+                   f"({got['frames']} frames, last step {report.last_step}), outside the "
+                   f"error: {[(k, got['averages'][k], ref['averages'][k]) for k in off]}")
+    return t
+
+
+#: The IBI sampling run of the killed-lmp fault: 125 beads of 114.23 g/mol at 690 kg/m^3,
+#: LJ table (tests/data/lammps_failures) to 1.2 nm, 1.5 ps of equilibration after the
+#: minimisation, 25 ps of sampling in 10 blocks (a restart file at each block end).
+LMP_PRESET = dict(name="faults", n_beads=125, equilibration_ps=1.5, ibi_sampling_ps=25.0,
+                  production_ps=1.0, rcut_nm=1.2, sample_every_steps=10, n_blocks=10)
+
+
+def _lmp_dir(root: Path, name: str) -> tuple[Path, Any]:
+    """A run directory with the IBI sampling run as the IBI stage writes it
+    (:func:`cgflow.ibi.iteration.ibi_lammps_settings`); returns it and the settings."""
+    from cgflow.engines import lammps as eng
+    from cgflow.ibi.iteration import ibi_lammps_settings
+    from cgflow.ibi.settings import IBISettings
+    from cgflow.presets import CGPreset
+
+    mk = _case_script("lammps")
+    preset = CGPreset(**LMP_PRESET)
+    d = root / name
+    d.mkdir(parents=True)
+    r = mk.grid(0.3, preset.rcut_nm)
+    eng.write_table(d / eng.TABLE_FILE, r, *mk.lj(r))
+    eng.write_data(d / eng.DATA_FILE, preset.n_beads,
+                   eng.box_length_nm(preset.n_beads, mk.DENSITY_KG_M3, mk.MASS_G_MOL),
+                   mk.MASS_G_MOL, 3)
+    settings = ibi_lammps_settings(IBISettings(temperature_k=mk.TEMPERATURE_K), preset,
+                                   seed=7, table_points=r.size)
+    eng.write_input(d / eng.INPUT_FILE, settings)
+    return d.resolve(), settings
+
+
+def _lmp_sampling(d: Path, settings: Any, killer: EngineKiller | None
+                  ) -> tuple[Any, dict[str, Any]]:
+    """Run the IBI sampling in ``d`` under Custodian (killed by ``killer``); returns the
+    run report and what cgflow's readers make of it."""
+    from cgflow.engines import lammps as eng
+    from cgflow.ibi.iteration import read_sampled_pressure, read_sampled_rdf
+    from cgflow.jobs.lammps.job import LammpsOutputValidator, run_lammps
+
+    if killer is not None:
+        killer.start()
+    try:
+        report = run_lammps(d, settings=settings, polling_s=0.1)
+    finally:
+        if killer is not None:
+            killer.stop()
+    steps, _ = eng.read_block_file(d / eng.RDF_FILE)
+    p_steps, _ = eng.read_block_file(d / eng.PRESSURE_FILE)
+    expected = settings.block_steps * np.arange(1, settings.n_blocks + 1)
+    r, g, g_err = read_sampled_rdf(d)
+    return report, {"r": r, "g": g, "g_err": g_err, "pressure": read_sampled_pressure(d),
+                    "complete": (report.final_step == settings.final_step
+                                 and np.array_equal(steps, expected)
+                                 and np.array_equal(p_steps, expected)
+                                 and not LammpsOutputValidator().find_problems(d)),
+                    "blocks": int(steps.size)}
+
+
+def _rdf_chi2(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Mean over the bins with an error of ((g_a - g_b) / combined error)^2: about 1 for
+    independent runs of the same system, less for runs that share their beginning."""
+    err = np.hypot(a["g_err"], b["g_err"])
+    ok = err > 1e-9
+    return float(np.mean(((a["g"][ok] - b["g"][ok]) / err[ok]) ** 2))
+
+
+#: Largest RDF chi^2 per bin (:func:`_rdf_chi2`) counted as the same structure: 10-block
+#: errors are themselves uncertain (E[1/s^2] is 9/7 of 1/sigma^2 for 9 degrees of
+#: freedom), so independent runs give about 1.3; a lost block or a restarted average
+#: gives far more.
+RDF_CHI2_MAX = 2.0
+
+
+def killed_lmp(trials: int, rng: np.random.Generator, env: Env) -> Tally:
+    """``lmp`` of an IBI sampling run killed with SIGKILL at random moments (once, or in a
+    third of the trials twice), during the minimisation, the equilibration or the
+    sampling; resumed by Custodian's restart handler (from the last block's restart file,
+    or from the start before the first one). Survived: every block once, and the RDF
+    (chi^2 per bin <= 2) and pressure (3 combined standard errors) of cgflow's readers
+    match an uninterrupted run. A trial whose kill came after LAMMPS ended is not
+    counted."""
+    t = Tally()
+    t.kills = t.missed = t.from_restart = t.from_start = 0  # type: ignore[attr-defined]
+    d, settings = _lmp_dir(env.tmp, "reference")
+    ref_killer = EngineKiller(d, "lmp", [])
+    _, ref = _lmp_sampling(d, settings, ref_killer)
+    engine_s = max(ref_killer.lifetimes() or [1.0])
+    t.engine_s = round(engine_s, 2)  # type: ignore[attr-defined]
+    t.kill_times_s = []  # type: ignore[attr-defined]
+    t.reference = {"pressure_bar": [round(x, 1) for x in ref["pressure"]]}  # type: ignore[attr-defined]
+    t.chi2 = []  # type: ignore[attr-defined]
+    for i in range(trials):
+        d, settings = _lmp_dir(env.tmp, f"trial{i}")
+        killer = EngineKiller(d, "lmp", _kill_delays(rng, engine_s))
+        try:
+            report, got = _lmp_sampling(d, settings, killer)
+        except Exception as exc:  # noqa: BLE001 - a run that did not resume
+            t.trials += 1
+            t.lost += 1
+            t.note(f"kills at {killer.kills} s: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        if not killer.kills:
+            t.missed += 1  # type: ignore[attr-defined]
+            continue
+        t.trials += 1
+        t.kills += len(killer.kills)  # type: ignore[attr-defined]
+        t.kill_times_s.append(killer.kills)  # type: ignore[attr-defined]
+        actions = [a.get("action") for c in report.corrections for a in c["actions"]]
+        n_restart = sum(isinstance(a, dict) and "_continue_from_restart" in a for a in actions)
+        t.from_restart += n_restart  # type: ignore[attr-defined]
+        t.from_start += len(killer.kills) - n_restart  # type: ignore[attr-defined]
+        chi2 = _rdf_chi2(got, ref)
+        t.chi2.append(round(chi2, 2))  # type: ignore[attr-defined]
+        p_ok = _within(got["pressure"], ref["pressure"])
+        if killer.max_concurrent > 1 or report.attempts > len(killer.kills) + 1:
+            t.duplicated += 1
+            t.note(f"{killer.max_concurrent} lmp at once ({killer.crowd}), {report.attempts} "
+                   f"attempts for {len(killer.kills)} kill(s)")
+        if got["complete"] and chi2 <= RDF_CHI2_MAX and p_ok:
+            t.survived += 1
+        else:
+            t.lost += 1
+            t.note(f"kills at {killer.kills} s: complete {got['complete']} ({got['blocks']} "
+                   f"blocks), RDF chi2 {chi2:.2f}, pressure {got['pressure']} against "
+                   f"{ref['pressure']}")
+    return t
+
+
+# --- a full disk -------------------------------------------------------------------------------
+
+
+def _no_tmpfs_reason() -> str | None:
+    """Why a tmpfs cannot be mounted here (None when it can: root with ``mount``)."""
+    if os.geteuid() != 0:
+        return "not root: a full disk needs a tmpfs mount (and permissions do not stop root)"
+    if shutil.which("mount") is None or shutil.which("umount") is None:
+        return "no mount/umount command"
+    return None
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size_kb: int):
+    """A tmpfs of ``size_kb`` KiB mounted at ``path`` (root only), unmounted after."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755", "tmpfs",  # noqa: S607
+                    str(path)], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode:  # noqa: S607
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)  # noqa: S607
+
+
+def fill(path: Path, leave_bytes: int = 0) -> None:
+    """Fill the file system of ``path`` up to ``leave_bytes`` free (a file ``filler``)."""
+    with contextlib.suppress(OSError), (path / "filler").open("ab") as fh:
+        while True:
+            room = shutil.disk_usage(path).free - leave_bytes
+            if room <= 0:
+                return
+            fh.write(b"\0" * min(room, 1 << 16))
+            fh.flush()
+
+
+def _says_full(message: str, path: Path) -> bool:
+    return "No space left on device" in message and str(path) in message
+
+
+def disk_full(trials: int, rng: np.random.Generator, env: Env) -> Tally:
+    """A GROMACS production or a LAMMPS IBI sampling run (alternately) on a 4 MiB tmpfs
+    that a filler fills at a random moment (before the start, or while the engine runs):
+    the stage raises an EngineError that says "No space left on device" and names the run
+    directory, no engine is left running, nothing is reported as a result. A trial whose
+    filler came after the run's last write (the run completed, its outputs whole) is
+    not counted."""
+    from cgflow.errors import EngineError
+
+    t = Tally()
+    t.missed = 0  # type: ignore[attr-defined]
+    why = _no_tmpfs_reason()
+    if why:
+        t.skipped = why  # type: ignore[attr-defined]
+        return t
+    for i in range(trials):
+        engine = ("mdrun", "lmp")[i % 2]
+        with tmpfs(env.tmp / f"disk{i}", 4096) as mnt:
+            if engine == "mdrun":
+                d = _mdrun_dir(mnt, "run")
+                delay = float(rng.uniform(-0.5, 3.0))
+            else:
+                d, settings = _lmp_dir(mnt, "run")
+                delay = float(rng.uniform(-0.5, 6.0))
+            filler = threading.Timer(max(delay, 0.0), fill, args=(mnt,))
+            if delay <= 0:
+                fill(mnt)
+            else:
+                filler.start()
+            try:
+                if engine == "mdrun":
+                    _mdrun_production(d, None)
+                else:
+                    _lmp_sampling(d, settings, None)
+                outcome = "completed"
+            except Exception as exc:  # noqa: BLE001 - what the fault looks for
+                outcome = f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, EngineError):
+                    where = traceback.extract_tb(exc.__traceback__)[-1]
+                    outcome += f" (raised at {where.filename}:{where.lineno})"
+            filler.cancel()
+            filler.join()
+            left = _engine_pids(d, engine)
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if outcome == "completed":
+                t.missed += 1  # type: ignore[attr-defined]
+                continue
+            t.trials += 1
+            if outcome.startswith("EngineError") and _says_full(outcome, d) and not left:
+                t.survived += 1
+            else:
+                t.lost += 1
+                t.note(f"{engine}, full after {delay:.2f} s, {len(left)} engine(s) left "
+                       f"running: {outcome[:240]}")
+    return t
+
+
+def disk_full_campaign(trials: int, rng: np.random.Generator, env: Env) -> Tally:
+    """A tiny campaign of two sets whose first set's run directory
+    (``CGFLOW_WORK_ROOT/<set id>``) is a full tmpfs, launched with ``cgflow launch``:
+    that set's Firework fizzles with a reason naming "No space left on device" and the
+    directory, its all-atom run is stored failed with no results, and the other set's
+    all-atom Fireworks all complete with a stored result."""
+    from cgflow.db.store import Store
+
+    t = Tally()
+    why = _no_tmpfs_reason()
+    cgflow = Path(sys.executable).with_name("cgflow")
+    if why is None and not Path(sys.executable).with_name("rlaunch").exists() \
+            and shutil.which("rlaunch") is None:
+        why = "rlaunch not installed"
+    if why:
+        t.skipped = why  # type: ignore[attr-defined]
+        return t
+    for i in range(trials):
+        lp, lp_file = env.launchpad()
+        name = f"diskfull{i}"
+        spec = env.tmp / f"{name}.yaml"
+        spec.write_text(f"name: {name}\nspace: narrow\nn_sets: 1\nseed: {i}\npreset: tiny\n"
+                        "threads: 1\n")
+        root = env.tmp / f"runs{i}"
+        run_env = dict(os.environ, CGFLOW_WORK_ROOT=str(root))
+        subprocess.run([str(cgflow), "campaign", "submit", str(spec), "-l", str(lp_file)],  # noqa: S603
+                       check=True, env=run_env, capture_output=True)
+        builds = list(lp.fireworks.find({"spec.campaign": name, "spec.cgflow_stage": "aa-build"}))
+        ids = sorted({fw["spec"]["param_id"] for fw in builds})
+        full_id = ids[int(rng.integers(len(ids)))]
+        with tmpfs(root / full_id, 256) as mnt:
+            fill(mnt, leave_bytes=int(rng.integers(0, 64)) * 1024)
+            proc = subprocess.run([str(cgflow), "launch", "-l", str(lp_file)],  # noqa: S603
+                                  env=run_env, capture_output=True, text=True, timeout=1800)
+        t.trials += 1
+        fws = list(lp.fireworks.find({"spec.campaign": name}))
+        by_set: dict[str, list[dict]] = {}
+        for fw in fws:
+            by_set.setdefault(fw["spec"].get("param_id", ""), []).append(fw)
+        fizzled = [fw for fw in by_set.get(full_id, []) if fw["state"] == "FIZZLED"]
+        reasons = []
+        for fw in fizzled:
+            launch = lp.launches.find_one({"fw_id": fw["fw_id"]}, sort=[("launch_id", -1)])
+            exc = ((launch or {}).get("action") or {}).get("stored_data", {}).get(
+                "_exception", {})
+            reasons.append(str(exc.get("_stacktrace", "")))
+        with Store.from_launchpad(lp) as store:
+            runs = {r.param_id: r for r in store.aa_runs(campaign=name)}
+        full_run, others = runs.get(full_id), [runs.get(p) for p in ids if p != full_id]
+        others_done = all(r is not None and r.status == "completed" and r.results is not None
+                          for r in others) and all(
+            fw["state"] == "COMPLETED" for p in ids if p != full_id for fw in by_set[p]
+            if fw["spec"].get("cgflow_stage", "").startswith("aa-"))
+        named = any(_says_full(r, root / full_id) for r in reasons)
+        stored_failed = full_run is None or (full_run.status == "failed"
+                                             and full_run.results is None)
+        if len(fizzled) == 1 and named and stored_failed and others_done:
+            t.survived += 1
+        else:
+            t.lost += 1
+            t.note(f"fizzled {len(fizzled)}, reason names the full disk: {named}, stored "
+                   f"failed: {stored_failed}, other sets done: {others_done}, launch exit "
+                   f"{proc.returncode}: {(reasons or [''])[0][-300:]}")
+        env.drop(lp)
+    return t
+
+
 FAULTS: dict[str, tuple[Callable[[int, np.random.Generator, Env], Tally], int]] = {
     "bad_input": (bad_input, 1),
     "fuzz_specs": (fuzz_specs, 300),
@@ -539,6 +1073,10 @@ FAULTS: dict[str, tuple[Callable[[int, np.random.Generator, Env], Tally], int]] 
     "missing_engine": (missing_engine, 2),
     "missing_lammps": (missing_lammps, 3),
     "fuzz_submit": (fuzz_submit, 40),
+    "killed_mdrun": (killed_mdrun, 12),
+    "killed_lmp": (killed_lmp, 12),
+    "disk_full": (disk_full, 10),
+    "disk_full_campaign": (disk_full_campaign, 1),
 }
 
 
@@ -625,6 +1163,20 @@ def write_markdown(doc: dict[str, Any], path: Path) -> None:
         lines += ["", f"Submissions refused by the injected fault: {r['refused_submissions']} "
                   f"of {r['trials']} (in the others the failing write came after the "
                   "submission's last one: a control)."]
+    for name, how in (("killed_mdrun", "from_checkpoint"), ("killed_lmp", "from_restart")):
+        r = results.get(name)
+        if r and "kills" in r:
+            lines += ["", f"{name}: {r['kills']} kills in {r['trials']} trials; "
+                      f"{r[how]} resumed from the {how.split('_')[1]} file, "
+                      f"{r['from_start']} rerun from the start (killed before the first); "
+                      f"{r['missed']} more trial(s) whose kill came after the engine ended, "
+                      f"not counted; the uninterrupted engine ran {r['engine_s']} s."]
+    for name, r in results.items():
+        if r.get("skipped"):
+            lines += ["", f"{name}: skipped: {r['skipped']}."]
+        elif name.startswith("disk_full") and "missed" in r:
+            lines += ["", f"{name}: {r['missed']} more trial(s) whose disk filled after the "
+                      "run's last write, not counted."]
     for name, r in results.items():
         for note in r["notes"]:
             lines.append(f"- {name}: {note}")

@@ -1,8 +1,11 @@
 """The fault suite of ``benchmarks/faults.py``, short: a few trials of each cheap fault
-(the hostile-input table runs whole in ``tests/test_bad_input.py``)."""
+(the hostile-input table runs whole in ``tests/test_bad_input.py``), and of the engine
+faults (killed ``mdrun`` and ``lmp``, a full disk) on their tiny systems."""
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -39,3 +42,67 @@ def test_the_counts_can_fail(tmp_path, monkeypatch):
     monkeypatch.setattr(job.LammpsOutputValidator, "check", lambda self, directory="./": False)
     tally = faults.truncated_output(3, np.random.default_rng(0), faults.Env(tmp_path, "x"))
     assert (tally.trials, tally.survived, tally.lost) == (3, 0, 3)
+
+
+#: Trials of the engine faults in the test suite (a reference run and these, seconds each).
+ENGINE_TRIALS = {"killed_mdrun": 2, "killed_lmp": 1, "disk_full": 2}
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("name", sorted(ENGINE_TRIALS))
+def test_an_engine_fault_is_survived_every_time(name, tmp_path):
+    engine = "lmp" if name == "killed_lmp" else "gmx"
+    if shutil.which(engine) is None:
+        pytest.skip(f"{engine} not installed")
+    if name == "disk_full" and faults._no_tmpfs_reason():
+        pytest.skip(faults._no_tmpfs_reason())
+    if name == "disk_full" and shutil.which("lmp") is None:
+        pytest.skip("lmp not installed")
+    fn, _ = faults.FAULTS[name]
+    tally = fn(ENGINE_TRIALS[name], np.random.default_rng(2), faults.Env(tmp=tmp_path, uri="x"))
+    # a kill (or the filler) that came after the engine's end is not a trial
+    assert tally.trials + tally.missed == ENGINE_TRIALS[name] and tally.trials >= 1
+    assert (tally.survived, tally.lost, tally.duplicated) == (tally.trials, 0, 0), tally.notes
+    if name != "disk_full":
+        assert tally.kills >= tally.trials
+
+
+def test_a_write_failure_names_the_cause_the_file_and_the_directory(tmp_path):
+    from cgflow.errors import write_failure
+
+    full = write_failure(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), tmp_path)
+    assert full.startswith(f"cannot write a file in {tmp_path}: [Errno 28] No space left on "
+                           "device (") and full.endswith(f"bytes free on the file system of "
+                                                         f"{tmp_path})")
+    denied = write_failure(PermissionError(errno.EACCES, "Permission denied",
+                                           str(tmp_path / "prod.edr")), tmp_path)
+    assert denied == (f"cannot write {tmp_path / 'prod.edr'} in {tmp_path}: [Errno 13] "
+                      "Permission denied")
+
+
+def test_an_all_atom_step_that_cannot_write_fails_the_run_naming_the_disk(tmp_path,
+                                                                         monkeypatch):
+    """The Firetask glue turns an OSError of cgflow's own writes into the stored failure
+    and the Firework's reason, with the cause and the run directory."""
+    from cgflow.errors import CgflowError
+    from cgflow.orchestration.firetasks import aa
+
+    failed: dict[str, str] = {}
+
+    class Store:
+        def fail_aa_run(self, run_id: str, error: str) -> None:
+            failed[run_id] = error
+
+    class Ctx:
+        aa_dir, aa_run_id, store = tmp_path / "aa", "set:tiny", Store()
+        param_set = molecule = None
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(aa.aa_stage, "build", full_disk)
+    task = aa.AABuildTask(campaign="c", param_set={}, preset="tiny")
+    with pytest.raises(CgflowError) as err:
+        task._run_step(Ctx(), None)
+    assert "No space left on device" in str(err.value) and str(tmp_path / "aa") in str(err.value)
+    assert failed == {"set:tiny": str(err.value)} and str(err.value).startswith("build: ")
