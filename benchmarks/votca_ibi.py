@@ -942,27 +942,42 @@ def run_votca_aa(vdir: Path, pid: str, target: IBITarget, pressure: str,
     return res
 
 
+def votca_aa_files() -> list[Path]:
+    """The result files of ``--stage aa`` (one per process that ran it)."""
+    return sorted(RESULTS.glob(f"{AA_RESULTS.name}_votca*.json"))
+
+
+def votca_aa_runs() -> list[dict]:
+    """Every run in :func:`votca_aa_files`, the first of a (correction, target) pair."""
+    runs: dict[tuple[str, str], dict] = {}
+    for f in votca_aa_files():
+        for r in json.loads(f.read_text())["runs"]:
+            runs.setdefault((r["variant"], r["param_id"]), r)
+    return list(runs.values())
+
+
 def run_votca_aa_all(workdir: Path, data: Path, n_sets: int | None, pressures: list[str],
                      max_iter: int, out_json: Path, stop_at: str | None) -> dict:
     """:func:`run_votca_aa` on the first ``n_sets`` targets of ``data`` (read as
-    ``ibi_aa_targets.py`` reads them), each pressure correction in turn; the JSON is
-    rewritten after every run and runs already in it are skipped. No new run starts
-    after ``stop_at`` (``HH:MM`` UTC)."""
+    ``ibi_aa_targets.py`` reads them), each pressure correction in turn; ``out_json`` is
+    rewritten after every run, and a run already in any result file of this stage
+    (:func:`votca_aa_files`, so that two processes can share the list) is skipped. No
+    new run starts after ``stop_at`` (``HH:MM`` UTC)."""
     d = json.loads(out_json.read_text()) if out_json.exists() else {"runs": []}
     d.update({"votca_version": votca_version(), "lammps_version": lammps.lammps_version(),
               "preset": AA_PRESET, "base": aa_targets.BASE, "cpu": cpu_model(),
               "wjk_scale": VOTCA_WJK_SCALE,
               "simple": {"max_A_kT": VOTCA_SIMPLE_MAX_A, "scale_per_bar": VOTCA_SIMPLE_SCALE}})
-    done = {(r["variant"], r["param_id"]) for r in d["runs"]}
     for pid, target in aa_targets.targets(data, n_sets):
         for pressure in pressures:
-            if (f"votca_{pressure}", pid) in done:
-                continue
+            busy = workdir / f"votca_{pressure}_{pid}"
+            done = {(r["variant"], r["param_id"]) for r in votca_aa_runs()}
+            if (f"votca_{pressure}", pid) in done or busy.exists():
+                continue  # finished, or running in another process
             if stop_at and time.strftime("%H:%M", time.gmtime()) >= stop_at:
                 print(f"{stop_at} UTC reached: no new run", flush=True)
                 return d
-            r = run_votca_aa(workdir / f"votca_{pressure}_{pid}", pid, target, pressure,
-                             max_iter)
+            r = run_votca_aa(busy, pid, target, pressure, max_iter)
             print(f"{pid} votca-{pressure}: {r['iterations']} it, converged "
                   f"{r['converged']}, wall/it {r['wall_per_iteration_s']} s, cpu/it "
                   f"{r['cpu_per_iteration_s']} s", flush=True)
@@ -976,8 +991,8 @@ def _median(xs: list[float]) -> float | None:
     return float(np.median(xs)) if xs else None
 
 
-def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], votca_file: Path,
-              out_json: Path, n_figure: int = 3) -> dict:
+def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], out_json: Path,
+              n_figure: int = 3) -> dict:
     """One table of the all-atom comparison: per target the iterations of cgflow's
     default, cgflow's old default (the PMF) and VOTCA's two corrections; medians, wall
     and CPU per iteration; the issue's goals judged; the figure of the first
@@ -989,7 +1004,7 @@ def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], votca_file: 
     pmf = [dict(r, variant="pmf") for f in pmf_files for r in runs_of(f)
            if r["variant"] in ("pmf", "ibi")]  # "ibi" of files run before the change
     pmf += [r for r in cg if r["variant"] == "pmf"]
-    vt = runs_of(votca_file)
+    vt = votca_aa_runs()
     by = {"cgflow_default": {r["param_id"]: r for r in cg if r["variant"] == "default"},
           "cgflow_pmf": {r["param_id"]: r for r in pmf},
           "votca_wjk": {r["param_id"]: r for r in vt if r["variant"] == "votca_wjk"},
@@ -1001,9 +1016,15 @@ def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], votca_file: 
         for m, d in by.items():
             r = d.get(pid)
             if r is not None:
+                ok = [dv <= r.get("rdf_tolerance", aa_targets.BASE["rdf_tolerance"])
+                      and abs(dp) <= r["pressure_tolerance_bar"]
+                      for dv, dp in zip(r["D"], r["dP_bar"], strict=True)]
+                wall = r.get("wall_per_iteration_s") or round(r["wall_s"] / r["iterations"], 2)
                 row[m] = {"iterations": r["iterations"], "converged": r["converged"],
                           "held": r.get("held"),
-                          "wall_per_iteration_s": r.get("wall_per_iteration_s"),
+                          # the first iteration that met the criterion once (1-based)
+                          "first_met": next((k + 1 for k, x in enumerate(ok) if x), None),
+                          "wall_per_iteration_s": wall,
                           "cpu_per_iteration_s": r.get("cpu_per_iteration_s")}
         rows.append(row)
 
@@ -1015,7 +1036,7 @@ def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], votca_file: 
                      "cpu": cpu_model(), "data": str(data), "preset": AA_PRESET,
                      "base": aa_targets.BASE, "sources": {
                          "cgflow": cgflow_file.name, "pmf": [f.name for f in pmf_files],
-                         "votca": votca_file.name}, "methods": {}}
+                         "votca": [f.name for f in votca_aa_files()]}, "methods": {}}
     for m in by:
         mine = [row[m] for row in rows if m in row]
         conv = [r for r in mine if passed(r)]
@@ -1023,6 +1044,7 @@ def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], votca_file: 
         cpus = [r["cpu_per_iteration_s"] for r in mine if r["cpu_per_iteration_s"]]
         summary["methods"][m] = {
             "n_targets": len(mine), "n_converged": len(conv),
+            "n_met_once": sum(r["first_met"] is not None for r in mine),
             "median_iterations": _median([r["iterations"] for r in mine]),
             "total_iterations": int(sum(r["iterations"] for r in mine)),
             "median_wall_per_iteration_s": _median(walls),
@@ -1120,11 +1142,12 @@ def write_aa_markdown(s: dict, path: Path) -> None:
              "to the first of two consecutive iterations that meet it (cgflow's loop stops "
              "at the first; its potential is run once more, and a miss there is "
              "\"not held\"; the old PMF runs had no such rerun).", "",
-             "| method | targets | met the criterion | median iterations | total | median "
-             "wall / iteration (s) | median CPU / iteration (s) |",
-             "|---|---|---|---|---|---|---|"]
+             "| method | targets | met the criterion once | held it for two iterations | "
+             "median iterations | total | median wall / iteration (s) | median CPU / "
+             "iteration (s) |", "|---|---|---|---|---|---|---|---|"]
     for m, d in s["methods"].items():
-        lines.append(f"| {names[m]} | {d['n_targets']} | {d['n_converged']} | "
+        lines.append(f"| {names[m]} | {d['n_targets']} | {d['n_met_once']} | "
+                     f"{d['n_converged']} | "
                      f"{num(d['median_iterations'], '{:g}')} | {d['total_iterations']} | "
                      f"{num(d['median_wall_per_iteration_s'])} | "
                      f"{num(d['median_cpu_per_iteration_s'])} |")
@@ -1181,6 +1204,9 @@ def main(argv: list[str] | None = None) -> None:
                     choices=list(VOTCA_PRESSURE_BLOCKS), help="--stage aa: VOTCA corrections")
     ap.add_argument("--aa-max-iterations", type=int, default=12,
                     help="--stage aa: VOTCA's iterations_max per target (the campaign's 12)")
+    ap.add_argument("--votca-out", default="", metavar="SUFFIX",
+                    help="--stage aa: results/ibi_vs_votca_aa_votca<SUFFIX>.json (one file "
+                         "per process running the stage)")
     ap.add_argument("--stop-at", default=None, metavar="HH:MM",
                     help="--stage aa: start no new target after this time (UTC)")
     ap.add_argument("--seed", type=int, default=11,
@@ -1222,12 +1248,11 @@ def main(argv: list[str] | None = None) -> None:
         report(a.workdir, a.out)
     if a.stage == "aa":
         run_votca_aa_all(a.workdir, a.data, a.sets, a.pressures, a.aa_max_iterations,
-                         AA_RESULTS.with_name("ibi_vs_votca_aa_votca.json"), a.stop_at)
+                         AA_RESULTS.with_name(f"{AA_RESULTS.name}_votca{a.votca_out}.json"),
+                         a.stop_at)
     if a.stage == "aa-report":
-        aa_report(a.data, AA_RESULTS.with_name("ibi_vs_votca_aa_cgflow.json"),
-                  [RESULTS / "ibi_aa_anderson_trial.json"],
-                  AA_RESULTS.with_name("ibi_vs_votca_aa_votca.json"),
-                  AA_RESULTS.with_suffix(".json"))
+        aa_report(a.data, AA_RESULTS.with_name(f"{AA_RESULTS.name}_cgflow.json"),
+                  [RESULTS / "ibi_aa_anderson_trial.json"], AA_RESULTS.with_suffix(".json"))
 
 
 if __name__ == "__main__":
