@@ -271,14 +271,16 @@ def ibi_vs_votca_aa(r: dict[str, Any], path: Path) -> Path:
     for row, (pid, c) in zip(axes, curves.items(), strict=False):
         a_u, a_g = row
         a_g.plot(c["target"]["r_nm"], c["target"]["g"], "k--", lw=1.2, label="AA target")
+        u_min = -3.0
         for k, (label, run) in enumerate(c["runs"].items()):
             fin = run["final"]
+            u_min = min(u_min, float(np.min(fin["u_kj_mol"])) - 0.5)
             colour = COLOURS[k % len(COLOURS)]
             tag = f"{label}: {run['iterations']} it" + ("" if run["converged"] else
                                                         " (not conv.)")
             a_u.plot(fin["potential_r_nm"], fin["u_kj_mol"], color=colour, lw=1.2, label=tag)
             a_g.plot(fin["r_nm"], fin["g"], color=colour, lw=1.0, label=tag)
-        a_u.set(xlim=(0.3, c["target"]["r_nm"][-1]), ylim=(-3.0, 6.0), xlabel="r (nm)",
+        a_u.set(xlim=(0.3, c["target"]["r_nm"][-1]), ylim=(u_min, 6.0), xlabel="r (nm)",
                 ylabel="U (kJ/mol)", title=f"{pid}: potential at the criterion")
         a_g.set(xlim=(0.3, c["target"]["r_nm"][-1]), xlabel="r (nm)", ylabel="g(r)",
                 title=f"{pid}: RDF at the criterion")
