@@ -273,10 +273,11 @@ def test_bad_molecules_in_a_spec_name_the_field(text, field, words):
 def test_workflow_of_a_molecule_carries_it():
     from cgflow.orchestration.workflows import campaign_workflow
 
-    spec, sets = _spec("molecule: neopentane\ncg_stage: true\n")
+    spec, sets = _spec("molecule: neopentane\ncg_stage: true\nn_sets: 1\n")
     wf = campaign_workflow(spec, sets)
     branch = [fw for fw in wf.fws if fw.spec["param_id"]]
     assert {fw.spec["param_id"] for fw in branch} == {spec.set_id(p) for p in sets}
+    assert {fw.spec["label"] for fw in branch} == {"reference", spec.set_id(sets[1])}
     assert wf.metadata["param_ids"] == [spec.set_id(p) for p in sets]
     for fw in branch:
         task = fw.tasks[0]

@@ -55,9 +55,10 @@ AA_STEPS = (
 )
 
 
-def label_for(ps: ParameterSet) -> str:
-    """Short human label of a parameter set: ``reference`` or its id."""
-    return "reference" if ps.id == OPLSAA_REFERENCE.id else ps.id
+def label_for(ps: ParameterSet, set_id: str | None = None) -> str:
+    """Short human label of a parameter set: ``reference`` or its id (``set_id``, the id
+    on the campaign's molecule, when given)."""
+    return "reference" if ps.id == OPLSAA_REFERENCE.id else (set_id or ps.id)
 
 
 def parameter_set_fireworks(
@@ -83,7 +84,7 @@ def parameter_set_fireworks(
         fw_spec = {
             "campaign": spec.name,
             "param_id": spec.set_id(ps),
-            "label": label_for(ps),
+            "label": label_for(ps, spec.set_id(ps)),
             SPEC_STAGE: stage.value,
             "_category": category,
             "_priority": priority,
@@ -91,7 +92,7 @@ def parameter_set_fireworks(
         fws.append(Firework(
             [task_cls(**task_params)],
             spec=fw_spec,
-            name=f"{spec.name}:{label_for(ps)}:{stage}",
+            name=f"{spec.name}:{label_for(ps, spec.set_id(ps))}:{stage}",
             parents=fws[-1:] or None,
         ))
     if spec.cg_stage:
@@ -105,7 +106,7 @@ def parameter_set_fireworks(
         fws.append(Firework(
             [CGProductionTask(**cg_params)],
             spec=dict(base, **{SPEC_STAGE: Stage.CG_PRODUCTION.value}),
-            name=f"{spec.name}:{label_for(ps)}:{Stage.CG_PRODUCTION.value}",
+            name=f"{spec.name}:{label_for(ps, spec.set_id(ps))}:{Stage.CG_PRODUCTION.value}",
             parents=[first],
         ))
         if spec.friction.enabled:
