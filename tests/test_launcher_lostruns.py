@@ -19,6 +19,8 @@ from cgflow.db.lostruns import (
     MAX_OUTAGE_RERUNS,
     WORKER_INFO_NAME,
     find_lost,
+    finish_half_finished,
+    half_finished,
     outage_failures,
     rerun_lost,
     rerun_outage_failures,
@@ -136,6 +138,32 @@ def test_a_workflow_lock_left_by_a_dead_worker_is_removed(launchpad, tmp_path):
     launchpad.workflows.update_one({"_id": wf_id}, {"$set": {"locked": True}})
     lost = find_lost(running_launches(launchpad), expiry_s=600)
     assert rerun_lost(launchpad, lost, exclusive=True) == ([fw_id], [wf_id])
+
+
+def test_a_run_whose_worker_died_while_its_end_was_recorded_is_finished(launchpad, tmp_path):
+    """The launch written COMPLETED with its action (Fireworks to add), the Firework still
+    RUNNING and its workflow locked: FireWorks' refresh applies the stored action."""
+    from fireworks import Firework, FWAction, ScriptTask, Workflow
+
+    with worker_folder(tmp_path) as gone:
+        pass
+    half, running = _checked_out(launchpad, gone.path / "launcher_a", n=2)
+    added = Workflow([Firework(ScriptTask.from_str("true"), name="added")])
+    launch_id = launchpad.fireworks.find_one({"fw_id": half})["launches"][-1]
+    launchpad.launches.update_one({"launch_id": launch_id}, {
+        "$set": {"state": "COMPLETED", "action": FWAction(additions=[added]).to_dict()},
+        "$push": {"state_history": {"state": "COMPLETED",
+                                    "created_on": datetime.now(UTC).isoformat()}}})
+    launchpad.workflows.update_one({"nodes": half}, {"$set": {"locked": True}})
+    assert half_finished(launchpad) == [half]
+    assert half_finished(launchpad, {"spec.campaign": "other"}) == []
+    wf_id = launchpad.workflows.find_one({"nodes": half})["_id"]
+    assert finish_half_finished(launchpad, [half], exclusive=True) == ([half], [wf_id])
+    assert launchpad.fireworks.find_one({"fw_id": half})["state"] == "COMPLETED"
+    wf = launchpad.get_wf_by_fw_id(half)
+    assert [f.name for f in wf.fws if f.name == "added"] == ["added"]
+    assert launchpad.fireworks.find_one({"fw_id": running})["state"] == "RUNNING"
+    assert half_finished(launchpad) == []
 
 
 def test_the_launcher_expiry_comes_from_the_ping_interval_of_the_config_in_force(tmp_path):

@@ -25,6 +25,12 @@ to the lost launches, so they are marked FIZZLED and their Fireworks READY exact
 left behind); cgflow's Firetasks then resume from the files the killed run left in the
 parameter set's run directory.
 
+A worker killed in the moment FireWorks records the end of a run leaves a third kind:
+the launch is COMPLETED (or FIZZLED) with its result, the Firework still RUNNING, and its
+action (for a round of an active campaign: the Fireworks it adds) not applied; nothing
+would ever run it again. :func:`half_finished` finds them and
+:func:`finish_half_finished` lets FireWorks' refresh finish the recording.
+
 FireWorks is only used through the LaunchPad passed in (no import).
 """
 
@@ -248,9 +254,24 @@ def rerun_lost(launchpad: Any, lost: Iterable[LostRun], *, exclusive: bool = Fal
         The Firework ids rerun, and the ids of the workflows unlocked.
     """
     lost = list(lost)
+    fw_ids = sorted({r.fw_id for r in lost})
+    unlocked, waiting = _remove_stale_locks(launchpad, fw_ids, exclusive, locked_since,
+                                            stale_lock_s, now)
+    launch_ids = sorted({r.launch_id for r in lost if r.fw_id not in waiting})
+    if not launch_ids:
+        return [], unlocked
+    _, rerun, _ = launchpad.detect_lostruns(
+        expiration_secs=0, rerun=True, launch_query={"launch_id": {"$in": launch_ids}})
+    return sorted(int(i) for i in rerun), unlocked
+
+
+def _remove_stale_locks(launchpad: Any, fw_ids: list[int], exclusive: bool,
+                        locked_since: dict[int, float] | None, stale_lock_s: float,
+                        now: float | None) -> tuple[list[int], set[int]]:
+    """Remove the workflow locks of ``fw_ids``' workflows that are stale (see
+    :func:`rerun_lost`); returns the workflows unlocked and the Fireworks that must wait."""
     now = time.monotonic() if now is None else now
     locked_since = {} if locked_since is None else locked_since
-    fw_ids = sorted({r.fw_id for r in lost})
     unlocked, waiting = [], set()
     for wf in launchpad.workflows.find({"nodes": {"$in": fw_ids}, "locked": {"$exists": True}},
                                        {"_id": 1, "nodes": 1}):
@@ -261,12 +282,55 @@ def rerun_lost(launchpad: Any, lost: Iterable[LostRun], *, exclusive: bool = Fal
             locked_since.pop(wf["_id"], None)
         else:
             waiting |= set(wf.get("nodes") or [])
-    launch_ids = sorted({r.launch_id for r in lost if r.fw_id not in waiting})
-    if not launch_ids:
+    return unlocked, waiting
+
+
+def half_finished(launchpad: Any, query: Mapping[str, Any] | None = None) -> list[int]:
+    """RUNNING Fireworks (matching ``query``) none of whose launches runs any more, the
+    last COMPLETED or FIZZLED: a worker killed while FireWorks recorded the end of a run
+    (the launch document written, the Firework and its workflow not yet updated: a
+    completed run's action, e.g. the Fireworks it adds, not applied)."""
+    fws = list(launchpad.fireworks.find({**dict(query or {}), "state": "RUNNING"},
+                                        {"fw_id": 1, "launches": 1}))
+    ids = sorted({lid for d in fws for lid in d.get("launches") or []})
+    states = {d["launch_id"]: d["state"] for d in launchpad.launches.find(
+        {"launch_id": {"$in": ids}}, {"launch_id": 1, "state": 1})} if ids else {}
+    out = []
+    for d in fws:
+        mine = [states.get(lid) for lid in d.get("launches") or []]
+        if mine and "RUNNING" not in mine and mine[-1] in ("COMPLETED", "FIZZLED"):
+            out.append(int(d["fw_id"]))
+    return sorted(out)
+
+
+def finish_half_finished(launchpad: Any, fw_ids: Iterable[int], *, exclusive: bool = False,
+                         locked_since: dict[int, float] | None = None,
+                         stale_lock_s: float = 60.0, now: float | None = None
+                         ) -> tuple[list[int], list[int]]:
+    """Put the :func:`half_finished` Fireworks ``fw_ids`` right with FireWorks' own
+    refresh (``detect_lostruns(refresh=True)``): the Firework takes its launch's state and
+    a completed launch's stored action is applied, exactly as the killed worker would
+    have done (nothing is run again). A workflow lock the worker left is removed first,
+    as in :func:`rerun_lost`.
+
+    Returns
+    -------
+    (list of int, list of int)
+        The Firework ids finished, and the ids of the workflows unlocked.
+    """
+    fw_ids = sorted(set(fw_ids))
+    if not fw_ids:
+        return [], []
+    unlocked, waiting = _remove_stale_locks(launchpad, fw_ids, exclusive, locked_since,
+                                            stale_lock_s, now)
+    ready = [i for i in fw_ids if i not in waiting]
+    if not ready:
         return [], unlocked
-    _, rerun, _ = launchpad.detect_lostruns(
-        expiration_secs=0, rerun=True, launch_query={"launch_id": {"$in": launch_ids}})
-    return sorted(int(i) for i in rerun), unlocked
+    launchpad.detect_lostruns(expiration_secs=10**9, refresh=True,
+                              query={"fw_id": {"$in": ready}})
+    done = {d["fw_id"] for d in launchpad.fireworks.find(
+        {"fw_id": {"$in": ready}, "state": {"$ne": "RUNNING"}}, {"fw_id": 1})}
+    return sorted(int(i) for i in done), unlocked
 
 
 #: What a failed launch's stack trace holds when the job database was unreachable: the

@@ -235,10 +235,14 @@ def _rerun_lost_runs(lp: Any, scope: dict[str, Any], expiry_s: float, exclusive:
                      locked_since: dict[int, float], given_up_said: set[int],
                      report: Callable[[str], None]) -> list[int]:
     """Rerun the lost runs (any whose worker is gone, those in ``scope`` whose pings
-    stopped) and the runs in ``scope`` that failed because the job database was
-    unreachable; one line each (and one per workflow lock a dead worker left)."""
+    stopped), finish the half-recorded runs in ``scope``
+    (:func:`cgflow.db.lostruns.half_finished`) and rerun the runs in ``scope`` that failed
+    because the job database was unreachable; one line each (and one per workflow lock a
+    dead worker left)."""
     from cgflow.db.lostruns import (
         find_lost,
+        finish_half_finished,
+        half_finished,
         outage_failures,
         rerun_lost,
         rerun_outage_failures,
@@ -254,6 +258,14 @@ def _rerun_lost_runs(lp: Any, scope: dict[str, Any], expiry_s: float, exclusive:
     for r in lost:
         if r.fw_id in fw_ids:
             report(f"lost run rerun: Firework {r.fw_id} ({r.name}): {r.reason}")
+    half = half_finished(lp, scope)
+    finished, unlocked = finish_half_finished(lp, half, exclusive=exclusive,
+                                              locked_since=locked_since)
+    for wf_id in unlocked:
+        report(f"workflow {wf_id}: removed the FireWorks lock a dead worker left")
+    for fw_id in finished:
+        report(f"half-recorded run finished: Firework {fw_id}: its worker died while "
+               "FireWorks recorded its end; its stored result applied")
     failed = outage_failures(lp, scope)
     again, given_up = rerun_outage_failures(lp, failed)
     for f in failed:
