@@ -933,7 +933,7 @@ def fill(path: Path, leave_bytes: int = 0) -> None:
 
 
 def _says_full(message: str, path: Path) -> bool:
-    return "No space left on device" in message and str(path) in message
+    return "no space left on device" in message.lower() and str(path) in message
 
 
 def disk_full(trials: int, rng: np.random.Generator, env: Env) -> Tally:

@@ -92,3 +92,26 @@ def write_failure(exc: OSError, directory: str | Path) -> str:
             return text
         text += f" ({free} bytes free on the file system of {directory})"
     return text
+
+
+#: Free space (bytes) below which a run directory's file system counts as full for
+#: :func:`full_disk_note`: no MD run of cgflow's writes its outputs in less.
+FULL_DISK_BYTES = 1 << 20
+
+
+def full_disk_note(directory: str | Path) -> str | None:
+    """A sentence for a failure message when ``directory``'s file system is full.
+
+    An engine that cannot write often leaves a truncated file or an exit code without
+    saying why; this names the likely cause. None when more than
+    :data:`FULL_DISK_BYTES` are free (or the space cannot be read). A heuristic: the
+    disk may have filled for another reason than the failed run.
+    """
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return None
+    if free >= FULL_DISK_BYTES:
+        return None
+    return (f"the file system of {directory} is full: {free} bytes free (No space left on "
+            "device)")

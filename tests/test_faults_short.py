@@ -106,3 +106,25 @@ def test_an_all_atom_step_that_cannot_write_fails_the_run_naming_the_disk(tmp_pa
         task._run_step(Ctx(), None)
     assert "No space left on device" in str(err.value) and str(tmp_path / "aa") in str(err.value)
     assert failed == {"set:tiny": str(err.value)} and str(err.value).startswith("build: ")
+
+
+def test_an_output_cut_short_on_a_full_disk_says_the_disk_is_full(tmp_path, monkeypatch):
+    """gmx insert-molecules exits 0 with a truncated box.gro when the disk is full: the
+    reader names the file and, if the file system is full, the cause."""
+    import collections
+
+    from cgflow import errors
+    from cgflow.engines import gromacs as eng
+    from cgflow.errors import EngineError
+
+    box = tmp_path / "box.gro"
+    box.write_text("title\n")
+    with pytest.raises(EngineError) as roomy:
+        eng._count_gro_atoms(box)
+    assert str(box) in str(roomy.value) and "space" not in str(roomy.value)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(errors.shutil, "disk_usage", lambda p: usage(1 << 20, 1 << 20, 0))
+    with pytest.raises(EngineError) as full:
+        eng._count_gro_atoms(box)
+    assert str(full.value).endswith(f"the file system of {tmp_path} is full: 0 bytes free "
+                                    "(No space left on device)")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from cgflow import units
-from cgflow.errors import EngineError, InvalidInputError
+from cgflow.errors import EngineError, InvalidInputError, full_disk_note
 from cgflow.molecule import build_coordinates
 from cgflow.molecule.registry import MoleculeSpec, resolve_molecule
 from cgflow.molecule.topology import write_gro, write_topology
@@ -201,9 +201,11 @@ def run_command(
         raise EngineError(f"command {cmd} could not be started in {cwd}: {exc}") from None
     res.stdout = log.read_text(errors="replace")
     if res.returncode != 0:
+        note = full_disk_note(cwd)
         raise EngineError(
-            f"command {cmd} failed with exit code {res.returncode} in {cwd}; output tail "
-            f"(full output in {log}):\n{text_tail(res.stdout)}"
+            f"command {cmd} failed with exit code {res.returncode} in {cwd}"
+            + (f" ({note})" if note else "")
+            + f"; output tail (full output in {log}):\n{text_tail(res.stdout)}"
         )
     return res
 
@@ -677,9 +679,21 @@ def check_box_size(preset: AAPreset, molecule: MoleculeSpec | None = None) -> fl
 
 
 def _count_gro_atoms(path: Path) -> int:
-    with path.open() as f:
-        f.readline()
-        return int(f.readline().split()[0])
+    """The atom count on the second line of a .gro file.
+
+    Raises
+    ------
+    EngineError
+        If the file is cut short or unreadable (naming it, and a full disk if so).
+    """
+    try:
+        with path.open() as f:
+            f.readline()
+            return int(f.readline().split()[0])
+    except (OSError, ValueError, IndexError) as exc:
+        note = full_disk_note(path.parent)
+        raise EngineError(f"{path} is cut short or unreadable ({type(exc).__name__}: {exc})"
+                          + (f"; {note}" if note else "")) from exc
 
 
 def build_system(

@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cgflow.engines import gromacs as eng
 from cgflow.engines import gromacs_output as gout
-from cgflow.errors import EngineError, InvalidInputError, write_failure
+from cgflow.errors import EngineError, InvalidInputError, full_disk_note, write_failure
 from cgflow.jobs.common import gave_up_reason, run_log_corrections
 from cgflow.jobs.gromacs import state as rd
 from cgflow.jobs.gromacs.handlers import (
@@ -589,6 +589,9 @@ def run_stage(
 def _failure_message(exc: CustodianError, c: Custodian, job: GromacsJob, d: Path) -> str:
     lines = [f"GROMACS stage {job.stage_name} ({job.deffnm}) in {d} failed: "
              f"{type(exc).__name__}: {exc}"]
+    note = full_disk_note(d)
+    if note:
+        lines.append(note[0].upper() + note[1:])
     corrections = run_log_corrections(c.run_log)
     if isinstance(exc, NonRecoverableError):
         name = type(exc.handler).__name__

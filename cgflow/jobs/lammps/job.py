@@ -31,7 +31,7 @@ from custodian.custodian import (
 from pydantic import BaseModel, ConfigDict
 
 from cgflow.engines import lammps as eng
-from cgflow.errors import EngineError, InvalidInputError, write_failure
+from cgflow.errors import EngineError, InvalidInputError, full_disk_note, write_failure
 from cgflow.jobs.common import gave_up_reason, run_log_corrections
 from cgflow.jobs.lammps import state as rd
 from cgflow.jobs.lammps.handlers import (
@@ -393,6 +393,9 @@ def _failure_message(exc: CustodianError, c: Custodian, job: LammpsJob, d: Path,
         lines = [f"LAMMPS run in {d} failed: {exc} (no handler recognised the failure)"]
     else:
         lines = [f"LAMMPS run in {d} failed: {type(exc).__name__}: {exc}"]
+    note = full_disk_note(d)
+    if note:
+        lines.append(note[0].upper() + note[1:])
     applied = [cc for cc in corrections if cc["actions"]]
     if applied:
         lines.append("corrections applied before: " + "; ".join(
