@@ -352,3 +352,15 @@ def test_aa_stage_of_3_methylpentane_builds_and_runs(tmp_path):
     assert {r.atoms.n_atoms for r in u.residues} == {20}
     assert set(u.residues.resnames) == {"MPE"}
     assert abs(float(np.sum(u.atoms.charges))) < 1e-4
+
+
+def test_the_cli_refuses_an_aromatic_molecule_and_writes_nothing(tmp_path, capsys):
+    from cgflow.cli.main import main
+
+    spec = tmp_path / "bz.yaml"
+    spec.write_text("name: bz\npreset: tiny\nmolecule: {smiles: c1ccccc1}\n")
+    out = tmp_path / "wf.yaml"
+    assert main(["campaign", "build", str(spec), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "atom 0 (C) is aromatic" in err and "'c1ccccc1'" in err and "Traceback" not in err
+    assert not out.exists()
