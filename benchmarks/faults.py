@@ -977,7 +977,8 @@ def disk_full(trials: int, rng: np.random.Generator, env: Env) -> Tally:
                     where = traceback.extract_tb(exc.__traceback__)[-1]
                     outcome += f" (raised at {where.filename}:{where.lineno})"
             filler.cancel()
-            filler.join()
+            if filler.ident is not None:
+                filler.join()
             left = _engine_pids(d, engine)
             for pid in left:
                 with contextlib.suppress(ProcessLookupError):

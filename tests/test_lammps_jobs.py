@@ -549,3 +549,17 @@ def test_engine_dies_with_its_killed_supervisor_and_the_rerun_resumes(tmp_path):
     restart, step = rd.latest_restart(tmp_path)
     report = run_lammps(tmp_path)
     assert report.resumed_from_step == step and report.final_step == s.final_step
+
+
+def test_a_kill_after_the_log_was_complete_does_not_fail_the_run(tmp_path):
+    """A SIGKILL that comes while LAMMPS tears down, after ``Total wall time``, counts as a
+    finished run (the validators still check the outputs); one before it does not."""
+    from cgflow.jobs.lammps.job import _LammpsProcess
+
+    log = tmp_path / "log.lammps"
+    shutil.copy(CASES / "finished_ibi" / "log.lammps", log)
+    late = _LammpsProcess(["sh", "-c", "kill -9 $$"], log=log)
+    assert late.wait() == 0 and late.poll() == 0 and late.signal_returncode == -signal.SIGKILL
+    shutil.copy(CASES / "killed_with_restart" / "log.lammps", log)
+    early = _LammpsProcess(["sh", "-c", "kill -9 $$"], log=log)
+    assert early.wait() == -signal.SIGKILL and early.signal_returncode is None

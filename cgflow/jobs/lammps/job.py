@@ -46,6 +46,38 @@ from cgflow.jobs.lifetime import tied_to_parent
 logger = logging.getLogger(__name__)
 
 
+class _LammpsProcess(subprocess.Popen):
+    """A LAMMPS process whose exit by a signal after its log was complete counts as 0.
+
+    A kill that comes after LAMMPS wrote ``Total wall time`` (while it tears down, e.g.
+    MPI finalisation) leaves whole outputs; Custodian's validators still check them, so
+    the run is not failed (or rerun) for a signal that came too late to matter. The
+    process's own exit code stays in :attr:`signal_returncode`.
+    """
+
+    def __init__(self, args: list[str], *, log: Path, **kwargs) -> None:
+        self._log = log
+        self.signal_returncode: int | None = None
+        super().__init__(args, **kwargs)  # noqa: S603
+
+    def _late_kill(self, rc: int | None) -> int | None:
+        if rc is not None and rc < 0 and self.signal_returncode is None:
+            info = eng.parse_lammps_log(self._log) if self._log.exists() else None
+            if info is not None and info.finished and not info.error:
+                self.signal_returncode = rc
+                logger.info("LAMMPS ended by signal %d after its log was complete (%s)",
+                            -rc, self._log)
+                self.returncode = 0
+                return 0
+        return 0 if self.signal_returncode is not None else rc
+
+    def poll(self) -> int | None:
+        return self._late_kill(super().poll())
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self._late_kill(super().wait(timeout=timeout))  # type: ignore[return-value]
+
+
 class LammpsJob(Job):
     """One LAMMPS run in a run directory, as a Custodian job.
 
@@ -125,9 +157,8 @@ class LammpsJob(Job):
         self.command = self.current_command(d)
         self.n_runs += 1
         with (d / self.stdout_file).open("w") as out:
-            self.process = subprocess.Popen(tied_to_parent(self.command), cwd=d,  # noqa: S603
-                                            stdout=out,
-                                            stderr=subprocess.STDOUT)
+            self.process = _LammpsProcess(tied_to_parent(self.command), log=d / self.log_file,
+                                          cwd=d, stdout=out, stderr=subprocess.STDOUT)
         return self.process
 
     def postprocess(self, directory="./") -> None:
