@@ -364,3 +364,14 @@ def test_the_cli_refuses_an_aromatic_molecule_and_writes_nothing(tmp_path, capsy
     err = capsys.readouterr().err
     assert "atom 0 (C) is aromatic" in err and "'c1ccccc1'" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_molecule_campaign_already_queued_is_not_queued_again(launchpad, launchpad_file,
+                                                                 tmp_path):
+    from cgflow.orchestration.submit import AlreadyQueuedError, submit_campaign
+
+    spec = tmp_path / "mp.yaml"
+    spec.write_text("name: mp\npreset: tiny\nmolecule: 3-methylpentane\nn_sets: 1\nseed: 1\n")
+    submit_campaign(spec, launchpad_file)
+    with pytest.raises(AlreadyQueuedError, match="2 of its 2 parameter set"):
+        submit_campaign(spec, launchpad_file)

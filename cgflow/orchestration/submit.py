@@ -227,7 +227,7 @@ def submit_campaign(spec_path: str | Path, lp_file: Path, category: str = "cgflo
         ensure_launchpad_initialised(lp)
         migrate_firetask_names(lp.db)
         if not again:
-            queued = queued_fireworks(lp, spec.name, [ps.id for ps in sets])
+            queued = queued_fireworks(lp, spec.name, [spec.set_id(ps) for ps in sets])
             if queued:
                 n_sets = len({d["spec"]["param_id"] for d in lp.fireworks.find(
                     {"fw_id": {"$in": queued}}, {"spec.param_id": 1})})
