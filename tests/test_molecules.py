@@ -262,6 +262,9 @@ def test_another_molecule_gets_its_own_ids_and_state_point():
     ("molecule: {name: my-liquid}\n", "molecule.smiles", "missing"),
     ("molecule: {smiles: CCCCC, residue: 'A-B'}\n", "molecule.residue", "letters"),
     ("molecule: 7\n", "molecule", "registry name or a mapping"),
+    ("molecule: n-hexane\ncg_stage: true\nactive: {initial_sets: 2, batch_size: 1, "
+     "max_rounds: 1, budget_sets: 4}\n", "(top level)",
+     "molecule = 'n-hexane': active-learning campaigns run on 2,3,4-trimethylpentane only"),
 ])
 def test_bad_molecules_in_a_spec_name_the_field(text, field, words):
     with pytest.raises(InvalidInputError) as err:

@@ -168,6 +168,11 @@ class CampaignSpec(BaseModel):
         a = self.active
         if a is None:
             return self
+        if not self.molecule.is_default:
+            # the rounds store and look up their sets by the parameter sets' own ids
+            raise ValueError(f"molecule = {self.molecule.name!r}: active-learning campaigns "
+                             "run on 2,3,4-trimethylpentane only (at 298.15 K and 1 bar) "
+                             "for now; remove active: or molecule:")
         if self.n_sets:
             raise ValueError(f"n_sets = {self.n_sets}: an active campaign samples its first "
                              "batch with active.initial_sets (remove n_sets)")
