@@ -95,7 +95,7 @@ def run_variant(name: str, pid: str, target, workdir: Path, seed: int,
     settings = cg_stage.make_settings(IBISettings(**BASE, **spec), target, preset)
     out = workdir / f"{name}_{pid}"
     shutil.rmtree(out, ignore_errors=True)
-    t0, c0 = time.time(), cpu_s()
+    load0, t0, c0 = load_average(), time.time(), cpu_s()
     # the campaign's IBI loop (monitor and Custodian included), in one process
     outcome = cg_stage.run_ibi(target, settings, preset, out, seed_base=seed, threads=1)
     wall, cpu = time.time() - t0, cpu_s() - c0
@@ -104,6 +104,7 @@ def run_variant(name: str, pid: str, target, workdir: Path, seed: int,
     res = {"variant": name, "param_id": pid, "converged": outcome.converged,
            "reason": outcome.decision.reason, "initial_guess": settings.initial_guess,
            "iterations": len(results), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+           "load_before": load0, "load_after": load_average(),
            "wall_per_iteration_s": round(wall / len(results), 2),
            "cpu_per_iteration_s": round(cpu / len(results), 2),
            "D": [round(r.rdf_deviation, 4) for r in results],

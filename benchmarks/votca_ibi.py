@@ -992,11 +992,13 @@ def _median(xs: list[float]) -> float | None:
 
 
 def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], out_json: Path,
-              n_figure: int = 3) -> dict:
+              timing_file: Path | None = None, n_figure: int = 3) -> dict:
     """One table of the all-atom comparison: per target the iterations of cgflow's
     default, cgflow's old default (the PMF) and VOTCA's two corrections; medians, wall
     and CPU per iteration; the issue's goals judged; the figure of the first
-    ``n_figure`` targets that every method ran."""
+    ``n_figure`` targets that every method ran. ``timing_file``: cgflow's default run
+    again on some targets while VOTCA ran (same load), whose wall and CPU per iteration
+    judge the wall-time goal where it exists."""
     def runs_of(f: Path) -> list[dict]:
         return json.loads(f.read_text())["runs"] if f.exists() else []
 
@@ -1067,15 +1069,22 @@ def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], out_json: Pa
             "votca_best_unconverged": sum(not by[best_m][p]["converged"]
                                           for p in votca_pids if p in by[best_m]),
             "met": med_d <= 0.5 * best[best_m]}
-        w_d = _median([dflt[p]["wall_per_iteration_s"] for p in votca_pids])
-        c_d = _median([dflt[p]["cpu_per_iteration_s"] for p in votca_pids])
-        vt_w = _median([r["wall_per_iteration_s"] for m in ("votca_wjk", "votca_simple")
-                        for p, r in by[m].items() if p in votca_pids])
-        vt_c = _median([r["cpu_per_iteration_s"] for m in ("votca_wjk", "votca_simple")
-                        for p, r in by[m].items() if p in votca_pids])
-        goals["wall_per_iteration"] = {"cgflow_default_s": w_d, "votca_s": vt_w,
-                                       "cgflow_cpu_s": c_d, "votca_cpu_s": vt_c,
-                                       "met": w_d <= vt_w}
+        timed = {r["param_id"]: r for r in runs_of(timing_file)} if timing_file else {}
+        t_pids = [p for p in votca_pids if p in timed] or votca_pids
+        src = timed if t_pids[0] in timed else dflt
+        w_d = _median([src[p]["wall_per_iteration_s"] for p in t_pids])
+        c_d = _median([src[p]["cpu_per_iteration_s"] for p in t_pids])
+        vt = [r for m in ("votca_wjk", "votca_simple") for p, r in by[m].items()
+              if p in t_pids]
+        vt_w = _median([r["wall_per_iteration_s"] for r in vt])
+        vt_c = _median([r["cpu_per_iteration_s"] for r in vt])
+        goals["wall_per_iteration"] = {
+            "cgflow_source": timing_file.name if src is timed else cgflow_file.name,
+            "targets": len(t_pids), "cgflow_default_s": w_d, "votca_s": vt_w,
+            "cgflow_cpu_s": c_d, "votca_cpu_s": vt_c,
+            "cgflow_load_before": [timed[p].get("load_before") for p in t_pids]
+            if src is timed else None,
+            "votca_load_before": [r.get("load_before") for r in vt], "met": w_d <= vt_w}
     pmf_pids = [p for p in by["cgflow_pmf"] if p in dflt]
     if pmf_pids:
         t_d = sum(dflt[p]["iterations"] for p in pmf_pids)
@@ -1174,8 +1183,9 @@ def write_aa_markdown(s: dict, path: Path) -> None:
                      f"**{'met' if h['met'] else 'not met'}**.")
     if "wall_per_iteration" in g:
         h = g["wall_per_iteration"]
-        lines.append(f"- No more wall time per iteration than VOTCA's (median over the "
-                     f"targets both ran): cgflow {num(h['cgflow_default_s'])} s, VOTCA "
+        lines.append(f"- No more wall time per iteration than VOTCA's (median over "
+                     f"{h['targets']} targets; cgflow from `{h['cgflow_source']}`): cgflow "
+                     f"{num(h['cgflow_default_s'])} s, VOTCA "
                      f"{num(h['votca_s'])} s (CPU {num(h['cgflow_cpu_s'])} s against "
                      f"{num(h['votca_cpu_s'])} s): **{'met' if h['met'] else 'not met'}**.")
     lines += ["", "## Per target", "",
@@ -1252,7 +1262,8 @@ def main(argv: list[str] | None = None) -> None:
                          a.stop_at)
     if a.stage == "aa-report":
         aa_report(a.data, AA_RESULTS.with_name(f"{AA_RESULTS.name}_cgflow.json"),
-                  [RESULTS / "ibi_aa_anderson_trial.json"], AA_RESULTS.with_suffix(".json"))
+                  [RESULTS / "ibi_aa_anderson_trial.json"], AA_RESULTS.with_suffix(".json"),
+                  timing_file=AA_RESULTS.with_name(f"{AA_RESULTS.name}_cgflow_timing.json"))
 
 
 if __name__ == "__main__":
