@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -175,3 +176,28 @@ def test_tiny_campaign_with_killed_mdrun_completes_and_is_reused(launchpad, laun
         again = store.aa_runs(campaign="tiny-again")
         assert [a.id for a in again] == [run.id]
         assert store.get_aa_run(run.id).attempts == 1
+
+
+def test_a_rerun_analysis_whose_results_are_stored_keeps_them(launchpad, launchpad_file,
+                                                              monkeypatch, tmp_path):
+    """An analysis Firework that stored its results and then failed (a lost run, a killed
+    launcher) is rerun: it returns the stored results instead of failing on the
+    completed run, and analyses nothing (its run directory does not even exist)."""
+    from stored_results import store_aa_run
+
+    from cgflow.orchestration.firetasks.aa import AAAnalyseTask
+
+    monkeypatch.setenv("CGFLOW_DB_FILE", str(launchpad_file))
+    monkeypatch.setenv("CGFLOW_WORK_ROOT", str(tmp_path / "runs"))
+    r = np.linspace(0.1, 1.2, 111)
+    with Store.from_launchpad(launchpad) as store:
+        store.upsert_parameter_set(OPLSAA_REFERENCE, "rerun", "narrow")
+        store_aa_run(store, OPLSAA_REFERENCE, "rerun", r, np.ones_like(r), 712.5, -3.0)
+    task = AAAnalyseTask(campaign="rerun", param_set=OPLSAA_REFERENCE.model_dump(),
+                         preset="tiny")
+    action = task.run_task({})
+    assert action.stored_data["already_stored"] is True
+    assert action.stored_data["density_kg_m3"] == 712.5
+    with Store.from_launchpad(launchpad) as store:
+        run = store.get_aa_run(f"{OPLSAA_REFERENCE.id}:tiny")
+        assert run.status == "completed" and run.results.density_kg_m3 == 712.5

@@ -142,6 +142,14 @@ class AAAnalyseTask(FiretaskBase):
             return _skip(fw_spec[REUSED_KEY])
         preset = _preset(self)
         with TaskContext.from_task(self, fw_spec) as ctx:
+            stored = ctx.store.get_aa_run(ctx.aa_run_id)
+            if stored is not None and stored.status == "completed" and stored.results:
+                # a rerun of an analysis whose results were stored before its Firework
+                # failed (a lost run, a killed launcher): the stored results stand
+                results = stored.results
+                return FWAction(stored_data={
+                    "density_kg_m3": results.density_kg_m3, "d_nm2_ps": results.d_nm2_ps,
+                    "already_stored": True})
             try:
                 results = aa_stage.analyse(ctx.aa_dir, preset)
             except (CgflowError, OSError, ValueError) as exc:
