@@ -48,6 +48,16 @@ def stage_of(fw) -> str:
     return fw.spec[SPEC_STAGE]
 
 
+def round_one(launchpad, launchpad_file, spec, initial: list[str]):
+    """Run the step of round 1 of ``spec`` in this process: (stages of the Fireworks it
+    adds, its stored round document)."""
+    action = ActiveRoundTask(campaign_spec=spec.model_dump(mode="json"), round=1,
+                             initial_param_ids=initial).run_task(fw_env(launchpad_file))
+    (added,) = action.additions
+    with Store.from_launchpad(launchpad) as store:
+        return [stage_of(f) for f in added.fws], store.get_active_round(spec.name, 1)
+
+
 # --- the spec --------------------------------------------------------------------------
 
 
@@ -191,12 +201,7 @@ def test_a_round_stops_at_the_budget_or_the_target(launchpad, launchpad_file, ac
     spec, _ = campaign_spec_from_text(BASE + text)
     with Store.from_launchpad(launchpad) as store:
         initial = store_results(store, "act", 6)
-    action = ActiveRoundTask(campaign_spec=spec.model_dump(mode="json"), round=1,
-                             initial_param_ids=initial).run_task(fw_env(launchpad_file))
-    (added,) = action.additions
-    stages = [stage_of(f) for f in added.fws]
-    with Store.from_launchpad(launchpad) as store:
-        doc = store.get_active_round("act", 1)
+    stages, doc = round_one(launchpad, launchpad_file, spec, initial)
     if reason is None:
         assert doc.status == "chosen" and doc.last and len(doc.chosen) == 1
         assert stages[-1] == "train" and "active-round" not in stages
@@ -210,11 +215,8 @@ def test_a_round_with_too_few_results_stops_saying_so(launchpad, launchpad_file)
     spec, _ = campaign_spec_from_text(BASE + ACTIVE)
     with Store.from_launchpad(launchpad) as store:
         initial = store_results(store, "act", 1)
-    action = ActiveRoundTask(campaign_spec=spec.model_dump(mode="json"), round=1,
-                             initial_param_ids=initial).run_task(fw_env(launchpad_file))
-    assert [stage_of(f) for f in action.additions[0].fws] == ["train"]
-    with Store.from_launchpad(launchpad) as store:
-        doc = store.get_active_round("act", 1)
+    stages, doc = round_one(launchpad, launchpad_file, spec, initial)
+    assert stages == ["train"]
     assert doc.status == "stopped" and "too few sets with all-atom results" in doc.reason
 
     # three RDFs are too few for the structure model: the round says so and stops
@@ -222,11 +224,8 @@ def test_a_round_with_too_few_results_stops_saying_so(launchpad, launchpad_file)
         "n_candidates: 150", "n_candidates: 150, criterion: structure_spread"))
     with Store.from_launchpad(launchpad) as store:
         initial = store_results(store, "act3", 3)
-    action = ActiveRoundTask(campaign_spec=spec.model_dump(mode="json"), round=1,
-                             initial_param_ids=initial).run_task(fw_env(launchpad_file))
-    assert [stage_of(f) for f in action.additions[0].fws] == ["train"]
-    with Store.from_launchpad(launchpad) as store:
-        doc = store.get_active_round("act3", 1)
+    stages, doc = round_one(launchpad, launchpad_file, spec, initial)
+    assert stages == ["train"]
     assert doc.status == "stopped" and "the models cannot choose" in doc.reason
     assert "g_train" in doc.reason
 
@@ -242,12 +241,8 @@ def test_combined_chooses_by_structure_while_alpha_is_scarce(launchpad, launchpa
                   else ParameterSet.from_array(ds.X[i]))
             store.upsert_parameter_set(ps, "act", "narrow")
             store_aa_run(store, ps, "act", ds.r_nm, ds.g_target[i], 723.0, 0.0)
-    action = ActiveRoundTask(campaign_spec=spec.model_dump(mode="json"), round=1,
-                             initial_param_ids=list(ds.param_ids)).run_task(
-                                 fw_env(launchpad_file))
-    assert "active-round" in [stage_of(f) for f in action.additions[0].fws]
-    with Store.from_launchpad(launchpad) as store:
-        doc = store.get_active_round("act", 1)
+    stages, doc = round_one(launchpad, launchpad_file, spec, [str(p) for p in ds.param_ids])
+    assert "active-round" in stages
     assert doc.status == "chosen" and doc.n_train_alpha == 1 and len(doc.chosen) == 2
     assert "alpha_std" in doc.selection.model_state["skipped"]
     assert doc.max_alpha_std is None
