@@ -674,7 +674,8 @@ def _kill_delays(rng: np.random.Generator, engine_s: float) -> list[float]:
 
 #: The GROMACS production of the killed-mdrun fault: the 250-atom diatomic liquid of
 #: tests/data/gromacs_failures (NVT, v-rescale, 2 fs), 10 ps, energies every 0.1 ps,
-#: checkpoints every 0.12 s of wall time (-cpt 0.002), the first 1 ps not averaged.
+#: a checkpoint at every neighbour-search step (-cpt 0: the run lasts a second or less,
+#: where the stages' interval is minutes), the first 1 ps not averaged.
 MDRUN_STEPS, MDRUN_NSTENERGY, MDRUN_SKIP_PS = 5000, 50, 1.0
 MDRUN_TERMS = ("Potential", "Temperature", "Pressure")
 
@@ -692,7 +693,7 @@ def _mdrun_production(d: Path, killer: EngineKiller | None) -> tuple[Any, dict[s
         killer.start()
     try:
         report = run_stage(d, "production", "prod.mdp", "conf.gro", "topol.top", threads=1,
-                           maxh=1.0, cpt_minutes=0.002, polling_s=0.1, monitor_interval_s=0.5)
+                           maxh=1.0, cpt_minutes=0, polling_s=0.1, monitor_interval_s=0.5)
     finally:
         if killer is not None:
             killer.stop()
@@ -938,7 +939,8 @@ def _says_full(message: str, path: Path) -> bool:
 
 def disk_full(trials: int, rng: np.random.Generator, env: Env) -> Tally:
     """A GROMACS production or a LAMMPS IBI sampling run (alternately) on a 4 MiB tmpfs
-    that a filler fills at a random moment (before the start, or while the engine runs):
+    that a filler fills at a random moment (before the start, or while the run goes on:
+    up to the time an uninterrupted run took here):
     the stage raises an EngineError that says "No space left on device" and names the run
     directory, no engine is left running, nothing is reported as a result. A trial whose
     filler came after the run's last write (the run completed, its outputs whole) is
@@ -951,15 +953,21 @@ def disk_full(trials: int, rng: np.random.Generator, env: Env) -> Tally:
     if why:
         t.skipped = why  # type: ignore[attr-defined]
         return t
+    # how long each run takes here, uninterrupted: the filler comes at a random moment of it
+    t0 = time.monotonic()
+    _mdrun_production(_mdrun_dir(env.tmp, "mdrun"), None)
+    t1 = time.monotonic()
+    _lmp_sampling(*_lmp_dir(env.tmp, "lmp"), None)
+    run_s = {"mdrun": t1 - t0, "lmp": time.monotonic() - t1}
+    t.run_s = {k: round(v, 2) for k, v in run_s.items()}  # type: ignore[attr-defined]
     for i in range(trials):
         engine = ("mdrun", "lmp")[i % 2]
+        delay = float(rng.uniform(-0.2, 1.0)) * run_s[engine]
         with tmpfs(env.tmp / f"disk{i}", 4096) as mnt:
             if engine == "mdrun":
                 d = _mdrun_dir(mnt, "run")
-                delay = float(rng.uniform(-0.5, 3.0))
             else:
                 d, settings = _lmp_dir(mnt, "run")
-                delay = float(rng.uniform(-0.5, 6.0))
             filler = threading.Timer(max(delay, 0.0), fill, args=(mnt,))
             if delay <= 0:
                 fill(mnt)
