@@ -18,7 +18,8 @@ target),
 ``campaign_build`` (time and memory against n_sets), ``faults`` (trials survived, lost,
 duplicated), ``ml/alpha_models`` (GP against random forest by training-set size) and
 ``ml/reference_validation`` (the closed-loop validation table of its Markdown file),
-``active_learning`` (test error against sets simulated, active against random).
+``active_learning`` (test error against sets simulated, active against random),
+``molecule_densities`` (simulated against experimental density per registry liquid).
 ``votca_ibi``, ``ml/learning_curve`` and ``ml/reference_dataset`` draw their own.
 """
 
@@ -410,6 +411,37 @@ def active_learning(r: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
+def molecule_densities(r: dict[str, Any], path: Path) -> Path:
+    """Simulated (OPLS-AA reference, block error) against experimental density per
+    registry liquid, with the 5 % band around experiment; uncertain values hatched."""
+    rows = r["molecules"]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.0 * len(rows) + 2.0), 4.0),
+                           layout="constrained")
+    w = 0.38
+    ax.bar(x - w / 2, [m["density_kg_m3"] for m in rows], w,
+           yerr=[m["density_err_kg_m3"] for m in rows], capsize=3, color=COLOURS[0],
+           label="simulated (OPLS-AA, demo)")
+    for i, m in enumerate(rows):
+        exp = m["experimental_kg_m3"]
+        ax.bar(i + w / 2, exp, w, color=COLOURS[1], hatch="" if m["certain"] else "//",
+               edgecolor="white", label="experimental" if i == 0 else None)
+        ax.plot([i - w, i + w], [exp * (1 - r["goal_rel"])] * 2, color="k", lw=0.7, ls="--")
+        ax.plot([i - w, i + w], [exp * (1 + r["goal_rel"])] * 2, color="k", lw=0.7, ls="--",
+                label="experimental +- 5 %" if i == 0 else None)
+        ax.text(i, max(exp, m["density_kg_m3"]) * 1.055,
+                f"{m['deviation_rel'] * 100:+.1f} %", ha="center", fontsize=8)
+    lo = min(min(m["density_kg_m3"], m["experimental_kg_m3"]) for m in rows)
+    hi = max(max(m["density_kg_m3"], m["experimental_kg_m3"]) for m in rows)
+    ax.set_ylim(lo * 0.85, hi * 1.12)
+    ax.set_xticks(x, [m["molecule"] for m in rows], rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("liquid density (kg/m$^3$)")
+    ax.set_title(f"reference densities, {len(rows)} of {r['n_registry']} registry liquids "
+                 f"(hatched: experimental value not certain; {_title_date(r)})", fontsize=9)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    return _save(fig, path)
+
+
 # --- the registry ----------------------------------------------------------------------------
 
 #: name -> (result file, figure function). The figure is ``<result stem>.png``.
@@ -425,6 +457,7 @@ FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "ml/alpha_models": (ML_RESULTS / "alpha_models.json", alpha_models),
     "active_learning": (RESULTS / "active_learning.json", active_learning),
     "ml/reference_validation": (ML_RESULTS / "reference_validation.md", reference_validation),
+    "molecule_densities": (RESULTS / "molecule_densities.json", molecule_densities),
 }
 #: Results of several files drawn into one figure: name -> (files, figure function, figure).
 COMBINED: dict[str, tuple[list[Path], Callable[[Any, Path], Path], Path]] = {}
