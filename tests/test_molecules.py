@@ -206,6 +206,8 @@ def test_registry_entries_are_complete_and_consistent():
         mol = molecule_from_smiles(e.smiles, e.residue)
         assert mol.molar_mass_g_mol() == pytest.approx(e.molar_mass_g_mol, abs=0.01), e.name
         assert 500 < e.density.value_kg_m3 < 900 and e.density.source
+        # a value checked against its source says where that source can be read
+        assert not e.density.certain or (e.density.url or "").startswith("https://"), e.name
         assert abs(e.density.temperature_k - e.temperature_k) <= 5.0, e.name
     # aliases and case
     assert find_entry("234TriMePe").name == find_entry("2,3,4-TRIMETHYLPENTANE").name

@@ -2,7 +2,8 @@
 
 :data:`REGISTRY_FILE` (``registry.yaml``, package data) lists alkanes by name with their
 SMILES, molar mass, the state point they are simulated at and the experimental liquid
-density with its source; :func:`registry` reads it (safely: :func:`cgflow.userfiles.yaml_mapping`).
+density with its source (and the source's address); :func:`registry` reads it (safely:
+:func:`cgflow.userfiles.yaml_mapping`).
 
 A campaign's ``molecule:`` is resolved by :func:`resolve_molecule` into a
 :class:`MoleculeSpec`: the molecule's name, canonical SMILES, state point (temperature K,
@@ -56,7 +57,9 @@ class ExperimentalDensity(BaseModel):
     temperature_k: float = Field(gt=0)
     pressure_bar: float = Field(gt=0)
     source: str = Field(min_length=1)
-    #: whether the value was checked against more than one source (see registry.yaml)
+    #: where the cited source can be read (a public address), if anywhere
+    url: str | None = None
+    #: whether the value was checked against the cited source (see registry.yaml)
     certain: bool
     note: str = ""
 
