@@ -706,7 +706,8 @@ def _mdrun_production(d: Path, killer: EngineKiller | None) -> tuple[Any, dict[s
     return report, {"averages": {k: (v.mean, v.err) for k, v in av.items()},
                     "complete": report.last_step == MDRUN_STEPS and frames_ok
                     and not stage_problems(d, "prod"),
-                    "frames": int(times.size)}
+                    "extent": f"{times.size} energy frames, last step {report.last_step}",
+                    "summary": {k: [round(v.mean, 3), round(v.err, 3)] for k, v in av.items()}}
 
 
 def _mdrun_dir(root: Path, name: str) -> Path:
@@ -721,25 +722,35 @@ def _mdrun_dir(root: Path, name: str) -> Path:
     return d.resolve()
 
 
-def killed_mdrun(trials: int, rng: np.random.Generator, env: Env) -> Tally:
-    """``gmx mdrun`` of a production killed with SIGKILL at random moments (once, or in a
-    third of the trials twice); the stage resumed by Custodian's checkpoint handler, as
-    in a Firework. Survived: complete (every step and energy frame once) and the average
-    potential energy, temperature and pressure within 3 combined standard errors of an
-    uninterrupted run. A trial whose kill came after mdrun ended is not counted."""
+def _kill_trials(trials: int, rng: np.random.Generator, env: Env, engine: str,
+                 prepare: Callable[[Path, str], tuple[Path, Any]],
+                 run: Callable[[Path, Any, EngineKiller], tuple[Any, dict[str, Any]]],
+                 judge: Callable[[dict[str, Any], dict[str, Any], Tally], str | None],
+                 resumed: Callable[[Any], int], how: str) -> Tally:
+    """The trials of a killed-engine fault: an uninterrupted reference run, then
+    ``trials`` runs whose engine is killed at random moments (:func:`_kill_delays`).
+
+    ``prepare(root, name)`` makes a run directory (returns it and what ``run`` needs),
+    ``run(d, what, killer)`` runs it under Custodian and returns the report and the
+    outcome (``complete`` and what ``judge`` compares), ``judge(got, ref, tally)`` says
+    why the outcome differs from the reference (None when it matches), ``resumed(report)``
+    counts the continuations from a checkpoint or restart file, tallied as ``how``.
+    """
     t = Tally()
-    t.kills = t.missed = t.from_checkpoint = t.from_start = 0  # type: ignore[attr-defined]
-    ref_killer = EngineKiller(_mdrun_dir(env.tmp, "reference"), "mdrun", [])
-    _, ref = _mdrun_production(ref_killer.d, ref_killer)
+    t.kills = t.missed = t.from_start = 0  # type: ignore[attr-defined]
+    setattr(t, how, 0)
+    d, what = prepare(env.tmp, "reference")
+    ref_killer = EngineKiller(d, engine, [])
+    _, ref = run(d, what, ref_killer)
     engine_s = max(ref_killer.lifetimes() or [1.0])
     t.engine_s = round(engine_s, 2)  # type: ignore[attr-defined]
     t.kill_times_s = []  # type: ignore[attr-defined]
-    t.reference = {k: [round(m, 3), round(e, 3)] for k, (m, e) in ref["averages"].items()}  # type: ignore[attr-defined]
+    t.reference = ref["summary"]  # type: ignore[attr-defined]
     for i in range(trials):
-        d = _mdrun_dir(env.tmp, f"trial{i}")
-        killer = EngineKiller(d, "mdrun", _kill_delays(rng, engine_s))
+        d, what = prepare(env.tmp, f"trial{i}")
+        killer = EngineKiller(d, engine, _kill_delays(rng, engine_s))
         try:
-            report, got = _mdrun_production(d, killer)
+            report, got = run(d, what, killer)
         except Exception as exc:  # noqa: BLE001 - a run that did not resume
             t.trials += 1
             t.lost += 1
@@ -751,23 +762,44 @@ def killed_mdrun(trials: int, rng: np.random.Generator, env: Env) -> Tally:
         t.trials += 1
         t.kills += len(killer.kills)  # type: ignore[attr-defined]
         t.kill_times_s.append(killer.kills)  # type: ignore[attr-defined]
-        actions = [a.get("action") for c in report.corrections for a in c["actions"]]
-        t.from_checkpoint += sum(a == "continue_from_checkpoint" for a in actions)  # type: ignore[attr-defined]
-        t.from_start += len(killer.kills) - sum(  # type: ignore[attr-defined]
-            a == "continue_from_checkpoint" for a in actions)
-        off = [k for k in MDRUN_TERMS if not _within(got["averages"][k], ref["averages"][k])]
+        n_resumed = resumed(report)
+        setattr(t, how, getattr(t, how) + n_resumed)
+        t.from_start += len(killer.kills) - n_resumed  # type: ignore[attr-defined]
+        off = judge(got, ref, t)
         if killer.max_concurrent > 1 or report.attempts > len(killer.kills) + 1:
             t.duplicated += 1
-            t.note(f"{killer.max_concurrent} mdrun at once ({killer.crowd}), "
+            t.note(f"{killer.max_concurrent} {engine} at once ({killer.crowd}), "
                    f"{report.attempts} attempts for {len(killer.kills)} kill(s)")
-        if got["complete"] and not off:
+        if got["complete"] and off is None:
             t.survived += 1
         else:
             t.lost += 1
             t.note(f"kills at {killer.kills} s: complete {got['complete']} "
-                   f"({got['frames']} frames, last step {report.last_step}), outside the "
-                   f"error: {[(k, got['averages'][k], ref['averages'][k]) for k in off]}")
+                   f"({got['extent']}): {off}")
     return t
+
+
+def _actions(report: Any) -> list[Any]:
+    """The actions of a run report's corrections."""
+    return [a.get("action") for c in report.corrections for a in c["actions"]]
+
+
+def killed_mdrun(trials: int, rng: np.random.Generator, env: Env) -> Tally:
+    """``gmx mdrun`` of a production killed with SIGKILL at random moments (once, or in a
+    third of the trials twice); the stage resumed by Custodian's checkpoint handler, as
+    in a Firework. Survived: complete (every step and energy frame once) and the average
+    potential energy, temperature and pressure within 3 combined standard errors of an
+    uninterrupted run. A trial whose kill came after mdrun ended is not counted."""
+    def judge(got: dict[str, Any], ref: dict[str, Any], t: Tally) -> str | None:
+        off = [(k, got["averages"][k], ref["averages"][k]) for k in MDRUN_TERMS
+               if not _within(got["averages"][k], ref["averages"][k])]
+        return f"outside the error: {off}" if off else None
+
+    return _kill_trials(
+        trials, rng, env, "mdrun", lambda root, name: (_mdrun_dir(root, name), None),
+        lambda d, _, killer: _mdrun_production(d, killer), judge,
+        lambda report: sum(a == "continue_from_checkpoint" for a in _actions(report)),
+        "from_checkpoint")
 
 
 #: The IBI sampling run of the killed-lmp fault: 125 beads of 114.23 g/mol at 690 kg/m^3,
@@ -819,12 +851,14 @@ def _lmp_sampling(d: Path, settings: Any, killer: EngineKiller | None
     p_steps, _ = eng.read_block_file(d / eng.PRESSURE_FILE)
     expected = settings.block_steps * np.arange(1, settings.n_blocks + 1)
     r, g, g_err = read_sampled_rdf(d)
-    return report, {"r": r, "g": g, "g_err": g_err, "pressure": read_sampled_pressure(d),
+    pressure = read_sampled_pressure(d)
+    return report, {"r": r, "g": g, "g_err": g_err, "pressure": pressure,
                     "complete": (report.final_step == settings.final_step
                                  and np.array_equal(steps, expected)
                                  and np.array_equal(p_steps, expected)
                                  and not LammpsOutputValidator().find_problems(d)),
-                    "blocks": int(steps.size)}
+                    "extent": f"{steps.size} RDF blocks, last step {report.final_step}",
+                    "summary": {"pressure_bar": [round(x, 1) for x in pressure]}}
 
 
 def _rdf_chi2(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -850,51 +884,18 @@ def killed_lmp(trials: int, rng: np.random.Generator, env: Env) -> Tally:
     (chi^2 per bin <= 2) and pressure (3 combined standard errors) of cgflow's readers
     match an uninterrupted run. A trial whose kill came after LAMMPS ended is not
     counted."""
-    t = Tally()
-    t.kills = t.missed = t.from_restart = t.from_start = 0  # type: ignore[attr-defined]
-    d, settings = _lmp_dir(env.tmp, "reference")
-    ref_killer = EngineKiller(d, "lmp", [])
-    _, ref = _lmp_sampling(d, settings, ref_killer)
-    engine_s = max(ref_killer.lifetimes() or [1.0])
-    t.engine_s = round(engine_s, 2)  # type: ignore[attr-defined]
-    t.kill_times_s = []  # type: ignore[attr-defined]
-    t.reference = {"pressure_bar": [round(x, 1) for x in ref["pressure"]]}  # type: ignore[attr-defined]
-    t.chi2 = []  # type: ignore[attr-defined]
-    for i in range(trials):
-        d, settings = _lmp_dir(env.tmp, f"trial{i}")
-        killer = EngineKiller(d, "lmp", _kill_delays(rng, engine_s))
-        try:
-            report, got = _lmp_sampling(d, settings, killer)
-        except Exception as exc:  # noqa: BLE001 - a run that did not resume
-            t.trials += 1
-            t.lost += 1
-            t.note(f"kills at {killer.kills} s: {type(exc).__name__}: {str(exc)[:200]}")
-            continue
-        if not killer.kills:
-            t.missed += 1  # type: ignore[attr-defined]
-            continue
-        t.trials += 1
-        t.kills += len(killer.kills)  # type: ignore[attr-defined]
-        t.kill_times_s.append(killer.kills)  # type: ignore[attr-defined]
-        actions = [a.get("action") for c in report.corrections for a in c["actions"]]
-        n_restart = sum(isinstance(a, dict) and "_continue_from_restart" in a for a in actions)
-        t.from_restart += n_restart  # type: ignore[attr-defined]
-        t.from_start += len(killer.kills) - n_restart  # type: ignore[attr-defined]
+    def judge(got: dict[str, Any], ref: dict[str, Any], t: Tally) -> str | None:
         chi2 = _rdf_chi2(got, ref)
-        t.chi2.append(round(chi2, 2))  # type: ignore[attr-defined]
-        p_ok = _within(got["pressure"], ref["pressure"])
-        if killer.max_concurrent > 1 or report.attempts > len(killer.kills) + 1:
-            t.duplicated += 1
-            t.note(f"{killer.max_concurrent} lmp at once ({killer.crowd}), {report.attempts} "
-                   f"attempts for {len(killer.kills)} kill(s)")
-        if got["complete"] and chi2 <= RDF_CHI2_MAX and p_ok:
-            t.survived += 1
-        else:
-            t.lost += 1
-            t.note(f"kills at {killer.kills} s: complete {got['complete']} ({got['blocks']} "
-                   f"blocks), RDF chi2 {chi2:.2f}, pressure {got['pressure']} against "
-                   f"{ref['pressure']}")
-    return t
+        t.chi2 = [*getattr(t, "chi2", []), round(chi2, 2)]  # type: ignore[attr-defined]
+        if chi2 <= RDF_CHI2_MAX and _within(got["pressure"], ref["pressure"]):
+            return None
+        return f"RDF chi2 {chi2:.2f}, pressure {got['pressure']} against {ref['pressure']}"
+
+    return _kill_trials(
+        trials, rng, env, "lmp", _lmp_dir, _lmp_sampling, judge,
+        lambda report: sum(isinstance(a, dict) and "_continue_from_restart" in a
+                           for a in _actions(report)),
+        "from_restart")
 
 
 # --- a full disk -------------------------------------------------------------------------------
