@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cgflow.cli.common import launchpad_file, open_store, say
+from cgflow.cli.common import launchpad_file, molecule_matches, open_store, say
 from cgflow.errors import InvalidInputError
 
 
@@ -19,7 +19,7 @@ def cmd_campaign_build(args: argparse.Namespace) -> int:
     wf = build_workflow(spec, sets, args.category)
     out = Path(args.output)
     wf.to_file(str(out))
-    say(f"campaign {spec.name}: {len(sets)} parameter set(s), {len(wf.fws)} Fireworks "
+    say(f"campaign {spec.name}: {_sets_text(spec, sets)}, {len(wf.fws)} Fireworks "
         f"-> {out} (queue it with: lpad add {out})")
     return 0
 
@@ -34,8 +34,17 @@ def cmd_campaign_submit(args: argparse.Namespace) -> int:
     except AlreadyQueuedError as exc:
         say(str(exc))
         return 0
-    say(f"queued campaign {spec.name}: {len(sets)} parameter set(s) on {lp_file}")
+    say(f"queued campaign {spec.name}: {_sets_text(spec, sets)} on {lp_file}")
     return 0
+
+
+def _sets_text(spec: Any, sets: list[Any]) -> str:
+    """``n parameter set(s)``, and on how many molecules (which) when several."""
+    if not spec.is_multi_molecule:
+        return f"{len(sets)} parameter set(s)"
+    names = [m.name for m in spec.campaign_molecules]
+    return (f"{len(sets)} parameter set(s) x {len(names)} molecule(s) ({', '.join(names)}) "
+            f"= {len(sets) * len(names)} branches")
 
 
 def cmd_campaign_status(args: argparse.Namespace) -> int:
@@ -93,6 +102,8 @@ def cmd_campaign_results(args: argparse.Namespace) -> int:
     """Table (or JSON) of a campaign's results."""
     with open_store(args) as store:
         rows = results_table(store, args.name)
+    if args.molecule:
+        rows = [r for r in rows if molecule_matches(r["molecule"], args.molecule)]
     say(json.dumps(rows, indent=2) if args.json else format_results_table(rows))
     return 0
 
@@ -123,6 +134,7 @@ def results_table(store: Any, campaign: str) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "param_id": view.param_id,
             "label": view.label,
+            "molecule": view.molecule,
             "status": run.status,
             "wall_s": run.total_wall_s,
         }
@@ -161,11 +173,16 @@ def _pm(value: Any, err: Any, fmt: str, scale: float = 1.0) -> str:
 def format_results_table(rows: list[dict[str, Any]]) -> str:
     """Plain-text table of :func:`results_table` rows (CG columns when any set has them).
 
-    Units: density g/cm^3, D in 1e-9 m^2/s, wall time (all-atom stage) in s.
+    Units: density g/cm^3, D in 1e-9 m^2/s, wall time (all-atom stage) in s. A
+    ``molecule`` column when any row is not of the default molecule.
     """
+    from cgflow.molecule.registry import DEFAULT_MOLECULE
+
     with_cg = any("ibi_iterations" in r for r in rows)
-    head = (f"{'parameter set':18s} {'status':10s} {'density g/cm3':>17s} "
-            f"{'D_AA 1e-9 m2/s':>15s} {'AA wall s':>9s}")
+    with_mol = any(r.get("molecule", DEFAULT_MOLECULE) != DEFAULT_MOLECULE for r in rows)
+    head = (f"{'molecule':22s} " if with_mol else "") + (
+        f"{'parameter set':18s} {'status':10s} {'density g/cm3':>17s} "
+        f"{'D_AA 1e-9 m2/s':>15s} {'AA wall s':>9s}")
     if with_cg:
         head += (f" {'D_CG 1e-9 m2/s':>16s} {'alpha':>13s} {'IBI it':>6s} {'conv':>5s} "
                  f"{'RDF dev':>8s}")
@@ -174,7 +191,8 @@ def format_results_table(rows: list[dict[str, Any]]) -> str:
         dens = _pm(r.get("density_g_cm3"), r.get("density_err_g_cm3"), ".4f")
         d = _pm(r.get("d_aa_m2_s"), r.get("d_aa_err_m2_s"), ".3f", 1e9)
         wall = f"{r['wall_s']:.0f}" if r.get("wall_s") else "-"
-        line = f"{r['label']:18s} {r['status']:10s} {dens:>17s} {d:>15s} {wall:>9s}"
+        line = (f"{r['molecule']:22s} " if with_mol else "") + \
+            f"{r['label']:18s} {r['status']:10s} {dens:>17s} {d:>15s} {wall:>9s}"
         if with_cg:
             dcg = _pm(r.get("d_cg_m2_s"), r.get("d_cg_err_m2_s"), ".2f", 1e9)
             al = _pm(r.get("alpha"), r.get("alpha_err"), ".2f")
@@ -206,6 +224,7 @@ def add_parser(sub: Any) -> None:
     r.add_argument("name")
     r.add_argument("-l", "--launchpad")
     r.add_argument("--json", action="store_true")
+    r.add_argument("--molecule", help="only this molecule's rows (a name or alias)")
     r.set_defaults(func=cmd_campaign_results)
     ro = csub.add_parser("rounds", help="the rounds of an active-learning campaign")
     ro.add_argument("name")

@@ -39,3 +39,14 @@ def open_store(args: argparse.Namespace):
     with Store.from_launchpad_file(str(launchpad_file(args))) as store:
         store.ping()  # an unreachable server is said at once, naming its address
         yield store
+
+
+def molecule_matches(name: str, query: str) -> bool:
+    """Whether a stored molecule ``name`` is what ``--molecule query`` asks for: the same
+    name, or a registry name or alias of the same molecule (case-insensitive)."""
+    from cgflow.molecule.registry import find_entry
+
+    if name.strip().lower() == query.strip().lower():
+        return True
+    entry = find_entry(query)
+    return entry is not None and entry.name == name

@@ -1,9 +1,10 @@
 """``cgflow potentials list | show | export``: finished CG potentials from the database.
 
-Filters: ``--campaign``, ``--converged/--unconverged``, parameter ranges
-(``--where bond_cthc_k=250000:300000``, GROMACS units, repeatable) and an alpha range
-(``--alpha 1.5:3``). Export writes, per potential, simulation-ready tables
-(:func:`cgflow.stages.predict.write_simulation_files`, shared with ``cgflow predict``):
+Filters: ``--campaign``, ``--molecule`` (a name or registry alias),
+``--converged/--unconverged``, parameter ranges (``--where bond_cthc_k=250000:300000``,
+GROMACS units, repeatable) and an alpha range (``--alpha 1.5:3``). Export writes, per
+potential, simulation-ready tables (:func:`cgflow.stages.predict.write_simulation_files`,
+shared with ``cgflow predict``):
 ``<id>.table`` (LAMMPS ``pair_style table``, units real, keyword ``CG_CG``) with a
 ``<id>.in.pair`` snippet that uses it, ``<id>.in.lammps`` (mass, pair style and the
 thermostat with the set's calibrated friction), ``<id>.xvg`` (GROMACS user-table layout)
@@ -90,17 +91,20 @@ def parse_where(items: list[str] | None) -> dict[str, tuple[float, float]]:
 def select_potentials(store: Any, *, campaign: str | None = None,
                       converged: bool | None = None,
                       where: dict[str, tuple[float, float]] | None = None,
-                      alpha: tuple[float, float] | None = None) -> list[PotentialRow]:
+                      alpha: tuple[float, float] | None = None,
+                      molecule: str | None = None) -> list[PotentialRow]:
     """Stored potentials matching the filters, oldest first (parameter and alpha filters
     client-side).
 
     With ``campaign``, the potentials of its sets, its own and those it reused from an
     earlier campaign (:func:`cgflow.db.views.campaign_sets`).
     """
+    from cgflow.cli.common import molecule_matches
     from cgflow.db.views import campaign_sets
 
     views = [v for v in campaign_sets(store, campaign=campaign, converged=converged)
-             if v.potential is not None]
+             if v.potential is not None
+             and (molecule is None or molecule_matches(v.molecule, molecule))]
     rows = []
     for view in sorted(views, key=lambda v: (v.potential.created_at, v.potential.id or "")):
         params, a = view.params, view.alpha
@@ -152,7 +156,8 @@ def _row_summary(row: PotentialRow) -> dict[str, Any]:
     d = row.doc
     last = row.view.best_metrics
     return {
-        "param_id": d.param_id, "preset": d.preset, "campaign": d.campaign,
+        "param_id": d.param_id, "molecule": row.view.molecule, "preset": d.preset,
+        "campaign": d.campaign,
         "converged": d.converged, "iterations": d.n_iterations,
         "best_iteration": d.best_iteration,
         "rdf_deviation": last.get("rdf_deviation"),
@@ -166,12 +171,13 @@ def run_potentials(args: argparse.Namespace, store: Any) -> int:
     converged = True if args.converged else (False if args.unconverged else None)
     rows = select_potentials(
         store, campaign=args.campaign, converged=converged, where=parse_where(args.where),
-        alpha=parse_range(args.alpha, "--alpha") if args.alpha else None)
+        alpha=parse_range(args.alpha, "--alpha") if args.alpha else None,
+        molecule=args.molecule)
     if args.param_id:
         rows = [r for r in rows if r.doc.param_id.startswith(args.param_id)]
     if args.action == "list":
         print(f"{'param_id':18s} {'preset':7s} {'conv':5s} {'iter':>4s} {'RDF dev':>8s} "
-              f"{'dP/bar':>8s} {'alpha':>14s}  campaign")
+              f"{'dP/bar':>8s} {'alpha':>14s}  {'molecule':22s} campaign")
         for r in rows:
             s = _row_summary(r)
             dev = f"{s['rdf_deviation']:.4f}" if s["rdf_deviation"] is not None else "-"
@@ -179,7 +185,8 @@ def run_potentials(args: argparse.Namespace, store: Any) -> int:
                   if s["pressure_deviation_bar"] is not None else "-")
             al = f"{r.alpha:.2f} +- {r.alpha_err or 0:.2f}" if r.alpha is not None else "-"
             print(f"{s['param_id']:18s} {s['preset']:7s} {str(s['converged']):5s} "
-                  f"{s['iterations']:4d} {dev:>8s} {dp:>8s} {al:>14s}  {s['campaign']}")
+                  f"{s['iterations']:4d} {dev:>8s} {dp:>8s} {al:>14s}  {s['molecule']:22s} "
+                  f"{s['campaign']}")
         return 0
     if args.action == "show":
         if not rows:
@@ -204,6 +211,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("param_id", nargs="?", help="a parameter-set id (or its prefix)")
     p.add_argument("-l", "--launchpad")
     p.add_argument("--campaign")
+    p.add_argument("--molecule", help="only this molecule's potentials (a name or alias)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--converged", action="store_true")
     g.add_argument("--unconverged", action="store_true")

@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from cgflow.db.documents import AARunDoc, CGRunDoc, FrictionDoc, ParameterSetDoc, PotentialDoc
+from cgflow.molecule.registry import DEFAULT_MOLECULE
 from cgflow.params import OPLSAA_REFERENCE
 
 #: Largest ``$in`` list of one query (a long ``$in`` is slow on the embedded server).
@@ -83,6 +84,16 @@ class SetView:
         if ps is not None and ps.molecule is not None and ps.parameter_set() == OPLSAA_REFERENCE:
             return REFERENCE_LABEL
         return self.param_id
+
+    @property
+    def molecule(self) -> str:
+        """Name of the molecule the set runs on, from its parameter-set document or its
+        AA run (2,3,4-trimethylpentane, the default, when they name none)."""
+        for doc in (self.parameter_set, self.aa_run):
+            m = getattr(doc, "molecule", None)
+            if m is not None:
+                return m.name
+        return DEFAULT_MOLECULE
 
     @property
     def key(self) -> str:

@@ -6,6 +6,8 @@ A campaign spec is a YAML file (see ``workflows/``)::
     molecule: 3-methylpentane  # a registry name (default 2,3,4-trimethylpentane) or
                                # {smiles: CCC(C)CC, name: ..., temperature_K: ...,
                                #  pressure_bar: ..., density_guess_kg_m3: ...}
+    molecules: [n-hexane, {smiles: CCC(C)CC}]  # or several (instead of molecule:): every
+                               # parameter set runs for each, at each one's state point
     space: narrow              # a shipped ParameterSpace ("narrow", "wide")
     n_sets: 2                  # how many sets to sample from the space
     seed: 7                    # sampling seed (reproducible)
@@ -41,15 +43,30 @@ The molecule's state point (:class:`cgflow.molecule.registry.MoleculeSpec`) is t
 temperature and pressure of the all-atom runs (it replaces the preset's; the CG stage
 runs at the all-atom temperature), and the stable id of every set includes the molecule
 unless it is the default (:meth:`~cgflow.molecule.registry.MoleculeSpec.set_id`).
+
+With ``molecules:`` (a list of the same entries, exclusive with ``molecule:``) every
+parameter set runs for each molecule, as its own branch of the one campaign workflow:
+:meth:`CampaignSpec.branches` pairs each set with :meth:`CampaignSpec.for_molecule`, the
+spec of one molecule (its state point, its ids), so the same parameters on two molecules
+are two results. Every entry is resolved (and an unsupported molecule refused naming the
+entry, the atom and the SMILES) when the spec is validated, before anything is written.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cgflow.errors import InvalidInputError, format_validation_error
 from cgflow.ibi.friction import FrictionSettings
@@ -72,6 +89,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: memory and time of building the workflow grow linearly with it).
 MAX_N_SETS = 1000
 
+#: One entry of ``molecules:`` (a registry name or a mapping, as ``molecule:``).
+MoleculeEntrySpec = Annotated[MoleculeSpec, BeforeValidator(resolve_molecule)]
+
 
 class CampaignSpec(BaseModel):
     """A validated campaign spec. See the module docstring for the YAML form."""
@@ -82,6 +102,8 @@ class CampaignSpec(BaseModel):
     description: str = ""
     #: the molecule and its state point (a registry name or a mapping, see the docstring)
     molecule: MoleculeSpec = Field(default_factory=default_molecule_spec)
+    #: several molecules (exclusive with ``molecule``): every set runs for each
+    molecules: list[MoleculeEntrySpec] | None = Field(default=None, min_length=1)
     space: str = "narrow"
     #: sets sampled from the space; at most MAX_N_SETS (what ``cgflow campaign build``
     #: builds in bounded memory and time, ``benchmarks/campaign_build.py``)
@@ -144,16 +166,38 @@ class CampaignSpec(BaseModel):
         return v
 
     @model_validator(mode="after")
+    def _one_or_several_molecules(self) -> CampaignSpec:
+        if self.molecules is None:
+            return self
+        if "molecule" in self.model_fields_set:
+            raise ValueError("molecule and molecules are both given: name one molecule "
+                             "(molecule:) or several (molecules:), not both")
+        seen: dict[str, int] = {}
+        for i, m in enumerate(self.molecules):
+            key = self._state_key(m)
+            if key in seen:
+                raise ValueError(f"molecules[{i}] = {m.name!r}: the same molecule at the same "
+                                 f"state point as molecules[{seen[key]}] (its sets would "
+                                 "have the same ids)")
+            seen[key] = i
+        return self
+
+    @staticmethod
+    def _state_key(m: MoleculeSpec) -> str:
+        return f"{m.smiles}|{m.temperature_k:.10g}|{m.pressure_bar:.10g}"
+
+    @model_validator(mode="after")
     def _ibi_temperature(self) -> CampaignSpec:
         # the CG stage runs at the all-atom temperature; a different one set by hand is
         # a mistake, said here rather than after the all-atom runs
         if "temperature_k" in self.ibi.model_fields_set:
-            aa_t = self.aa_preset.temperature_k
-            if abs(self.ibi.temperature_k - aa_t) > 0.5:
-                raise ValueError(f"ibi.temperature_k = {self.ibi.temperature_k}: differs from "
-                                 f"the all-atom temperature {aa_t} K of molecule "
-                                 f"{self.molecule.name!r} with preset {self.preset!r} (the CG "
-                                 "stage runs at the AA temperature)")
+            for one in self.campaign_molecules:
+                aa_t = self.for_molecule(one).aa_preset.temperature_k
+                if abs(self.ibi.temperature_k - aa_t) > 0.5:
+                    raise ValueError(
+                        f"ibi.temperature_k = {self.ibi.temperature_k}: differs from the "
+                        f"all-atom temperature {aa_t} K of molecule {one.name!r} with "
+                        f"preset {self.preset!r} (the CG stage runs at the AA temperature)")
         return self
 
     @model_validator(mode="after")
@@ -168,6 +212,9 @@ class CampaignSpec(BaseModel):
         a = self.active
         if a is None:
             return self
+        if self.molecules is not None:
+            raise ValueError("molecules: active-learning campaigns run on one molecule "
+                             "(2,3,4-trimethylpentane) for now; remove active: or molecules:")
         if not self.molecule.is_default:
             # the rounds store and look up their sets by the parameter sets' own ids
             raise ValueError(f"molecule = {self.molecule.name!r}: active-learning campaigns "
@@ -191,6 +238,32 @@ class CampaignSpec(BaseModel):
         return self
 
     # --- derived ---------------------------------------------------------------------
+
+    @property
+    def campaign_molecules(self) -> list[MoleculeSpec]:
+        """The molecules the campaign runs: ``molecules``, else the one ``molecule``."""
+        return list(self.molecules) if self.molecules is not None else [self.molecule]
+
+    @property
+    def is_multi_molecule(self) -> bool:
+        """Whether the spec names its molecules with ``molecules:`` (labels and Firework
+        names then name the molecule)."""
+        return self.molecules is not None
+
+    def for_molecule(self, molecule: MoleculeSpec) -> CampaignSpec:
+        """This spec on one ``molecule`` alone (its state point in :attr:`aa_preset`, its
+        ids in :meth:`set_id`), as the branches of that molecule run it."""
+        return self.model_copy(update={"molecule": molecule, "molecules": None})
+
+    def branches(self, sets: list[ParameterSet]) -> list[tuple[CampaignSpec, ParameterSet]]:
+        """Every (spec of one molecule, parameter set) the campaign runs: set by set in
+        campaign order, each for every molecule in the spec's order."""
+        specs = [self.for_molecule(m) for m in self.campaign_molecules]
+        return [(one, ps) for ps in sets for one in specs]
+
+    def set_ids(self, sets: list[ParameterSet]) -> list[str]:
+        """Stable ids of every branch (:meth:`branches`): one per set and molecule."""
+        return [one.set_id(ps) for one, ps in self.branches(sets)]
 
     @property
     def n_sampled(self) -> int:

@@ -42,5 +42,9 @@ SPEC_STAGE = "cgflow_stage"
 SPEC_IBI_ITERATION = "ibi_iteration"
 SPEC_FRICTION_TRIAL = "friction_trial"
 SPEC_ACTIVE_ROUND = "active_round"
-#: The spec keys a detour copies from the Firework that adds it.
-INHERITED_SPEC_KEYS = (SPEC_CAMPAIGN, SPEC_PARAM_ID, SPEC_LABEL, "_category", "_priority")
+#: The molecule's name (Fireworks of a molecule other than the default, and of every
+#: branch of a campaign of several molecules).
+SPEC_MOLECULE = "molecule"
+#: The spec keys a detour copies from the Firework that adds it (those it has).
+INHERITED_SPEC_KEYS = (SPEC_CAMPAIGN, SPEC_PARAM_ID, SPEC_LABEL, SPEC_MOLECULE, "_category",
+                       "_priority")

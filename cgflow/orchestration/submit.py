@@ -227,13 +227,14 @@ def submit_campaign(spec_path: str | Path, lp_file: Path, category: str = "cgflo
         ensure_launchpad_initialised(lp)
         migrate_firetask_names(lp.db)
         if not again:
-            queued = queued_fireworks(lp, spec.name, [spec.set_id(ps) for ps in sets])
+            set_ids = spec.set_ids(sets)
+            queued = queued_fireworks(lp, spec.name, set_ids)
             if queued:
                 n_sets = len({d["spec"]["param_id"] for d in lp.fireworks.find(
                     {"fw_id": {"$in": queued}}, {"spec.param_id": 1})})
                 raise AlreadyQueuedError(
                     f"campaign {spec.name!r} is already queued: {n_sets} of its "
-                    f"{len(sets)} parameter set(s) have Fireworks waiting or running "
+                    f"{len(set_ids)} parameter set(s) have Fireworks waiting or running "
                     f"({len(queued)} Fireworks, fw_id {queued[0]}..{queued[-1]}); nothing "
                     "was added (cgflow campaign submit --again queues it a second time)",
                     spec, sets, queued)

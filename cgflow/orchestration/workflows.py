@@ -24,6 +24,12 @@ Every Firework's spec carries ``campaign``, ``param_id`` and ``cgflow_stage`` (f
 ``cgflow campaign status`` and plain queries of the ``fireworks`` collection), and
 ``_category`` (``cgflow`` by default) so FireWorkers can select them. The branches of
 different parameter sets are independent: one that fails does not stop the others.
+
+A campaign of several molecules (``molecules:``) has one branch per parameter set and
+molecule (:meth:`~cgflow.orchestration.campaign.CampaignSpec.branches`), each with the
+set's id on its molecule; their Fireworks also carry ``molecule`` (the molecule's name,
+as the Fireworks of any molecule but the default do), and their labels and names name
+it (``reference@n-hexane``), so that every branch is told apart.
 """
 
 from __future__ import annotations
@@ -43,7 +49,12 @@ from cgflow.orchestration.firetasks.active import round_firework
 from cgflow.orchestration.firetasks.cg import CGProductionTask, iteration_firework
 from cgflow.orchestration.firetasks.friction import friction_firework
 from cgflow.orchestration.firetasks.train import TrainModelsTask
-from cgflow.orchestration.stage_names import INHERITED_SPEC_KEYS, SPEC_STAGE, Stage
+from cgflow.orchestration.stage_names import (
+    INHERITED_SPEC_KEYS,
+    SPEC_MOLECULE,
+    SPEC_STAGE,
+    Stage,
+)
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
 from cgflow.stages.cg import IterationPlan
 
@@ -55,20 +66,27 @@ AA_STEPS = (
 )
 
 
-def label_for(ps: ParameterSet, set_id: str | None = None) -> str:
+def label_for(ps: ParameterSet, set_id: str | None = None,
+              molecule: str | None = None) -> str:
     """Short human label of a parameter set: ``reference`` or its id (``set_id``, the id
-    on the campaign's molecule, when given)."""
-    return "reference" if ps.id == OPLSAA_REFERENCE.id else (set_id or ps.id)
+    on the campaign's molecule, when given), with ``@molecule`` when given (the branches
+    of a campaign of several molecules)."""
+    label = "reference" if ps.id == OPLSAA_REFERENCE.id else (set_id or ps.id)
+    return f"{label}@{molecule}" if molecule else label
 
 
 def parameter_set_fireworks(
-    spec: CampaignSpec, ps: ParameterSet, category: str = "cgflow", priority: int = 0
+    spec: CampaignSpec, ps: ParameterSet, category: str = "cgflow", priority: int = 0,
+    *, name_molecule: bool = False,
 ) -> list[Firework]:
-    """The dependent Fireworks of one parameter set, in order.
+    """The dependent Fireworks of one parameter set on the spec's ``molecule``, in order.
 
     ``priority`` is FireWorks' ``_priority`` (higher runs first): sets are prioritised in
     campaign order, so that the reference set and the early sets finish first.
+    ``name_molecule`` puts the molecule's name into the label (a campaign of several).
     """
+    set_id = spec.set_id(ps)
+    label = label_for(ps, set_id, spec.molecule.name if name_molecule else None)
     task_params: dict[str, Any] = {
         "campaign": spec.name,
         "param_set": ps.model_dump(),
@@ -77,36 +95,39 @@ def parameter_set_fireworks(
     }
     if not spec.molecule.is_default:
         task_params["molecule"] = spec.molecule.model_dump(mode="json")
+    named = {SPEC_MOLECULE: spec.molecule.name} if (
+        name_molecule or not spec.molecule.is_default) else {}
     if spec.preset_overrides:
         task_params["preset_overrides"] = spec.preset_overrides
     fws: list[Firework] = []
     for stage, task_cls in AA_STEPS:
         fw_spec = {
             "campaign": spec.name,
-            "param_id": spec.set_id(ps),
-            "label": label_for(ps, spec.set_id(ps)),
+            "param_id": set_id,
+            "label": label,
             SPEC_STAGE: stage.value,
             "_category": category,
             "_priority": priority,
+            **named,
         }
         fws.append(Firework(
             [task_cls(**task_params)],
             spec=fw_spec,
-            name=f"{spec.name}:{label_for(ps, spec.set_id(ps))}:{stage}",
+            name=f"{spec.name}:{label}:{stage}",
             parents=fws[-1:] or None,
         ))
     if spec.cg_stage:
         cg_params = dict(task_params, ibi=spec.ibi.model_dump())
         cg_params.pop("space", None)
         cg_params.pop("preset_overrides", None)
-        base = {k: fws[-1].spec[k] for k in INHERITED_SPEC_KEYS}
+        base = {k: fws[-1].spec[k] for k in INHERITED_SPEC_KEYS if k in fws[-1].spec}
         first = iteration_firework(cg_params, base, IterationPlan(iteration=0))
         first.parents = [fws[-1]]
         fws.append(first)
         fws.append(Firework(
             [CGProductionTask(**cg_params)],
             spec=dict(base, **{SPEC_STAGE: Stage.CG_PRODUCTION.value}),
-            name=f"{spec.name}:{label_for(ps, spec.set_id(ps))}:{Stage.CG_PRODUCTION.value}",
+            name=f"{spec.name}:{label}:{Stage.CG_PRODUCTION.value}",
             parents=[first],
         ))
         if spec.friction.enabled:
@@ -132,11 +153,14 @@ def training_firework(spec: CampaignSpec, category: str = "cgflow",
 def campaign_workflow(
     spec: CampaignSpec, sets: list[ParameterSet], category: str = "cgflow"
 ) -> Workflow:
-    """The whole campaign as one Workflow (one independent branch per parameter set)."""
+    """The whole campaign as one Workflow (one independent branch per parameter set and
+    molecule, :meth:`~cgflow.orchestration.campaign.CampaignSpec.branches`)."""
     fws: list[Firework] = []
     leaves: list[Firework] = []
-    for i, ps in enumerate(sets):
-        branch = parameter_set_fireworks(spec, ps, category, priority=len(sets) - i)
+    branches = spec.branches(sets)
+    for i, (one, ps) in enumerate(branches):
+        branch = parameter_set_fireworks(one, ps, category, priority=len(branches) - i,
+                                         name_molecule=spec.is_multi_molecule)
         fws.extend(branch)
         leaves.append(branch[-1])
     if spec.active is not None:
@@ -150,8 +174,9 @@ def campaign_workflow(
         name=f"cgflow:{spec.name}",
         metadata={
             "cgflow_campaign": spec.name,
-            "n_sets": len(sets),
-            "param_ids": [spec.set_id(ps) for ps in sets],
+            "n_sets": len(branches),
+            "param_ids": [one.set_id(ps) for one, ps in branches],
+            "molecules": [m.name for m in spec.campaign_molecules],
             "spec": spec.model_dump(mode="json"),
         },
     )
