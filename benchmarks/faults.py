@@ -1006,8 +1006,8 @@ def disk_full(trials: int, rng: np.random.Generator, env: Env) -> Tally:
 
 
 def disk_full_campaign(trials: int, rng: np.random.Generator, env: Env) -> Tally:
-    """A tiny campaign of two sets whose first set's run directory
-    (``CGFLOW_WORK_ROOT/<set id>``) is a full tmpfs, launched with ``cgflow launch``:
+    """A tiny campaign of two sets, one of them (drawn at random) with its run directory
+    (``CGFLOW_WORK_ROOT/<set id>``) on a full tmpfs, launched with ``cgflow launch``:
     that set's Firework fizzles with a reason naming "No space left on device" and the
     directory, its all-atom run is stored failed with no results, and the other set's
     all-atom Fireworks all complete with a stored result."""
