@@ -282,9 +282,9 @@ def ibi_vs_votca_aa(r: dict[str, Any], path: Path) -> Path:
             a_u.plot(fin["potential_r_nm"], fin["u_kj_mol"], color=colour, lw=1.2, label=tag)
             a_g.plot(fin["r_nm"], fin["g"], color=colour, lw=1.0, label=tag)
         a_u.set(xlim=(0.3, c["target"]["r_nm"][-1]), ylim=(u_min, 6.0), xlabel="r (nm)",
-                ylabel="U (kJ/mol)", title=f"{pid}: potential at the criterion")
+                ylabel="U (kJ/mol)", title=f"{pid}: potential (converged, else the last)")
         a_g.set(xlim=(0.3, c["target"]["r_nm"][-1]), xlabel="r (nm)", ylabel="g(r)",
-                title=f"{pid}: RDF at the criterion")
+                title=f"{pid}: RDF (converged, else the last)")
         a_u.legend(fontsize=7, frameon=False)
         a_g.legend(fontsize=7, frameon=False)
     fig.suptitle(f"IBI against VOTCA csg_inverse on all-atom targets ({_title_date(r)})",
