@@ -64,22 +64,14 @@ def moleculetype_lines(
         out.append(f"{n:5d}  {a.opls_type:<9s} 1  {mol.name:<5s} {a.name:<5s} "
                    f"{a.charge_group:4d}  {a.charge:8.3f}  {a.mass:9.5f}")
     out += ["", "[ bonds ]", ";  ai    aj funct  b0 (nm)  kb (kJ/mol/nm^2)"]
-    for b in mol.bonds:
-        line = f"{b.i + 1:5d} {b.j + 1:5d}  1"
-        if explicit:
-            line += (f"  {_g(getattr(ps, f'bond_{b.kind}_r0'))}"
-                     f"  {_g(getattr(ps, f'bond_{b.kind}_k'))}")
-        out.append(f"{line}  ; {b.kind}")
+    out += [_harmonic_line((b.i, b.j), b.kind, "bond", "r0", ps if explicit else None)
+            for b in mol.bonds]
     out += ["", "[ pairs ]", ";  ai    aj funct"]
     for i, j in mol.pairs:
         out.append(f"{i + 1:5d} {j + 1:5d}  1")
     out += ["", "[ angles ]", ";  ai    aj    ak funct  theta0 (deg)  k (kJ/mol/rad^2)"]
-    for a in mol.angles:
-        line = f"{a.i + 1:5d} {a.j + 1:5d} {a.k + 1:5d}  1"
-        if explicit:
-            line += (f"  {_g(getattr(ps, f'angle_{a.kind}_theta0'))}"
-                     f"  {_g(getattr(ps, f'angle_{a.kind}_k'))}")
-        out.append(f"{line}  ; {a.kind}")
+    out += [_harmonic_line((a.i, a.j, a.k), a.kind, "angle", "theta0",
+                           ps if explicit else None) for a in mol.angles]
     if explicit:
         out += ["", "[ dihedrals ]", ";  ai    aj    ak    al funct  C1 C2 C3 C4 (kJ/mol)"]
     else:
@@ -93,6 +85,18 @@ def moleculetype_lines(
             line = f"{d.i + 1:5d} {d.j + 1:5d} {d.k + 1:5d} {d.l + 1:5d}  3"
         out.append(f"{line}  ; {d.kind}")
     return out
+
+
+def _harmonic_line(atoms: tuple[int, ...], kind: str, term: str, eq: str,
+                   ps: ParameterSet | None) -> str:
+    """One line of ``[ bonds ]`` or ``[ angles ]`` (function 1, harmonic): the atoms
+    (0-based in, 1-based out), and with ``ps`` its equilibrium value ``{term}_{kind}_{eq}``
+    and force constant ``{term}_{kind}_k``; the term's kind as a comment."""
+    line = " ".join(f"{i + 1:5d}" for i in atoms) + "  1"
+    if ps is not None:
+        line += (f"  {_g(getattr(ps, f'{term}_{kind}_{eq}'))}"
+                 f"  {_g(getattr(ps, f'{term}_{kind}_k'))}")
+    return f"{line}  ; {kind}"
 
 
 def topology_text(
