@@ -294,6 +294,33 @@ def _field_check(source: str, data: Mapping[str, Any], key: str, types: tuple[ty
         raise InvalidInputError(f"{source}: field {key!r}: value {value!r}: expected {expect}")
 
 
+def _fields_check(source: str, data: Mapping[str, Any],
+                  rules: Mapping[str, tuple[tuple[type, ...], str]]) -> None:
+    """:func:`_field_check` of every ``key: (types, expected)`` of ``rules``."""
+    for key, (types, expect) in rules.items():
+        _field_check(source, data, key, types, expect)
+
+
+_TEXT = ((str,), "text")
+
+#: The checked fields of a launchpad file (the port's range is checked apart).
+LAUNCHPAD_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    **{key: _TEXT for key in ("host", "name", "username", "password", "authsource", "logdir",
+                              "strm_lvl")},
+    "uri_mode": ((bool,), "true or false"),
+    "mongoclient_kwargs": ((dict,), "a mapping"),
+    "port": ((int,), "an integer port from 1 to 65535"),
+}
+
+#: The checked fields of a FireWorker file (a category list's items are checked apart).
+FWORKER_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": _TEXT,
+    "category": ((str, list), "text or a list of text"),
+    "query": ((dict, str), "a mapping (a MongoDB query)"),
+    "env": ((dict,), "a mapping"),
+}
+
+
 def read_launchpad_file(path: str | Path) -> dict[str, Any]:
     """A FireWorks launchpad file (``my_launchpad.yaml``), its fields checked.
 
@@ -312,11 +339,7 @@ def read_launchpad_file(path: str | Path) -> dict[str, Any]:
     if not data.get("host") and not data.get("name"):
         raise InvalidInputError(f"{source}: expected the fields 'host' and 'name' of a "
                                 f"FireWorks launchpad file, got {sorted(map(str, data))}")
-    for key in ("host", "name", "username", "password", "authsource", "logdir", "strm_lvl"):
-        _field_check(source, data, key, (str,), "text")
-    _field_check(source, data, "uri_mode", (bool,), "true or false")
-    _field_check(source, data, "mongoclient_kwargs", (dict,), "a mapping")
-    _field_check(source, data, "port", (int,), "an integer port from 1 to 65535")
+    _fields_check(source, data, LAUNCHPAD_FIELDS)
     port = data.get("port")
     if port is not None and not 1 <= port <= 65535:
         raise InvalidInputError(f"{source}: field 'port': value {port!r}: expected an "
@@ -336,13 +359,10 @@ def read_fworker_file(path: str | Path) -> dict[str, Any]:
     """
     source = f"FireWorker file {Path(path)}"
     data = read_yaml_mapping(path, "FireWorker file")
-    _field_check(source, data, "name", (str,), "text")
-    _field_check(source, data, "category", (str, list), "text or a list of text")
+    _fields_check(source, data, FWORKER_FIELDS)
     if isinstance(data.get("category"), list) and not all(
             isinstance(c, str) for c in data["category"]):
         raise InvalidInputError(f"{source}: field 'category': value {data['category']!r}: "
                                 "expected text or a list of text")
-    _field_check(source, data, "query", (dict, str), "a mapping (a MongoDB query)")
-    _field_check(source, data, "env", (dict,), "a mapping")
     return data
 
