@@ -64,6 +64,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -151,18 +152,13 @@ class CampaignSpec(BaseModel):
                 "several campaigns with different seeds instead")
         return v
 
-    @field_validator("space")
+    @field_validator("space", "preset")
     @classmethod
-    def _space(cls, v: str) -> str:
-        if v not in SPACES:
-            raise ValueError(f"unknown space {v!r} (expected one of {sorted(SPACES)})")
-        return v
-
-    @field_validator("preset")
-    @classmethod
-    def _preset(cls, v: str) -> str:
-        if v not in AA_PRESETS:
-            raise ValueError(f"unknown preset {v!r} (expected one of {sorted(AA_PRESETS)})")
+    def _known_name(cls, v: str, info: ValidationInfo) -> str:
+        known = SPACES if info.field_name == "space" else AA_PRESETS
+        if v not in known:
+            raise ValueError(f"unknown {info.field_name} {v!r} (expected one of "
+                             f"{sorted(known)})")
         return v
 
     @model_validator(mode="after")
