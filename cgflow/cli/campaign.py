@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cgflow.cli.common import launchpad_file, molecule_matches, open_store, say
+from cgflow.cli.common import command_group, launchpad_file, molecule_matches, open_store, say
 from cgflow.errors import InvalidInputError
 
 
@@ -206,8 +206,7 @@ def format_results_table(rows: list[dict[str, Any]]) -> str:
 
 def add_parser(sub: Any) -> None:
     """Register ``cgflow campaign`` and ``cgflow launch``."""
-    camp = sub.add_parser("campaign", help="build, submit and inspect campaigns")
-    csub = camp.add_subparsers(dest="campaign_cmd", required=True)
+    csub = command_group(sub, "campaign", "build, submit and inspect campaigns")
     b = csub.add_parser("build", help="write a campaign's workflow file for `lpad add`")
     b.add_argument("spec", help="a spec file or the name of a shipped spec (e.g. demo)")
     b.add_argument("-o", "--output", required=True)

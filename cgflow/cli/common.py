@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import Any
 
 
+def command_group(sub: Any, name: str, help_text: str) -> Any:
+    """Register the command group ``cgflow NAME`` (its subcommand required, stored as
+    ``NAME_cmd``) and return its subparsers."""
+    group = sub.add_parser(name, help=help_text)
+    return group.add_subparsers(dest=f"{name}_cmd", required=True)
+
+
 def say(msg: str = "") -> None:
     """Print a line at once (progress must reach a log or a pipe while it happens)."""
     print(msg, flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cgflow.cli.common import open_store, say
+from cgflow.cli.common import command_group, open_store, say
 
 
 def cmd_dataset_export(args: argparse.Namespace) -> int:
@@ -33,8 +33,7 @@ def cmd_dataset_merge(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``cgflow dataset``."""
-    ds = sub.add_parser("dataset", help="a campaign's results as files")
-    dsub = ds.add_subparsers(dest="dataset_cmd", required=True)
+    dsub = command_group(sub, "dataset", "a campaign's results as files")
     de = dsub.add_parser("export", help="write dataset.npz and sets.json of a campaign")
     de.add_argument("name")
     de.add_argument("-o", "--output", required=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cgflow.cli.common import say
+from cgflow.cli.common import command_group, say
 
 
 def cmd_params_check(args: argparse.Namespace) -> int:
@@ -19,8 +19,7 @@ def cmd_params_check(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``cgflow params``."""
-    pa = sub.add_parser("params", help="parameter sets")
-    psub = pa.add_subparsers(dest="params_cmd", required=True)
+    psub = command_group(sub, "params", "parameter sets")
     c = psub.add_parser("check", help="validate a parameter set file (YAML or JSON)")
     c.add_argument("file")
     c.add_argument("--units", choices=["gromacs", "lammps"], default=None,
