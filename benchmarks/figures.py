@@ -416,16 +416,20 @@ def molecule_densities(r: dict[str, Any], path: Path) -> Path:
     registry liquid, with the 5 % band around experiment; uncertain values hatched."""
     rows = r["molecules"]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.0 * len(rows) + 2.0), 4.0),
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.0 * len(rows) + 4.0), 4.2),
                            layout="constrained")
     w = 0.38
     ax.bar(x - w / 2, [m["density_kg_m3"] for m in rows], w,
            yerr=[m["density_err_kg_m3"] for m in rows], capsize=3, color=COLOURS[0],
            label="simulated (OPLS-AA, demo)")
+    bars = ax.bar(x + w / 2, [m["experimental_kg_m3"] for m in rows], w, color=COLOURS[1],
+                  label="experimental (registry)")
+    for bar, m in zip(bars, rows, strict=True):
+        if not m["certain"]:
+            bar.set_hatch("//")
+            bar.set_edgecolor("white")
     for i, m in enumerate(rows):
         exp = m["experimental_kg_m3"]
-        ax.bar(i + w / 2, exp, w, color=COLOURS[1], hatch="" if m["certain"] else "//",
-               edgecolor="white", label="experimental" if i == 0 else None)
         ax.plot([i - w, i + w], [exp * (1 - r["goal_rel"])] * 2, color="k", lw=0.7, ls="--")
         ax.plot([i - w, i + w], [exp * (1 + r["goal_rel"])] * 2, color="k", lw=0.7, ls="--",
                 label="experimental +- 5 %" if i == 0 else None)
@@ -436,9 +440,18 @@ def molecule_densities(r: dict[str, Any], path: Path) -> Path:
     ax.set_ylim(lo * 0.85, hi * 1.12)
     ax.set_xticks(x, [m["molecule"] for m in rows], rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("liquid density (kg/m$^3$)")
-    ax.set_title(f"reference densities, {len(rows)} of {r['n_registry']} registry liquids "
-                 f"(hatched: experimental value not certain; {_title_date(r)})", fontsize=9)
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_title(f"OPLS-AA reference densities, {len(rows)} of {r['n_registry']} registry "
+                 f"liquids ({_title_date(r)})\nhatched: experimental value not certain; "
+                 "label: deviation from experiment", fontsize=9)
+    from matplotlib.patches import Patch
+
+    handles, labels = ax.get_legend_handles_labels()
+    keep = [(h, lab) for h, lab in zip(handles, labels, strict=True)
+            if not lab.startswith("experimental (")]
+    keep.append((Patch(color=COLOURS[1]), "experimental (registry)"))
+    # beside the bars, not over them (a patch of the bars' colour would vanish on them)
+    ax.legend(*zip(*keep, strict=True), fontsize=8, frameon=False, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 
