@@ -4,6 +4,8 @@ write nothing; the tables name each row's molecule. Pure Python and the job data
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cgflow.errors import InvalidInputError
@@ -54,7 +56,8 @@ def test_a_two_molecule_workflow_has_one_branch_per_molecule_and_set():
 
 
 def test_the_shipped_multi_molecule_spec():
-    spec, sets = load_campaign_spec("workflows/tiny-alkanes.yaml")
+    spec, sets = load_campaign_spec(Path(__file__).resolve().parents[1] / "workflows"
+                                    / "tiny-alkanes.yaml")
     names = [m.name for m in spec.campaign_molecules]
     assert len(names) in (2, 3) and len(set(names)) == len(names)
     assert len(set(spec.set_ids(sets))) == len(names) * len(sets)
