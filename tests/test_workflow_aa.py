@@ -93,16 +93,20 @@ def test_bad_spec_is_refused_and_nothing_written(launchpad, launchpad_file, tmp_
         assert store.counts().get("parameter_sets", 0) == 0
 
 
-def _mdrun_pids(deffnm: str) -> list[int]:
+def _mdrun_pids(deffnm: str, under: Path) -> list[int]:
+    """The mdrun processes of ``-deffnm deffnm`` that run in a directory below ``under``
+    (this test's own: never another user's or test's runs on the machine)."""
     pids = []
+    root = under.resolve()
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:
             argv = (d / "cmdline").read_bytes().split(b"\0")
+            cwd = (d / "cwd").resolve()
         except OSError:
             continue
-        if b"mdrun" in argv and deffnm.encode() in argv:
+        if b"mdrun" in argv and deffnm.encode() in argv and cwd.is_relative_to(root):
             pids.append(int(d.name))
     return pids
 
@@ -112,7 +116,7 @@ def _kill_production_after_checkpoint(run_dir: Path, killed: list[int], stop: th
     cpt = run_dir / "prod.cpt"
     while not stop.is_set():
         if cpt.exists():
-            pids = _mdrun_pids("prod")
+            pids = _mdrun_pids("prod", run_dir)
             if pids:
                 for pid in pids:
                     os.kill(pid, signal.SIGKILL)
