@@ -26,19 +26,24 @@ Order: the molecules whose experimental value the registry marks certain first, 
 group smallest first (fewest atoms, then the registry's order), the default
 2,3,4-trimethylpentane last, since the demo measures it already. Results are written
 after every molecule to ``benchmarks/results/molecule_densities.{json,md,png}``; a rerun
-skips the molecules already there (``--redo`` to run them again). The comparison is made
-again from the registry at every write (``--table``: only that), so a corrected
+skips the molecules already there (``--redo`` to run them again), ``--only`` runs some
+and keeps the others' results. Each molecule's row records its own run (time, command,
+threads, niceness, load), so the table's header says how each was made. The comparison
+is made again from the registry at every write (``--table``: only that), so a corrected
 experimental value is compared without running again.
 
 Run::
 
     nohup nice -n 19 .venv/bin/python benchmarks/molecule_densities.py > /tmp/dens.log 2>&1 &
+    nice -n 19 .venv/bin/python benchmarks/molecule_densities.py --threads 2 --only neopentane
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import shutil
 import sys
 import time
@@ -71,9 +76,15 @@ def molecule_order(entries: tuple[MoleculeEntry, ...]) -> list[MoleculeEntry]:
                                           index[e.name]))
 
 
+def utc_now() -> str:
+    """The time now, UTC, to the minute."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def run_molecule(entry: MoleculeEntry, preset_name: str, threads: int,
                  work: Path) -> dict[str, Any]:
-    """The all-atom stage of the OPLS-AA reference on one molecule and its density row."""
+    """The all-atom stage of the OPLS-AA reference on one molecule and its density row
+    (without its run record, see :func:`main`)."""
     spec = CampaignSpec(name="density", molecule=entry.name, preset=preset_name,
                         threads=threads)
     preset = spec.aa_preset
@@ -82,6 +93,7 @@ def run_molecule(entry: MoleculeEntry, preset_name: str, threads: int,
     if run_dir.exists():
         shutil.rmtree(run_dir)
     load0 = load_average()
+    started = utc_now()
     t0 = time.perf_counter()
     reports = aa.build(run_dir, OPLSAA_REFERENCE, preset, molecule=mol)
     reports += aa.equilibrate(run_dir, OPLSAA_REFERENCE, preset)
@@ -97,7 +109,7 @@ def run_molecule(entry: MoleculeEntry, preset_name: str, threads: int,
         "simulated_pressure_bar": res.pressure_bar,
         "density_kg_m3": res.density_kg_m3, "density_err_kg_m3": res.density_err_kg_m3,
         "production_ps": res.production_ps,
-        "wall_s": wall,
+        "wall_s": wall, "started_utc": started, "finished_utc": utc_now(),
         "stage_wall_s": {r.stage: r.wall_s for r in reports},
         "load_before": load0, "load_after": load_average(),
     }
@@ -128,17 +140,68 @@ def compare(row: dict[str, Any], entry: MoleculeEntry) -> dict[str, Any]:
     )
 
 
+def run_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One Markdown list item per run: its time, command, GROMACS threads and the 1-minute
+    load average before and after (the machine is shared)."""
+    lines = []
+    for r in sorted(rows, key=lambda r: r["run"]["utc"]):
+        run = r["run"]
+        when = run["utc"]
+        lines.append(
+            f"- {r['molecule']}: {when} UTC, `{run['command']}`, "
+            f"{run['threads']} GROMACS thread{'s' if run['threads'] != 1 else ''}, "
+            f"load (1 min) {r['load_before'][0]:.1f} before, {r['load_after'][0]:.1f} after")
+    return lines
+
+
+def merge(previous: dict[str, Any] | None, preset: str,
+          order: list[MoleculeEntry]) -> dict[str, dict[str, Any]]:
+    """The rows of an earlier results file to keep, by molecule: all of them if it was
+    made with the same preset, of the registry's molecules (``order``), else none."""
+    if not previous or previous.get("preset") != preset:
+        return {}
+    names = {e.name for e in order}
+    return {r["molecule"]: r for r in previous.get("molecules", []) if r["molecule"] in names}
+
+
+def summary(done: dict[str, dict[str, Any]], order: list[MoleculeEntry], *, preset: str,
+            command: str) -> dict[str, Any]:
+    """The results of all molecules in ``done`` (compared with the registry again), in the
+    registry's ``order`` (all of its molecules, whichever were run this time)."""
+    entries = {e.name: e for e in order}
+    rows = [compare(done[e.name], entries[e.name]) for e in order if e.name in done]
+    return {
+        "date": utc_now() + " UTC",
+        "command": command, "preset": preset,
+        "machine": {"cpu": cpu_model()}, "goal_rel": GOAL_REL,
+        "expansion_per_k": EXPANSION_PER_K,
+        "n_registry": len(order), "order": [e.name for e in order],
+        "left": [e.name for e in order if e.name not in done],
+        "molecules": rows,
+    }
+
+
+def this_command(argv: list[str]) -> str:
+    """The command line of this process as run from the project's root, with its niceness
+    (``nice -n N`` when not 0)."""
+    niceness = os.nice(0)
+    return ((f"nice -n {niceness} " if niceness else "")
+            + ".venv/bin/python benchmarks/molecule_densities.py"
+            + (" " + shlex.join(argv) if argv else ""))
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The summary table."""
     rows = results["molecules"]
     lines = [
         "# Reference densities of the registry liquids (OPLS-AA, preset demo)",
         "",
-        f"Run {results['date']} on {results['machine']['cpu']} "
-        f"({results['threads']} GROMACS thread(s), `nice -n 19`, beside other work), "
-        f"command `{results['command']}`.",
+        f"Runs on {results['machine']['cpu']}, one molecule each (the runs below); "
+        f"table written {results['date']} by `{results['command']}`.",
         f"{len(rows)} of {results['n_registry']} molecules done"
         + (f"; left: {', '.join(results['left'])}." if results["left"] else "."),
+        "",
+        *run_lines(rows),
         "",
         "Simulated: mean density of the NPT production with its block-average standard "
         "error (5 blocks). Experimental: the registry's value (registry.yaml, its source "
@@ -182,44 +245,35 @@ def main(argv: list[str] | None = None) -> int:
                    "and rewrite the table and figure")
     args = p.parse_args(argv)
 
+    argv = sys.argv[1:] if argv is None else argv
     order = molecule_order(registry())
-    if args.only:
-        order = [e for e in order if e.name in set(args.only)]
-    done: dict[str, dict[str, Any]] = {}
-    if args.out.exists() and not args.redo:
-        old = json.loads(args.out.read_text())
-        if old.get("preset") == args.preset:
-            done = {r["molecule"]: r for r in old.get("molecules", [])}
-    command = ("nice -n 19 .venv/bin/python benchmarks/molecule_densities.py"
-               + (f" --preset {args.preset}" if args.preset != "demo" else "")
-               + (f" --threads {args.threads}" if args.threads != 1 else ""))
+    known = {e.name for e in order}
+    unknown = sorted(set(args.only or ()) - known)
+    if unknown:
+        p.error(f"not in the registry: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    to_run = [e for e in order if not args.only or e.name in set(args.only)]
+    done = merge(json.loads(args.out.read_text()) if args.out.exists() else None,
+                 args.preset, order)
+    command = this_command(argv)
 
     def save() -> None:
-        entries = {e.name: e for e in order}
-        rows = [compare(done[e.name], entries[e.name]) for e in order if e.name in done]
-        results = {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": command, "preset": args.preset, "threads": args.threads,
-            "machine": {"cpu": cpu_model()}, "goal_rel": GOAL_REL,
-            "expansion_per_k": EXPANSION_PER_K,
-            "n_registry": len(order), "order": [e.name for e in order],
-            "left": [e.name for e in order if e.name not in done],
-            "molecules": rows,
-        }
+        results = summary(done, order, preset=args.preset, command=command)
         write_results(args.out, results, markdown(results),
-                      figure="molecule_densities" if rows else None)
+                      figure="molecule_densities" if done else None)
 
     if args.table:
         save()
         return 0
-    for entry in order:
-        if entry.name in done:
+    for entry in to_run:
+        if entry.name in done and not args.redo:
             print(f"{entry.name}: done already", flush=True)
             continue
         print(f"{entry.name}: running ({datetime.now(UTC):%H:%M:%S} UTC)", flush=True)
-        done[entry.name] = run_molecule(entry, args.preset, args.threads, args.work)
-        save()
-    if not done:
+        row = run_molecule(entry, args.preset, args.threads, args.work)
+        started, finished = row.pop("started_utc"), row.pop("finished_utc")
+        row["run"] = {"utc": f"{started}-{finished[-5:]}",
+                      "command": command, "threads": args.threads, "nice": os.nice(0)}
+        done[entry.name] = row
         save()
     return 0
 
