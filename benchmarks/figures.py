@@ -19,7 +19,8 @@ target),
 duplicated), ``ml/alpha_models`` (GP against random forest by training-set size) and
 ``ml/reference_validation`` (the closed-loop validation table of its Markdown file),
 ``active_learning`` (test error against sets simulated, active against random),
-``molecule_densities`` (simulated against experimental density per registry liquid).
+``molecule_densities`` (simulated against experimental density per registry liquid),
+``friction`` (predicted against calibrated gamma; D / D_AA per route).
 ``votca_ibi``, ``ml/learning_curve`` and ``ml/reference_dataset`` draw their own.
 """
 
@@ -455,6 +456,54 @@ def molecule_densities(r: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
+def friction(r: dict[str, Any], path: Path) -> Path:
+    """Out-of-fold predicted against calibrated friction gamma (and the first estimate
+    gamma_0), and D / D_AA of each route to the all-atom mobility on the same sets."""
+    rows = (r.get("cv") or {}).get("rows") or []
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.5, 4.2), layout="constrained")
+    g = np.array([o["gamma"] for o in rows])
+    a1.errorbar(g, [o["gamma_pred"] for o in rows], yerr=[o["gamma_pred_std"] for o in rows],
+                fmt="o", ms=4, color=COLOURS[0], elinewidth=0.7, label="GP on gamma (CV)")
+    if rows and "gamma_ratio_pred" in rows[0]:
+        a1.plot(g, [o["gamma_ratio_pred"] for o in rows], "s", ms=4, mfc="none",
+                color=COLOURS[1], label="gamma_0(alpha_pred) x predicted ratio (CV)")
+        a1.plot(g, [o["gamma0"] for o in rows], "^", ms=3.5, color=COLOURS[4], alpha=0.6,
+                label="gamma_0 from D_AA (not a prediction)")
+    if rows:
+        lim = np.array([min(g.min(), *(o["gamma_pred"] for o in rows)) / 1.5,
+                        max(g.max(), *(o.get("gamma0", 0) for o in rows)) * 1.5])
+        a1.plot(lim, lim, "k-", lw=0.8)
+        a1.fill_between(lim, lim / 1.25, lim * 1.25, color="k", alpha=0.08, lw=0)
+    a1.set_xscale("log")
+    a1.set_yscale("log")
+    a1.set_xlabel("calibrated gamma (1/ps)")
+    a1.set_ylabel("predicted gamma (1/ps); band: factor 1.25")
+    a1.set_title(f"friction, {len(rows)} sets, 5-fold CV", fontsize=10)
+    a1.legend(fontsize=7.5, frameon=False)
+    routes = [("err_frictionless", "frictionless"), ("err_rescaled", "alpha-\nrescaled"),
+              ("err_friction_pred", "predicted\nfriction"),
+              ("err_ratio_pred", "gamma_0 x\nratio"), ("err_calibrated", "calibrated\nfriction")]
+    routes = [(k, n) for k, n in routes if rows and k in rows[0]]
+    rng = np.random.default_rng(0)
+    for x, (key, _name) in enumerate(routes):
+        y = 1 + np.array([o[key] for o in rows])
+        inside = np.abs(y - 1) <= 0.2
+        a2.plot(x + rng.uniform(-0.18, 0.18, y.size), y, "o", ms=3.5, color=COLOURS[x],
+                alpha=0.75)
+        a2.text(x, 0.02, f"{100 * inside.mean():.0f} %\nwithin 20 %", ha="center",
+                va="bottom", fontsize=7.5, transform=a2.get_xaxis_transform())
+    a2.axhspan(0.8, 1.2, color="k", alpha=0.1, lw=0)
+    a2.axhline(1.0, color="k", lw=0.8)
+    a2.set_yscale("log")
+    a2.set_ylim(bottom=min(0.12, a2.get_ylim()[0]))
+    a2.set_xticks(range(len(routes)), [n for _, n in routes], fontsize=8)
+    a2.set_ylabel("D / D_AA")
+    a2.set_title("routes to the all-atom mobility (held-out sets)", fontsize=10)
+    fig.suptitle(f"friction-matched CG dynamics on the reference sets ({_title_date(r)})",
+                 fontsize=11)
+    return _save(fig, path)
+
+
 # --- the registry ----------------------------------------------------------------------------
 
 #: name -> (result file, figure function). The figure is ``<result stem>.png``.
@@ -471,6 +520,7 @@ FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "active_learning": (RESULTS / "active_learning.json", active_learning),
     "ml/reference_validation": (ML_RESULTS / "reference_validation.md", reference_validation),
     "molecule_densities": (RESULTS / "molecule_densities.json", molecule_densities),
+    "friction": (RESULTS / "friction.json", friction),
 }
 #: Results of several files drawn into one figure: name -> (files, figure function, figure).
 COMBINED: dict[str, tuple[list[Path], Callable[[Any, Path], Path], Path]] = {}

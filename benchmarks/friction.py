@@ -13,17 +13,24 @@ target RDF, D_AA; no GROMACS) this script
    and the alpha model on the same folds, and simulates each held-out set's potential
    with its *predicted* gamma (route "potential + predicted friction"), next to the
    alpha-rescaled route D_CG(0) / alpha_pred and the calibrated route D_CG(gamma_cal);
+   and the route "gamma_0 x ratio": the first estimate gamma_0 = (kT/m)(1/D_AA - 1/D_CG(0))
+   of the predicted D_AA = D_CG(0) / alpha_pred, times the GP's gamma_cal / gamma_0 (on the
+   same folds), simulated too;
 4. ``--stage thermostats``: D_CG(0) of one set under NVE, the production's Nose-Hoover and
    the IBI stage's Langevin thermostat (0.5 ps), and a DPD calibration where a LAMMPS
    with DPD-BASIC is found (``--dpd-lmp``).
 
-Results: ``results/friction.json`` and ``results/friction.md`` (with date, machine load
-and wall time).
+Results: ``results/friction.json``, ``results/friction.md`` (with date, machine load
+and wall time) and ``results/friction.png`` (``figures.py``: predicted against calibrated
+gamma, D / D_AA per route). Each set's calibration is kept in ``<work>/<set>/calibration.json``
+and each predicted-friction run's D in ``d.json`` beside it; ``--resume`` reads them instead
+of running them again, so a stopped run goes on where it stopped.
 
 Usage::
 
     .venv/bin/python benchmarks/friction.py                       # calibrate + CV (all sets)
     .venv/bin/python benchmarks/friction.py --max-sets 10
+    .venv/bin/python benchmarks/friction.py --resume    # go on after a stop (same --work)
     .venv/bin/python benchmarks/friction.py --stage thermostats --dpd-lmp /path/to/lmp
 """
 
@@ -44,6 +51,7 @@ import numpy as np
 from _common import cpu_model, load_average
 
 from cgflow.engines import lammps
+from cgflow.ibi import friction as ffr
 from cgflow.ibi.friction import FrictionSettings
 from cgflow.ibi.production import finish_production, prepare_production
 from cgflow.jobs.lammps.job import run_lammps
@@ -103,14 +111,37 @@ def langevin_d(workdir: Path, pot, target, settings, preset, gamma: float,
     return float(finish_production(prep.workdir).diffusion.d_nm2_ps)
 
 
+def predicted_d(workdir: Path, s: dict[str, Any], preset, gamma: float,
+                trial_ps: float | None, resume: bool) -> float:
+    """:func:`langevin_d` of set ``s``, kept in ``workdir/d.json``; with ``resume``, a run of
+    the same gamma and trial length already there is read instead of run again."""
+    cache = workdir / "d.json"
+    if resume and cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved["trial_ps"] == trial_ps and math.isclose(saved["gamma"], gamma, rel_tol=1e-9):
+            return float(saved["d"])
+    target, settings, pot = set_up(s, preset)
+    d = langevin_d(workdir, pot, target, settings, preset, gamma, trial_ps)
+    cache.write_text(json.dumps({"gamma": gamma, "trial_ps": trial_ps, "d": d}) + "\n")
+    return d
+
+
 def calibrate(args, work: Path) -> dict[str, Any]:
     preset = get_cg_preset("reference")
     fs = FrictionSettings(enabled=True, trial_ps=args.trial_ps, max_trials=args.max_trials)
     rows = []
     t0 = time.perf_counter()
     for k, s in enumerate(reference_sets(args.max_sets), 1):
-        target, settings, pot = set_up(s, preset)
         d = work / s["param_id"]
+        row_file = d / "calibration.json"
+        if args.resume and row_file.exists():
+            saved = json.loads(row_file.read_text())
+            if (saved.get("trial_ps"), saved.get("max_trials")) == (args.trial_ps,
+                                                                     args.max_trials):
+                rows.append(saved["row"])
+                print(f"[{k}] {s['param_id']}: resumed from {row_file}", flush=True)
+                continue
+        target, settings, pot = set_up(s, preset)
         t_set = time.perf_counter()
         ref = frictionless(d / "production", pot, target, settings, preset)
         out = fstage.run_friction(d, pot, target, settings, preset, fs, ref,
@@ -135,6 +166,8 @@ def calibrate(args, work: Path) -> dict[str, Any]:
             "wall_s": time.perf_counter() - t_set,
         }
         rows.append(row)
+        row_file.write_text(json.dumps({"trial_ps": args.trial_ps, "max_trials": args.max_trials,
+                                        "row": row}, indent=1, default=float) + "\n")
         print(f"[{k}] {s['param_id']}: D0 {ref.d_nm2_ps:.4g} (stored {s['d_cg0_stored']:.4g}), "
               f"D_AA {s['d_aa']:.4g}: {row['status']} after {row['n_trials']} trial(s), "
               f"gamma {row['gamma']}, {row['wall_s']:.0f} s", flush=True)
@@ -149,11 +182,13 @@ def cross_validate(args, cal: dict[str, Any], work: Path) -> dict[str, Any]:
 
     preset = get_cg_preset("reference")
     sets = {s["param_id"]: s for s in reference_sets(None)}
-    rows = [r for r in cal["rows"] if r["status"] == "converged" and (r["gamma"] or 0) > 0]
+    rows = [r for r in cal["rows"] if r["status"] == "converged" and (r["gamma"] or 0) > 0
+            and (r["first_estimate"] or 0) > 0]
     n = len(rows)
     X = np.array([sets[r["param_id"]]["X"] for r in rows])
     gamma = np.array([r["gamma"] for r in rows])
     alpha0 = np.array([r["d_cg0"] / r["d_aa"] for r in rows])  # alpha of the rerun D_CG(0)
+    ratio = gamma / np.array([r["first_estimate"] for r in rows])  # gamma_cal / gamma_0
     sp = splits(n, n_folds=5, test_fraction=0.0, seed=args.seed) if n >= 5 else None
     t0 = time.perf_counter()
     out_rows = []
@@ -162,14 +197,26 @@ def cross_validate(args, cal: dict[str, Any], work: Path) -> dict[str, Any]:
     for fold, (train, test) in enumerate(sp.folds):
         fm = AccelerationFactorModel(random_state=args.seed).fit(X[train], gamma[train])
         am = AccelerationFactorModel(random_state=args.seed).fit(X[train], alpha0[train])
+        rm = AccelerationFactorModel(random_state=args.seed).fit(X[train], ratio[train])
         g_pred, g_std = fm.predict(X[test], return_std=True)
         a_pred = am.predict(X[test])
+        r_pred = rm.predict(X[test])
+        lg_m, lg_s = fm.predict_log(X[test])
+        la_m, la_s = am.predict_log(X[test])
+        lr_m, lr_s = rm.predict_log(X[test])
         for j, i in enumerate(test):
             r = rows[i]
             s = sets[r["param_id"]]
-            target, settings, pot = set_up(s, preset)
-            d_pred = langevin_d(work / r["param_id"] / "predicted", pot, target, settings,
-                                preset, float(g_pred[j]), args.trial_ps)
+            d_pred = predicted_d(work / r["param_id"] / "predicted", s, preset,
+                                 float(g_pred[j]), args.trial_ps, args.resume)
+            # gamma_0 of the predicted D_AA = D_CG(0) / alpha_pred, times the predicted
+            # gamma_cal / gamma_0: what a new set has without D_AA (its D_CG(0), its alpha)
+            g0_pred = ffr.first_estimate(r["d_cg0"], r["d_cg0"] / float(a_pred[j]), T,
+                                         set_up(s, preset)[0].mass_g_mol)
+            g_ratio = g0_pred * float(r_pred[j])
+            d_ratio = (predicted_d(work / r["param_id"] / "predicted-ratio", s, preset,
+                                   g_ratio, args.trial_ps, args.resume)
+                       if g_ratio > 0 else r["d_cg0"])
             out_rows.append({
                 "param_id": r["param_id"], "fold": fold, "gamma": r["gamma"],
                 "gamma_pred": float(g_pred[j]), "gamma_pred_std": float(g_std[j]),
@@ -179,15 +226,58 @@ def cross_validate(args, cal: dict[str, Any], work: Path) -> dict[str, Any]:
                 "err_rescaled": r["d_cg0"] / float(a_pred[j]) / r["d_aa"] - 1,
                 "err_calibrated": r["d_cal"] / r["d_aa"] - 1,
                 "err_frictionless": r["d_cg0"] / r["d_aa"] - 1,
+                "alpha": float(alpha0[i]), "alpha_pred": float(a_pred[j]),
+                "gamma0": r["first_estimate"], "gamma0_pred": g0_pred,
+                "ratio": float(ratio[i]), "ratio_pred": float(r_pred[j]),
+                "gamma_ratio_pred": g_ratio, "d_ratio_pred": d_ratio,
+                "err_ratio_pred": d_ratio / r["d_aa"] - 1,
+                "log_gamma_pred": [float(lg_m[j]), float(lg_s[j])],
+                "log_alpha_pred": [float(la_m[j]), float(la_s[j])],
+                "log_ratio_pred": [float(lr_m[j]), float(lr_s[j])],
             })
             o = out_rows[-1]
             print(f"[cv {fold}] {r['param_id']}: gamma {r['gamma']:.3g} pred "
                   f"{g_pred[j]:.3g} +- {g_std[j]:.2g}: D {100 * o['err_friction_pred']:+.0f} %"
-                  f" (alpha-rescaled {100 * o['err_rescaled']:+.0f} %)", flush=True)
-    lg = np.log(np.array([o["gamma_pred"] for o in out_rows])
-                / np.array([o["gamma"] for o in out_rows]))
+                  f" (alpha-rescaled {100 * o['err_rescaled']:+.0f} %, gamma_0 x ratio "
+                  f"{g_ratio:.3g}: {100 * o['err_ratio_pred']:+.0f} %)", flush=True)
     return {"rows": out_rows, "seconds": time.perf_counter() - t0, "n_sets": n,
-            "gamma_log_rmse": float(np.sqrt(np.mean(lg**2)))}
+            **log_errors(out_rows)}
+
+
+def log_errors(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Out-of-fold RMSE of the log of gamma, alpha, gamma_cal / gamma_0 and the gamma of
+    the gamma_0 route (of the predicted mean, and of the GP's mean of the log, for
+    gamma, alpha and the ratio), the spread of log(gamma_cal / gamma_0) and the
+    correlation of log gamma_0 with log gamma_cal."""
+    def col(key: str) -> np.ndarray:
+        return np.array([o[key] for o in rows], dtype=float)
+
+    def rmse(x: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(x**2)))
+
+    out = {"gamma_log_rmse": rmse(np.log(col("gamma_pred") / col("gamma")))}
+    if rows and "alpha" in rows[0]:
+        lr = np.log(col("ratio"))
+        out.update({
+            "alpha_log_rmse": rmse(np.log(col("alpha_pred") / col("alpha"))),
+            "ratio_log_rmse": rmse(np.log(col("ratio_pred") / col("ratio"))),
+            "gamma_ratio_log_rmse": rmse(np.log(col("gamma_ratio_pred") / col("gamma"))),
+            "gamma0_pred_log_rmse": rmse(np.log(col("gamma0_pred") / col("gamma0"))),
+            "gamma_log_rmse_median": rmse(np.array([o["log_gamma_pred"][0] for o in rows])
+                                          - np.log(col("gamma"))),
+            "alpha_log_rmse_median": rmse(np.array([o["log_alpha_pred"][0] for o in rows])
+                                          - np.log(col("alpha"))),
+            "ratio_log_rmse_median": rmse(np.array([o["log_ratio_pred"][0] for o in rows])
+                                          - lr),
+            "log_gamma_sd": float(np.std(np.log(col("gamma")), ddof=1)),
+            "log_alpha_sd": float(np.std(np.log(col("alpha")), ddof=1)),
+            "log_ratio_sd": float(np.std(lr, ddof=1)),
+            "log_ratio_median": float(np.median(lr)),
+            "log_gamma0_gamma_corr": float(np.corrcoef(np.log(col("gamma0")),
+                                                       np.log(col("gamma")))[0, 1]),
+            "log_ratio_log_alpha_corr": float(np.corrcoef(lr, np.log(col("alpha")))[0, 1]),
+        })
+    return out
 
 
 def thermostats(args, work: Path) -> dict[str, Any]:
@@ -271,7 +361,8 @@ def report(result: dict[str, Any]) -> str:
             f" x its noise of the frictionless run's: {len(rdf_ok)} of {len(conv)}; pressure: "
             f"{len(p_ok)} of {len(conv)}. D_CG(0) rerun / stored: median "
             f"{np.median(d0):.3f} (range {d0.min():.2f}-{d0.max():.2f}). Wall time "
-            f"{cal['seconds'] / 60:.1f} min.", "",
+            f"{sum(r['wall_s'] for r in rows) / 60:.1f} min (sum over the sets, also when "
+            "resumed).", "",
             "The friction slows diffusion several times more than frictions add: the measured "
             "(1/D_AA - 1/D_CG(0)) / gamma, in units of m / kT, is "
             f"{np.median(slope):.1f} (median; {np.min(slope):.1f}-{np.max(slope):.1f}), so the "
@@ -302,20 +393,46 @@ def report(result: dict[str, Any]) -> str:
               "simulated)", "",
               f"{len(rows)} sets; friction model: the alpha model's GP on gamma; log(gamma_pred / "
               f"gamma) RMSE {cv['gamma_log_rmse']:.2f}. Wall time {cv['seconds'] / 60:.1f} min.",
-              "",
+              ""]
+        if "alpha_log_rmse" in cv:
+            L += [
+                "Out-of-fold RMSE of the log (predicted mean; in brackets the GP's mean of the "
+                f"log) against the spread (sd) of the log over the sets: gamma "
+                f"{cv['gamma_log_rmse']:.2f} ({cv['gamma_log_rmse_median']:.2f}) against "
+                f"{cv['log_gamma_sd']:.2f}; alpha {cv['alpha_log_rmse']:.2f} "
+                f"({cv['alpha_log_rmse_median']:.2f}) against {cv['log_alpha_sd']:.2f}; "
+                f"gamma_cal / gamma_0 {cv['ratio_log_rmse']:.2f} "
+                f"({cv['ratio_log_rmse_median']:.2f}) against {cv['log_ratio_sd']:.2f}. "
+                "gamma_0 = (kT/m)(1/D_AA - 1/D_CG(0)) against the calibrated gamma: "
+                f"corr(log gamma_0, log gamma) {cv['log_gamma0_gamma_corr']:.3f}, "
+                f"gamma_cal / gamma_0 median {math.exp(cv['log_ratio_median']):.3f} "
+                f"(sd of its log {cv['log_ratio_sd']:.2f}; corr with log alpha "
+                f"{cv['log_ratio_log_alpha_corr']:+.2f}). Route \"gamma_0 x ratio\": gamma_0 of "
+                "the predicted D_AA = D_CG(0) / alpha_pred times the predicted gamma_cal / "
+                f"gamma_0 (log RMSE of gamma_0 {cv['gamma0_pred_log_rmse']:.2f}, of its gamma "
+                f"{cv['gamma_ratio_log_rmse']:.2f}).", ""]
+        L += [
               "| route | D / D_AA - 1 within 20 % | median abs error |",
               "|---|---|---|"]
         for key, name in (("err_frictionless", "frictionless potential (no rescaling)"),
                           ("err_rescaled", "potential, time rescaled by the predicted alpha"),
                           ("err_friction_pred", "potential + predicted friction (simulated)"),
+                          ("err_ratio_pred", "potential + predicted friction, gamma_0 x ratio "
+                                             "(simulated)"),
                           ("err_calibrated", "potential + calibrated friction (simulated)")):
+            if key not in rows[0]:
+                continue
             med = float(np.median([abs(o[key]) for o in rows]))
             L.append(f"| {name} | {100 * frac(key):.0f} % of sets | {100 * med:.0f} % |")
-        L += ["", "| set | gamma | gamma predicted | D error, predicted friction | "
-              "D error, alpha-rescaled |", "|---|---|---|---|---|"]
+        L += ["", "| set | fold | alpha | alpha predicted | gamma | gamma predicted | "
+              "gamma_0 x ratio | D error, predicted friction | D error, gamma_0 x ratio | "
+              "D error, alpha-rescaled |", "|---|---|---|---|---|---|---|---|---|---|"]
         for o in rows:
-            L.append(f"| {o['param_id']} | {o['gamma']:.3g} | {o['gamma_pred']:.3g} +- "
-                     f"{o['gamma_pred_std']:.2g} | {_pct(o['err_friction_pred'])} | "
+            L.append(f"| {o['param_id']} | {o['fold']} | {o.get('alpha', math.nan):.3g} | "
+                     f"{o.get('alpha_pred', math.nan):.3g} | {o['gamma']:.3g} | "
+                     f"{o['gamma_pred']:.3g} +- {o['gamma_pred_std']:.2g} | "
+                     f"{o.get('gamma_ratio_pred', math.nan):.3g} | "
+                     f"{_pct(o['err_friction_pred'])} | {_pct(o.get('err_ratio_pred'))} | "
                      f"{_pct(o['err_rescaled'])} |")
         L.append("")
     th = result.get("thermostats")
@@ -354,6 +471,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dpd-lmp", help="a LAMMPS executable with DPD-BASIC")
     parser.add_argument("--work", default="/tmp/cgflow-friction-benchmark")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the per-set results already in --work (calibration.json of "
+                             "each set, d.json of each predicted-friction run)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     path = OUT / "friction.json"
@@ -375,6 +495,10 @@ def main() -> None:
         result["seconds"] = time.perf_counter() - t0
         path.write_text(json.dumps(result, indent=1, default=float) + "\n")
     (OUT / "friction.md").write_text(report(result) + "\n")
+    if result.get("cv"):
+        import figures
+
+        figures.draw("friction", path)
     print(report(result))
 
 
