@@ -234,6 +234,9 @@ def report() -> dict:
             "held": [r.get("held") for r in runs],
             "n_runs": len(runs), "n_passed": sum(r["passed"] for r in runs),
             "median_iterations": _median([r["iterations"] for r in runs]),
+            # a run not held on the rerun needs one more iteration at least
+            "median_iterations_not_held_plus_one": _median(
+                [r["iterations"] + (0 if r["passed"] else 1) for r in runs]),
             "median_wall_per_iteration_s": _median([r["wall_per_iteration_s"] for r in runs]),
             "median_cpu_per_iteration_s": _median([r["cpu_per_iteration_s"] for r in runs]),
             "load_before": [r["load_before"] for r in runs], "runs": runs}
@@ -257,12 +260,12 @@ def report() -> dict:
     vts = [k for k in ("votca_wjk", "votca_simple") if k in m]
     if "cgflow_default" in m and vts:
         best = min(vts, key=lambda k: m[k]["median_iterations"])
+        med = m["cgflow_default"]["median_iterations_not_held_plus_one"]
         goals["half_of_votca_best"] = {
-            "median_cgflow": m["cgflow_default"]["median_iterations"], "votca_best": best,
+            "median_cgflow": med, "votca_best": best,
             "votca_best_iterations": m[best]["median_iterations"],
             "votca_best_converged": bool(m[best]["n_passed"]),
-            "met": m["cgflow_default"]["median_iterations"]
-            <= 0.5 * m[best]["median_iterations"]}
+            "met": med <= 0.5 * m[best]["median_iterations"]}
         w = m["cgflow_default"]["median_wall_per_iteration_s"]
         goals["wall_per_iteration"] = {
             "cgflow_s": w, "cgflow_cpu_s": m["cgflow_default"]["median_cpu_per_iteration_s"],
@@ -320,9 +323,13 @@ def markdown(s: dict) -> str:
             ok = r.get("passed", r["converged"])
             its.append(f"{r['iterations']}" + ("" if ok else
                        (" (not held)" if r["converged"] else " (not conv.)")))
+        median = f"{mm['median_iterations']:g}"
+        plus = mm.get("median_iterations_not_held_plus_one")
+        if plus is not None and plus != mm["median_iterations"]:
+            median += f" ({plus:g} with a run not held counted one longer)"
         lines.append(
             f"| {mm['label']} | {start} | {mm['n_runs']} | {mm['n_passed']} | "
-            f"{', '.join(its)} | {mm['median_iterations']:g} | "
+            f"{', '.join(its)} | {median} | "
             f"{mm['median_wall_per_iteration_s']:.1f} | {mm['median_cpu_per_iteration_s']:.1f} "
             f"| {mm['load_before'][0]} |")
     g = s["goals"]
@@ -331,7 +338,9 @@ def markdown(s: dict) -> str:
         vt = [k for k in ("votca_wjk", "votca_simple") if f"{k}_s" in w]
         lines += [
             "", "## Goals of the issue", "",
-            f"- Median iterations at most half of VOTCA's best: cgflow {h['median_cgflow']:g}"
+            "- Median iterations at most half of VOTCA's best: cgflow "
+            f"{h['median_cgflow']:g} (a run not held on the rerun counted one iteration "
+            "longer)"
             f", {s['methods'][h['votca_best']]['label']} {h['votca_best_iterations']:g}"
             + ("" if h["votca_best_converged"] else " (not converged: the iterations it ran)")
             + f": **{'met' if h['met'] else 'not met'}**.",
@@ -340,6 +349,15 @@ def markdown(s: dict) -> str:
             + ", ".join(f"{s['methods'][k]['label']} {w[k + '_s']:.1f} s (CPU "
                         f"{w[k + '_cpu_s']:.1f} s)" for k in vt)
             + f": **{'met' if w['met'] else 'not met'}**."]
+    for mm in s["methods"].values():
+        st = mm["runs"][0].get("steps")
+        if st:
+            lw, lc, sw = (float(np.mean([x[k] for x in st]))
+                          for k in ("lammps_wall_s", "lammps_cpu_s", "step_wall_s"))
+            lines += ["", f"{mm['label']}: LAMMPS itself {lw:.1f} s wall and {lc:.1f} s CPU "
+                      f"of a step of {sw:.1f} s (the rest: VOTCA's "
+                      "scripts, `csg_stat` on the dump), setup (step 0) "
+                      f"{mm['runs'][0]['setup_wall_s']} s."]
     lines += ["", "## Per iteration", "",
               "| run | D per iteration | dP per iteration (bar) |", "|---|---|---|"]
     for mm in s["methods"].values():
