@@ -69,7 +69,7 @@ def test_bad_input_raises_before_any_write(store):
     assert store.get_aa_run(run.id) == before  # untouched
     assert store.counts() == {PARAMETER_SETS: 1, AA_RUNS: 1, "ibi_iterations": 0,
                               "potentials": 0, "cg_runs": 0, "frictions": 0, MODELS: 0,
-                              "validations": 0, "active_rounds": 0}
+                              "validations": 0, "active_rounds": 0, "synthetic_pairs": 0}
 
 
 def test_aa_run_lifecycle_and_reuse(store):

@@ -39,7 +39,11 @@ def cmd_campaign_submit(args: argparse.Namespace) -> int:
 
 
 def _sets_text(spec: Any, sets: list[Any]) -> str:
-    """``n parameter set(s)``, and on how many molecules (which) when several."""
+    """``n parameter set(s)``, and on how many molecules (which) when several; the
+    pairs and batches of a synthetic campaign."""
+    if spec.synthetic is not None:
+        return (f"{spec.synthetic.n_pairs} synthetic pair(s) in "
+                f"{len(spec.synthetic.batches())} batch(es)")
     if not spec.is_multi_molecule:
         return f"{len(sets)} parameter set(s)"
     names = [m.name for m in spec.campaign_molecules]

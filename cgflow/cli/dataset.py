@@ -1,4 +1,4 @@
-"""``cgflow dataset export | merge``: a campaign's results as files."""
+"""``cgflow dataset export | merge | pairs``: a campaign's results as files."""
 
 from __future__ import annotations
 
@@ -31,6 +31,19 @@ def cmd_dataset_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset_pairs(args: argparse.Namespace) -> int:
+    from cgflow.stages.synthetic import write_pairs
+
+    with open_store(args) as store:
+        docs = store.synthetic_pairs(args.name, args.preset)
+    out = write_pairs([d.model_dump() for d in docs], args.output,
+                      source=f"campaign {args.name!r}")
+    say(f"campaign {args.name}: {out['n_pairs']} synthetic pair(s), grid "
+        f"{out['r_nm_range'][0]:g}-{out['r_nm_range'][1]:g} nm")
+    say(f"wrote {args.output}")
+    return 0
+
+
 def add_parser(sub: Any) -> None:
     """Register ``cgflow dataset``."""
     dsub = command_group(sub, "dataset", "a campaign's results as files")
@@ -46,3 +59,10 @@ def add_parser(sub: Any) -> None:
     dm.add_argument("--name", help="name of the merged dataset (default: the campaigns "
                     "joined by '+')")
     dm.set_defaults(func=cmd_dataset_merge)
+    dp = dsub.add_parser("pairs", help="write the stored pairs of a synthetic campaign "
+                         "(.npz, the arrays benchmarks/inverse.py reads)")
+    dp.add_argument("name")
+    dp.add_argument("-o", "--output", required=True)
+    dp.add_argument("--preset")
+    dp.add_argument("-l", "--launchpad")
+    dp.set_defaults(func=cmd_dataset_pairs)

@@ -25,6 +25,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             say(f"campaign {args.campaign}: {out['status']}: "
                 f"{out.get('message') or ', '.join(out.get('models', []))}")
             return 0 if out["status"] == "trained" else 1
+        if args.action == "export":
+            return _export_model(store, args)
         docs = store.models(campaign=args.campaign)
         if args.action == "list":
             if not docs:
@@ -36,14 +38,36 @@ def cmd_models(args: argparse.Namespace) -> int:
                     say(f"{d.campaign:20s} {d.name:18s} {m.get('status', ''):18s} "
                         f"{m.get('message', '').splitlines()[0] if m.get('message') else ''}")
                 else:
-                    say(f"{d.campaign:20s} {d.name:18s} {'trained':18s} "
-                        f"{m.get('n_sets', '?')} sets, data {str(m.get('dataset_hash'))[:12]}, "
+                    size = (f"{m['n_pairs']} pairs" if "n_pairs" in m else
+                            f"{m.get('n_sets', '?')} sets, data "
+                            f"{str(m.get('dataset_hash'))[:12]}")
+                    say(f"{d.campaign:20s} {d.name:18s} {'trained':18s} {size}, "
                         f"{d.blob_size or 0} bytes")
         else:
             for d in docs:
                 if args.name and d.name != args.name:
                     continue
                 say(json.dumps(d.model_dump(mode="json"), indent=2, default=str))
+    return 0
+
+
+def _export_model(store: Any, args: argparse.Namespace) -> int:
+    """``cgflow models export NAME --campaign C -o FILE``: a stored model's weights as a
+    file (a synthetic campaign's ``structure-inverse`` is the JSON that
+    ``ibi: {initial_guess: inverse, inverse_model: FILE}`` reads)."""
+    if not (args.campaign and args.name and args.output):
+        raise InvalidInputError("cgflow models export: NAME, --campaign and -o are required")
+    doc = store.get_model(args.campaign, args.name)
+    if doc is None or not doc.gridfs_id:
+        raise InvalidInputError(f"campaign {args.campaign!r}: no stored model {args.name!r} "
+                                "with weights (cgflow models list --campaign shows them)")
+    blob = store.get_model_blob(doc.gridfs_id)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    tmp.write_bytes(blob)
+    tmp.replace(out)
+    say(f"wrote {out} ({len(blob)} bytes, model {args.name} of campaign {args.campaign})")
     return 0
 
 
@@ -85,8 +109,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Register ``cgflow models`` and ``cgflow predict``."""
     mo = sub.add_parser("models", help="models trained by a campaign's final Firework")
-    mo.add_argument("action", choices=["list", "show", "train"],
-                    help="train: (re)train a campaign's models now, as its final Firework does")
+    mo.add_argument("action", choices=["list", "show", "train", "export"],
+                    help="train: (re)train a campaign's models now, as its final Firework "
+                    "does; export: write a model's weights to -o")
     mo.add_argument("name", nargs="?")
     mo.add_argument("--campaign")
     mo.add_argument("--preset", help="train: only sets run with this preset")
@@ -94,6 +119,7 @@ def add_parser(sub: Any) -> None:
     mo.add_argument("--dataset", help="train: from this exported dataset.npz (e.g. of "
                     "'cgflow dataset merge') instead of the campaign's stored sets; the "
                     "models are stored under --campaign")
+    mo.add_argument("-o", "--output", help="export: the file to write")
     mo.add_argument("-l", "--launchpad")
     mo.set_defaults(func=cmd_models)
 

@@ -18,6 +18,7 @@ ModelDoc             ``campaign:name``              ``models`` (+ GridFS ``model
 ValidationDoc        ``models_campaign:param_id:    ``validations``
                      preset``
 ActiveRoundDoc       ``campaign:round``             ``active_rounds``
+SyntheticPairDoc     ``campaign:index``             ``synthetic_pairs``
 ===================  =============================  ======================================
 
 A parameter set is run once per preset whatever the campaign: the run documents record
@@ -844,3 +845,62 @@ def finite_or_none(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+class SyntheticPairDoc(Document):
+    """One synthetic structure-potential pair of a campaign of ``kind: synthetic``
+    (:mod:`cgflow.stages.synthetic`): a potential of the family, simulated, and the RDF
+    and pressure it gave.
+
+    Attributes
+    ----------
+    campaign, index, preset
+        The campaign, the pair's index in its sample stream, and the CG preset it ran
+        with; ``_id`` is ``f"{campaign}:{index}"``.
+    stream_seed, lammps_seed, anchor
+        Seed of the sample stream, of the LAMMPS run, and the index of the anchor
+        potential the sample was drawn around.
+    anchors, anchors_sha256, family
+        What the family was anchored on (``shipped`` or a dataset folder), the hash of
+        that file, and the family's ranges.
+    r_nm, u_kj_mol
+        The potential on the IBI grid (nm, kJ/mol).
+    g, g_err
+        The RDF it gave on the same grid and its standard error (block averages).
+    pressure_bar, pressure_err_bar
+        CG pressure and its standard error, bar.
+    density_kg_m3, temperature_k, mass_g_mol
+        State point of the run (kg/m^3, K, g/mol of the bead).
+    wall_s, fw_id
+        Wall time of the pair (s) and the Firework that made it.
+    """
+
+    campaign: CampaignName
+    index: int = Field(ge=0)
+    preset: PresetName
+    stream_seed: int = Field(ge=0)
+    lammps_seed: int = Field(ge=1)
+    anchor: int = Field(ge=-1)
+    anchors: str = Field(min_length=1)
+    anchors_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    family: JsonDict = Field(default_factory=dict)
+    r_nm: list[float] = Field(min_length=2)
+    u_kj_mol: list[float]
+    g: list[float]
+    g_err: list[float]
+    pressure_bar: float
+    pressure_err_bar: float = Field(ge=0)
+    density_kg_m3: float = Field(gt=0)
+    temperature_k: float = Field(gt=0)
+    mass_g_mol: float = Field(gt=0)
+    wall_s: float = Field(ge=0)
+    fw_id: int | None = None
+
+    def natural_id(self) -> str:
+        return f"{self.campaign}:{self.index}"
+
+    @model_validator(mode="after")
+    def _arrays(self) -> Self:
+        _same_length(r_nm=self.r_nm, u_kj_mol=self.u_kj_mol, g=self.g, g_err=self.g_err)
+        _increasing("r_nm", self.r_nm, 0.0)
+        return self

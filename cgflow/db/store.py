@@ -93,6 +93,7 @@ from cgflow.db.documents import (
     ParameterSetDoc,
     PotentialDoc,
     StageTiming,
+    SyntheticPairDoc,
     ValidationDoc,
     aa_run_id,
     describe_validation_error,
@@ -115,6 +116,7 @@ FRICTIONS = "frictions"
 MODELS = "models"
 VALIDATIONS = "validations"
 ACTIVE_ROUNDS = "active_rounds"
+SYNTHETIC_PAIRS = "synthetic_pairs"
 #: GridFS bucket of model weights.
 MODEL_BLOBS = "model_blobs"
 #: Database name used when neither the caller nor the URI names one.
@@ -390,6 +392,8 @@ class Store:
             VALIDATIONS: [("models_campaign", [("models_campaign", ASCENDING)], False)],
             ACTIVE_ROUNDS: [("campaign_round", [("campaign", ASCENDING), ("round", ASCENDING)],
                              True)],
+            SYNTHETIC_PAIRS: [("campaign_index",
+                               [("campaign", ASCENDING), ("index", ASCENDING)], True)],
         }
         out: dict[str, list[str]] = {}
         for coll, indexes in spec.items():
@@ -402,7 +406,7 @@ class Store:
         """Number of documents in each of cgflow's collections."""
         return {c: self.db[c].count_documents({}) for c in
                 (PARAMETER_SETS, AA_RUNS, IBI_ITERATIONS, POTENTIALS, CG_RUNS, FRICTIONS,
-                 MODELS, VALIDATIONS, ACTIVE_ROUNDS)}
+                 MODELS, VALIDATIONS, ACTIVE_ROUNDS, SYNTHETIC_PAIRS)}
 
     # --- parameter sets --------------------------------------------------------------------
 
@@ -886,6 +890,25 @@ class Store:
         """The stored rounds of ``campaign``, in round order."""
         cursor = self.db[ACTIVE_ROUNDS].find({"campaign": campaign}).sort("round", ASCENDING)
         return [self._load(ACTIVE_ROUNDS, ActiveRoundDoc, raw) for raw in cursor]
+
+    # --- synthetic structure-potential pairs -------------------------------------------
+
+    def save_synthetic_pair(self, doc: SyntheticPairDoc | Mapping[str, Any]
+                            ) -> SyntheticPairDoc:
+        """Store (or replace) one synthetic pair of a campaign."""
+        return self._save(SYNTHETIC_PAIRS, SyntheticPairDoc, doc, "synthetic pair document")
+
+    def synthetic_pair_indices(self, campaign: str) -> list[int]:
+        """Indices of the stored pairs of ``campaign``, ascending."""
+        cursor = self.db[SYNTHETIC_PAIRS].find({"campaign": campaign}, {"index": 1})
+        return sorted(int(d["index"]) for d in cursor)
+
+    def synthetic_pairs(self, campaign: str, preset: str | None = None
+                        ) -> list[SyntheticPairDoc]:
+        """The stored pairs of ``campaign`` (optionally of one preset), in index order."""
+        cursor = self.db[SYNTHETIC_PAIRS].find(_match(campaign=campaign, preset=preset))
+        return [self._load(SYNTHETIC_PAIRS, SyntheticPairDoc, raw)
+                for raw in cursor.sort("index", ASCENDING)]
 
     # --- generic helpers -------------------------------------------------------------------
 

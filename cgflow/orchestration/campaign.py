@@ -34,6 +34,25 @@ A campaign spec is a YAML file (see ``workflows/``)::
         criterion: combined    # alpha_std | structure_spread | combined
         n_candidates: 2000
 
+A campaign of ``kind: synthetic`` runs no all-atom simulation: it samples smooth CG
+potentials around known IBI potentials, simulates each on the preset's CG system and
+stores the structure-potential pairs (:class:`cgflow.stages.synthetic.SyntheticSettings`,
+the training data of the learned inverse)::
+
+    name: pairs-1
+    kind: synthetic
+    preset: reference          # the CG preset of the runs (its grid must be the anchors')
+    synthetic:
+      n_pairs: 400
+      batch_size: 20           # pairs per Firework
+      seed: 1
+      anchors: shipped         # or a dataset folder (dataset.npz, sets.json)
+      family: {coefficient_scale: 0.5, max_bumps: 2}
+      train_inverse: true      # a last Firework trains the inverse on the stored pairs
+
+Only ``name``, ``description``, ``kind``, ``preset``, ``threads`` and ``synthetic`` mean
+something to it; any of the parameter-set fields is refused, naming it.
+
 Loading is all-or-nothing: a malformed YAML, an unknown or missing field, or an invalid
 parameter value raises :class:`~cgflow.errors.InvalidInputError` naming the field and the
 value, before anything is written anywhere; a molecule outside what the OPLS-AA typer
@@ -83,6 +102,7 @@ from cgflow.params import (
 )
 from cgflow.presets import AA_PRESETS, AAPreset, CGPreset, get_aa_preset, get_cg_preset
 from cgflow.stages.active import ALPHA_CRITERIA, ActiveSettings
+from cgflow.stages.synthetic import SyntheticSettings
 from cgflow.userfiles import read_text, yaml_mapping
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -101,6 +121,11 @@ class CampaignSpec(BaseModel):
 
     name: str
     description: str = ""
+    #: ``parameters`` (all-atom runs of parameter sets, the default) or ``synthetic``
+    #: (structure-potential pairs of sampled CG potentials, :attr:`synthetic`).
+    kind: Literal["parameters", "synthetic"] = "parameters"
+    #: the pairs of a ``kind: synthetic`` campaign
+    synthetic: SyntheticSettings | None = None
     #: the molecule and its state point (a registry name or a mapping, see the docstring)
     molecule: MoleculeSpec = Field(default_factory=default_molecule_spec)
     #: several molecules (exclusive with ``molecule``): every set runs for each
@@ -160,6 +185,27 @@ class CampaignSpec(BaseModel):
             raise ValueError(f"unknown {info.field_name} {v!r} (expected one of "
                              f"{sorted(known)})")
         return v
+
+    @model_validator(mode="after")
+    def _synthetic_kind(self) -> CampaignSpec:
+        if self.kind == "parameters":
+            if self.synthetic is not None:
+                raise ValueError("synthetic: given, but kind is 'parameters' (add kind: "
+                                 "synthetic, or remove the synthetic: section)")
+            return self
+        if self.synthetic is None:
+            raise ValueError("kind = 'synthetic' needs a synthetic: section (n_pairs, ...)")
+        allowed = {"name", "description", "kind", "preset", "threads", "synthetic"}
+        extra = sorted(set(self.model_fields_set) - allowed)
+        if extra:
+            raise ValueError(f"kind = 'synthetic': field(s) {extra} belong to campaigns of "
+                             "parameter sets (a synthetic campaign has only "
+                             f"{sorted(allowed)})")
+        try:
+            self.synthetic.check_grid(self.cg_preset)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _one_or_several_molecules(self) -> CampaignSpec:
@@ -258,7 +304,12 @@ class CampaignSpec(BaseModel):
         return [(one, ps) for ps in sets for one in specs]
 
     def set_ids(self, sets: list[ParameterSet]) -> list[str]:
-        """Stable ids of every branch (:meth:`branches`): one per set and molecule."""
+        """Stable ids of every branch (:meth:`branches`): one per set and molecule; of a
+        synthetic campaign, one per batch of pairs."""
+        if self.synthetic is not None:
+            from cgflow.orchestration.firetasks.synthetic import batch_id
+
+            return [batch_id(start) for start, _ in self.synthetic.batches()]
         return [one.set_id(ps) for one, ps in self.branches(sets)]
 
     @property
@@ -313,7 +364,9 @@ class CampaignSpec(BaseModel):
     def parameter_sets_to_run(self, source: str = "campaign spec") -> list[ParameterSet]:
         """Reference (optional), explicit sets, then :attr:`n_sampled` samples (``n_sets``,
         or an active campaign's first batch); duplicates removed (by
-        :attr:`ParameterSet.id`), order kept."""
+        :attr:`ParameterSet.id`), order kept. A synthetic campaign has none."""
+        if self.kind == "synthetic":
+            return []
         sets: list[ParameterSet] = []
         if self.include_reference:
             sets.append(OPLSAA_REFERENCE)

@@ -24,6 +24,8 @@ class Stage(StrEnum):
     CG_FRICTION = "cg-friction"
     TRAIN = "train"
     ACTIVE_ROUND = "active-round"
+    SYNTHETIC_BATCH = "synthetic-batch"
+    TRAIN_INVERSE = "train-inverse"
 
     @property
     def is_all_atom(self) -> bool:

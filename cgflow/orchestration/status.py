@@ -146,7 +146,7 @@ def campaign_status(launchpad: Any, store: Any, campaign: str) -> CampaignStatus
     out = CampaignStatus(campaign=campaign, sets=[], fw_states=Counter(), time_spent_s=out_time)
     for f in fws:
         spec = f.get("spec", {})
-        if spec.get(SPEC_STAGE) not in (Stage.TRAIN, Stage.ACTIVE_ROUND):
+        if spec.get(SPEC_STAGE) not in (Stage.TRAIN, Stage.ACTIVE_ROUND, Stage.TRAIN_INVERSE):
             by_set[spec.get("param_id", "?")].append(f)
         out.fw_states[f["state"]] += 1
         row = {"fw_id": f["fw_id"], "name": f.get("name", ""), "state": f["state"]}
@@ -214,6 +214,8 @@ def _set_status(pid: str, label: str, items: list[dict], potential: Any,
     if st == Stage.CG_FRICTION:
         n = f.get("spec", {}).get(SPEC_FRICTION_TRIAL, 1)
         return SetStatus(pid, label, f"friction trial {n}", f["state"])
+    if st == Stage.SYNTHETIC_BATCH:
+        return SetStatus(pid, label, "synthetic pairs", f["state"])
     return SetStatus(pid, label, st or "other", f["state"])
 
 

@@ -48,6 +48,7 @@ from cgflow.orchestration.firetasks.aa import (
 from cgflow.orchestration.firetasks.active import round_firework
 from cgflow.orchestration.firetasks.cg import CGProductionTask, iteration_firework
 from cgflow.orchestration.firetasks.friction import friction_firework
+from cgflow.orchestration.firetasks.synthetic import synthetic_workflow
 from cgflow.orchestration.firetasks.train import TrainModelsTask
 from cgflow.orchestration.stage_names import (
     INHERITED_SPEC_KEYS,
@@ -154,7 +155,11 @@ def campaign_workflow(
     spec: CampaignSpec, sets: list[ParameterSet], category: str = "cgflow"
 ) -> Workflow:
     """The whole campaign as one Workflow (one independent branch per parameter set and
-    molecule, :meth:`~cgflow.orchestration.campaign.CampaignSpec.branches`)."""
+    molecule, :meth:`~cgflow.orchestration.campaign.CampaignSpec.branches`); a campaign
+    of ``kind: synthetic`` is its batches of pairs
+    (:func:`cgflow.orchestration.firetasks.synthetic.synthetic_workflow`)."""
+    if spec.kind == "synthetic":
+        return synthetic_workflow(spec, category)
     fws: list[Firework] = []
     leaves: list[Firework] = []
     branches = spec.branches(sets)
