@@ -147,7 +147,9 @@ def test_closed_loop_route_potential_plus_predicted_friction(tmp_path: Path):
     pot, _ = lj()
     pred = Prediction(param_id=OPLSAA_REFERENCE.id, r_nm=pot.r_nm, U_structure=pot.u_kj_mol,
                       F_structure=pot.f_kj_mol_nm, U_dynamics=None, F_dynamics=None,
-                      alpha=3.0, alpha_std=0.5, friction=3.0, friction_std=0.4)
+                      alpha=3.0, alpha_std=0.5, friction=3.0, friction_std=0.4,
+                      U_structure_inverse=pot.u_kj_mol * 0.9,
+                      F_structure_inverse=pot.f_kj_mol_nm * 0.9)
     st = cg_stage.make_settings(None, target, PRESET)
     out = validate_prediction(tmp_path / "v", pred, target, st, PRESET, d_aa=1e-3,
                               d_aa_err=1e-4)
@@ -160,3 +162,8 @@ def test_closed_loop_route_potential_plus_predicted_friction(tmp_path: Path):
                                    "param_id": OPLSAA_REFERENCE.id, "preset": "tiny", **out})
     table = format_validations([doc])
     assert f"{100 * fr['d_rel_error']:+.0f} %" in table.splitlines()[-1]
+    # the route through the inverse is simulated on its own: a weaker well, its own RDF
+    inv = doc.structure_inverse
+    assert inv is not None and inv["rdf_deviation"] != out["structure"]["rdf_deviation"]
+    assert inv["d_rescaled"] == pytest.approx(inv["d_cg"] / 3.0)
+    assert f"{inv['rdf_deviation']:.3f}" in table.splitlines()[-1]

@@ -173,3 +173,35 @@ def test_closed_loop_on_a_held_out_pair(pairs, split, model, tmp_path):
                                   get_cg_preset("reference"), seed=99)
         dev[name] = rdf_deviation(r, pair.g, pairs["g"][k])
     assert dev["inverse"] < 0.5 * dev["pmf"], dev
+
+
+def test_the_inverse_route_of_predict_goes_through_the_predicted_target_structure():
+    """``predict_potentials``' structure-inverse route: the RDF model's g_t, density and
+    pressure for a set, through the shipped inverse, give a simulation-ready potential
+    that is what the inverse makes of that predicted structure; without a covering
+    inverse the route is absent."""
+    from cgflow.ml.predict import inverse_route, predict_potentials
+    from cgflow.ml.rdf_model import AATargets
+    from cgflow.ml.training import train_all
+    from cgflow.params import ParameterSet
+
+    ds = CampaignDataset.load_npz(DATA / "dataset.npz")
+    report = train_all(ds, seed=0, aa_targets=AATargets.from_export(DATA))
+    models = report.models
+    ps = ParameterSet.from_array(ds.X[0])
+    pred = predict_potentials(models, ps)
+    assert pred.U_structure_inverse is not None and pred.g_target is not None
+    u, f = pred.U_structure_inverse, pred.F_structure_inverse
+    assert u.shape == pred.r_nm.shape == f.shape
+    assert np.all(np.isfinite(u)) and u[-1] == 0.0 and f[-1] == pytest.approx(0.0)
+    assert u.min() < 0 and np.all(np.diff(u[:5]) < 0)
+    inv = StructureInverse.load(ROOT / "cgflow" / "ml" / "models"
+                                / "inverse_234trimepe_298K.json")
+    g = np.interp(pred.r_nm, pred.rdf_r_nm, pred.g_target)
+    direct = inv.predict_potential_on(pred.r_nm, np.clip(g, 0, None), pred.density_kg_m3, T,
+                                      BEAD_MASS_G_MOL, pred.pressure_bar)
+    assert np.array_equal(direct.u_kj_mol, u)
+    # another bead mass (another molecule): the shipped inverse does not cover it
+    assert predict_potentials(models, ps, mass_g_mol=86.18).U_structure_inverse is None
+    assert inverse_route(pred.r_nm[10:], pred.rdf_r_nm, pred.g_target, 700.0, 1.0,
+                         temperature_k=T, mass_g_mol=BEAD_MASS_G_MOL) is None

@@ -27,19 +27,23 @@ def _num(x: float | None) -> str:
 
 
 def format_validations(docs: list[Any]) -> str:
-    """A table: per set, the structure route's RDF deviation and alpha-rescaled D error,
+    """A table: per set, the structure route's RDF deviation (direct, and through the
+    predicted g_t and the inverse) and alpha-rescaled D error,
     the dynamics route's D error (and RDF deviation), and the potential + predicted
     friction route's D error."""
-    head = (f"{'param_id':16s}  {'RDF dev (struct)':>16s}  {'alpha pred':>14s}  "
+    head = (f"{'param_id':16s}  {'RDF dev (struct)':>16s}  {'RDF dev (inverse)':>17s}  "
+            f"{'alpha pred':>14s}  "
             f"{'D_CG/alpha vs D_AA':>18s}  {'D_CG dyn vs D_AA':>16s}  {'RDF dev (dyn)':>13s}  "
             f"{'D_CG(gamma_pred) vs D_AA':>24s}")
     lines = [head, "-" * len(head)]
     for d in docs:
         s, dyn = d.structure, d.dynamics or {}
+        inv = getattr(d, "structure_inverse", None) or {}
         fr = getattr(d, "friction", None) or {}
         std = f" +- {d.alpha_std:.2f}" if d.alpha_std is not None else ""
         lines.append(
-            f"{d.param_id:16s}  {_num(s['rdf_deviation']):>16s}  {d.alpha_pred:7.2f}{std:>7s}  "
+            f"{d.param_id:16s}  {_num(s['rdf_deviation']):>16s}  "
+            f"{_num(inv.get('rdf_deviation')):>17s}  {d.alpha_pred:7.2f}{std:>7s}  "
             f"{_pct(s.get('d_rescaled_rel_error')):>18s}  {_pct(dyn.get('d_rel_error')):>16s}  "
             f"{_num(dyn.get('rdf_deviation')):>13s}  {_pct(fr.get('d_rel_error')):>24s}")
     return "\n".join(lines)

@@ -692,8 +692,9 @@ class ValidationDoc(Document):
 
     ``models_campaign`` names the campaign whose models predicted; ``param_id`` the set
     (not among their training sets) and ``preset`` the CG preset of the runs.
-    ``structure`` and ``dynamics`` hold, per route, the RDF deviation, pressure and D_CG
-    of the simulated predicted potential (:func:`cgflow.stages.validate.validate_prediction`);
+    ``structure``, ``structure_inverse`` and ``dynamics`` hold, per route, the RDF
+    deviation, pressure and D_CG of the simulated predicted potential
+    (:func:`cgflow.stages.validate.validate_prediction`);
     ``alpha_pred``/``alpha_std`` the predicted alpha; ``d_aa``/``d_aa_err`` the AA value
     compared against (nm^2/ps). Extra fields are allowed.
     """
@@ -711,6 +712,8 @@ class ValidationDoc(Document):
     d_aa: float = Field(gt=0)
     d_aa_err: float | None = Field(default=None, ge=0)
     structure: JsonDict
+    #: the structure route through the predicted g_t and the learned inverse
+    structure_inverse: JsonDict | None = None
     dynamics: JsonDict | None = None
     warnings: list[str] = Field(default_factory=list)
     run_dir: str | None = None

@@ -1,5 +1,20 @@
 """Predict the CG potentials, the acceleration factor, the friction and the all-atom target
-structure (g_t, density, pressure) of one parameter set."""
+structure (g_t, density, pressure) of one parameter set.
+
+Two structure-preserving routes are predicted side by side:
+
+* ``structure`` (direct): parameters -> U(r) by the structure model, learned from the
+  converged IBI potentials;
+* ``structure-inverse``: parameters -> (g_t, density, pressure) by the RDF model, learned
+  from every all-atom run, then g_t -> U(r) by the learned structure-to-potential inverse
+  (:class:`cgflow.ml.inverse.StructureInverse`, trained on synthetic pairs). It needs
+  an RDF model that predicts g_t and the density, and an inverse that covers the
+  potential grid, temperature and bead mass: the one given, else the inverse shipped with
+  cgflow (:func:`cgflow.ml.inverse.shipped_inverse_for`); otherwise it is absent (None).
+
+*Approximation:* the inverse route feeds the inverse the RDF model's mean g_t, density
+and pressure; their uncertainty is not propagated into the potential.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from cgflow.ibi.settings import BEAD_MASS_G_MOL
+from cgflow.ml.inverse import StructureInverse, grid_prefix, shipped_inverse_for
 from cgflow.ml.training import TrainedModels
 from cgflow.params import FIELDS, Bounds, ParameterSet, ParameterSpace, get_space
 
@@ -43,6 +60,9 @@ class Prediction:
     density_kg_m3, density_std_kg_m3, pressure_bar, pressure_std_bar
         Predicted all-atom density and pressure with standard deviations; None when the
         models have no RDF model or it had no such data.
+    U_structure_inverse, F_structure_inverse
+        The structure route through the predicted g_t and the learned inverse (module
+        docstring), on ``r_nm``; None when that route is not available.
     """
 
     param_id: str
@@ -63,6 +83,8 @@ class Prediction:
     density_std_kg_m3: float | None = None
     pressure_bar: float | None = None
     pressure_std_bar: float | None = None
+    U_structure_inverse: np.ndarray | None = None
+    F_structure_inverse: np.ndarray | None = None
 
 
 def training_space(models: TrainedModels) -> ParameterSpace | None:
@@ -76,8 +98,34 @@ def training_space(models: TrainedModels) -> ParameterSpace | None:
     )
 
 
+def inverse_route(r_nm: np.ndarray, rdf_r_nm: np.ndarray, g_target: np.ndarray,
+                  density_kg_m3: float, pressure_bar: float | None, *,
+                  temperature_k: float, mass_g_mol: float,
+                  inverse: StructureInverse | None = None
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """U and F on ``r_nm`` of the learned inverse applied to a target structure (g_t on
+    ``rdf_r_nm``, interpolated onto ``r_nm``), or None when no inverse covers the grid
+    (``inverse`` or the shipped one) or the inverse needs a pressure that is missing."""
+    r = np.asarray(r_nm, float)
+    if inverse is None:
+        path = shipped_inverse_for(r, temperature_k, mass_g_mol)
+        if path is None:
+            return None
+        inverse = StructureInverse.load(path)
+    if inverse.r_nm is None or grid_prefix(inverse.r_nm, r) is None:
+        return None
+    if inverse.use_pressure and pressure_bar is None:
+        return None
+    g = np.interp(r, np.asarray(rdf_r_nm, float), np.asarray(g_target, float))
+    pot = inverse.predict_potential_on(r, np.clip(g, 0.0, None), density_kg_m3,
+                                       temperature_k, mass_g_mol, pressure_bar)
+    return pot.u_kj_mol, pot.f_kj_mol_nm
+
+
 def predict_potentials(
-    models: TrainedModels, ps: ParameterSet, *, space: ParameterSpace | str | None = None
+    models: TrainedModels, ps: ParameterSet, *, space: ParameterSpace | str | None = None,
+    inverse: StructureInverse | None = None, temperature_k: float = 298.15,
+    mass_g_mol: float = BEAD_MASS_G_MOL,
 ) -> Prediction:
     """Predict both potentials, their forces, alpha and (with an RDF model) the all-atom
     target structure for the parameter set ``ps``.
@@ -92,6 +140,9 @@ def predict_potentials(
     space
         Optionally a parameter space (or the name of a shipped one) to check ``ps``
         against, besides the training data's range.
+    inverse, temperature_k, mass_g_mol
+        The learned inverse of the ``structure-inverse`` route (default: the shipped one
+        where it covers the grid), and the state point it is applied at (K, g/mol).
     """
     x = ps.to_array()[None, :]
     warnings: list[str] = []
@@ -129,6 +180,13 @@ def predict_potentials(
             if value is not None:
                 structure[name] = float(value[0])
                 structure[name.replace("_", "_std_", 1)] = float(std[0])
+    if structure.get("g_target") is not None and structure.get("density_kg_m3") is not None:
+        via = inverse_route(models.structure.r_nm, structure["rdf_r_nm"],
+                            structure["g_target"], structure["density_kg_m3"],
+                            structure.get("pressure_bar"), temperature_k=temperature_k,
+                            mass_g_mol=mass_g_mol, inverse=inverse)
+        if via is not None:
+            structure["U_structure_inverse"], structure["F_structure_inverse"] = via
     return Prediction(
         param_id=ps.id, r_nm=models.structure.r_nm.copy(), U_structure=U_s[0],
         F_structure=F_s[0], U_dynamics=U_d, F_dynamics=F_d, alpha=float(alpha[0]),

@@ -102,26 +102,32 @@ def write_simulation_files(
 
 
 def write_prediction(pred: Any, out_dir: Path) -> list[Path]:
-    """Write LAMMPS, xvg and VOTCA tables of the structure-preserving (and, if present,
-    dynamics-preserving) potentials of a :class:`cgflow.ml.predict.Prediction`
+    """Write LAMMPS, xvg and VOTCA tables of the structure-preserving (direct and, if
+    present, through the predicted g_t and the learned inverse) and dynamics-preserving
+    potentials of a :class:`cgflow.ml.predict.Prediction`
     (:func:`write_simulation_files`; the structure route's snippet carries the predicted
     friction, when the models have a friction model), plus a JSON summary with alpha and
     the friction and their standard deviations."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     routes = {"structure": pred.U_structure}
+    if getattr(pred, "U_structure_inverse", None) is not None:
+        routes["structure-inverse"] = pred.U_structure_inverse
     if pred.U_dynamics is not None:
         routes["dynamics"] = pred.U_dynamics
     gamma = getattr(pred, "friction", None)
     gamma_std = getattr(pred, "friction_std", None)
     for route, u in routes.items():
         pot = TabulatedPotential.from_energy(pred.r_nm, u)
-        friction = gamma if route == "structure" else None
+        friction = gamma if route.startswith("structure") else None
         note = (f" (predicted, +- {gamma_std:.2g})" if friction is not None
                 and gamma_std is not None else "")
         files += write_simulation_files(
             out_dir, f"{pred.param_id}-{route}", pot,
-            title=f"the {route}-preserving potential predicted for {pred.param_id}",
+            title=(f"the structure-preserving potential predicted for {pred.param_id} "
+                   "through its predicted g_t and the learned inverse"
+                   if route == "structure-inverse" else
+                   f"the {route}-preserving potential predicted for {pred.param_id}"),
             friction_per_ps=friction, friction_note=note)
     summary = out_dir / f"{pred.param_id}-prediction.json"
     summary.write_text(json.dumps({
@@ -131,7 +137,8 @@ def write_prediction(pred: Any, out_dir: Path) -> list[Path]:
                              and math.isfinite(gamma) and gamma > 0 else None),
         "out_of_space": list(pred.out_of_space), "routes": sorted(routes),
         "note": ("structure route: rescale CG time by alpha, or run it with the predicted "
-                 "friction (its .in.lammps); dynamics route: D_CG ~ D_AA"),
+                 "friction (its .in.lammps); structure-inverse: the same through the "
+                 "predicted g_t and the learned inverse; dynamics route: D_CG ~ D_AA"),
     }, indent=2))
     files.append(summary)
     return files

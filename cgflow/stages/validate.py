@@ -10,6 +10,9 @@ the same analysis as D_AA). Then
 * structure route: the RDF deviation of the structure-preserving potential against the
   AA target (:func:`cgflow.ibi.metrics.rdf_deviation`), and its D_CG rescaled by the
   predicted alpha, D_CG / alpha, against D_AA;
+* structure route through the inverse (models with an RDF model and an inverse that
+  covers the grid, :mod:`cgflow.ml.predict`): the same for the potential the learned
+  inverse makes of the predicted g_t;
 * dynamics route: D_CG of the dynamics-preserving potential against D_AA (and, for
   information, its RDF deviation: that potential is not meant to keep the structure);
 * potential + friction route (models with a friction model): the structure-preserving
@@ -181,10 +184,11 @@ def validate_prediction(
     dict
         ``alpha_pred``, ``alpha_std``, ``d_aa``, ``d_aa_err``, ``warnings``, ``structure``
         (the :func:`simulate_potential` result plus ``d_rescaled`` = D_CG / alpha_pred and
-        ``d_rescaled_rel_error``), ``dynamics`` (plus ``d_rel_error``; None without a
-        dynamics model) and ``friction`` (:func:`simulate_with_friction` with the
-        predicted gamma plus ``friction_std`` and ``d_rel_error``; None without a friction
-        model).
+        ``d_rescaled_rel_error``), ``structure_inverse`` (the same for the route through
+        the predicted g_t and the inverse; None without it), ``dynamics`` (plus
+        ``d_rel_error``; None without a dynamics model) and ``friction``
+        (:func:`simulate_with_friction` with the predicted gamma plus ``friction_std``
+        and ``d_rel_error``; None without a friction model).
 
     Raises
     ------
@@ -206,6 +210,16 @@ def validate_prediction(
     s["d_rescaled"] = s["d_cg"] / alpha
     s["d_rescaled_rel_error"] = relative_error(s["d_rescaled"], d_aa)
     out["structure"] = s
+    out["structure_inverse"] = None
+    u_inv = getattr(prediction, "U_structure_inverse", None)
+    if u_inv is not None:
+        si = simulate_potential(workdir / "structure-inverse",
+                                on_ibi_grid(prediction.r_nm, u_inv, settings, cg_preset),
+                                target, settings, cg_preset, d_aa=d_aa, d_aa_err=err,
+                                threads=threads)
+        si["d_rescaled"] = si["d_cg"] / alpha
+        si["d_rescaled_rel_error"] = relative_error(si["d_rescaled"], d_aa)
+        out["structure_inverse"] = si
     out["dynamics"] = None
     if pot_d is not None:
         dyn = simulate_potential(workdir / "dynamics", pot_d, target, settings, cg_preset,
