@@ -155,6 +155,9 @@ def test_tiny_campaign_with_killed_mdrun_completes_and_is_reused(launchpad, laun
         assert len(runs) == 1
         run = runs[0]
         assert run.status == "completed"
+        # the run names the Firework that started it
+        fw = launchpad.fireworks.find_one({"fw_id": run.fw_id})
+        assert fw is not None and fw["spec"]["cgflow_stage"].startswith("aa-")
         res = run.results
         assert 300.0 < res.density_kg_m3 < 900.0 and res.density_err_kg_m3 >= 0
         assert len(res.rdf.r_nm) == len(res.rdf.g) > 50

@@ -109,6 +109,8 @@ def parameter_set_fireworks(
             SPEC_STAGE: stage.value,
             "_category": category,
             "_priority": priority,
+            # FireWorks then gives the task its fw_id (stored with the AA run)
+            "_add_launchpad_and_fw_id": True,
             **named,
         }
         fws.append(Firework(

@@ -102,7 +102,9 @@ class AABuildTask(_AAStep):
                     run_id=ctx.aa_run_id, param_id=ctx.param_id, campaign=ctx.campaign,
                     preset=preset, run_dir=str(ctx.aa_dir), gromacs_version=gromacs_version(),
                     molecule=ctx.molecule.summary(),
-                    fw_id=fw_spec.get("_fw_id") if isinstance(fw_spec.get("_fw_id"), int) else None,
+                    # FireWorks gives the task its fw_id (_add_launchpad_and_fw_id)
+                    fw_id=fw_id if isinstance(fw_id := getattr(self, "fw_id", None), int)
+                    else None,
                 )
             return self._run_step(ctx, preset)
 
