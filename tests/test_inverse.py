@@ -175,7 +175,7 @@ def test_closed_loop_on_a_held_out_pair(pairs, split, model, tmp_path):
     assert dev["inverse"] < 0.5 * dev["pmf"], dev
 
 
-def test_the_inverse_route_of_predict_goes_through_the_predicted_target_structure():
+def test_the_inverse_route_of_predict_goes_through_the_predicted_target_structure(tmp_path):
     """``predict_potentials``' structure-inverse route: the RDF model's g_t, density and
     pressure for a set, through the shipped inverse, give a simulation-ready potential
     that is what the inverse makes of that predicted structure; without a covering
@@ -201,6 +201,18 @@ def test_the_inverse_route_of_predict_goes_through_the_predicted_target_structur
     direct = inv.predict_potential_on(pred.r_nm, np.clip(g, 0, None), pred.density_kg_m3, T,
                                       BEAD_MASS_G_MOL, pred.pressure_bar)
     assert np.array_equal(direct.u_kj_mol, u)
+    # cgflow predict's files: the route's tables, recommended, and its table runs in lmp
+    from cgflow.stages.predict import write_prediction
+
+    write_prediction(pred, tmp_path)
+    summary = json.loads((tmp_path / f"{ps.id}-prediction.json").read_text())
+    assert summary["recommended_structure_route"] == "structure-inverse"
+    assert "structure-inverse" in summary["routes"]
+    if shutil.which("lmp"):
+        from plain_lammps import run_snippet_in_plain_lammps
+
+        pair = (tmp_path / f"{ps.id}-structure-inverse.in.pair").read_text()
+        run_snippet_in_plain_lammps(pair, tmp_path)
     # another bead mass (another molecule): the shipped inverse does not cover it
     assert predict_potentials(models, ps, mass_g_mol=86.18).U_structure_inverse is None
     assert inverse_route(pred.r_nm[10:], pred.rdf_r_nm, pred.g_target, 700.0, 1.0,

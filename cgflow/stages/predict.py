@@ -136,6 +136,10 @@ def write_prediction(pred: Any, out_dir: Path) -> list[Path]:
         "langevin_damp_fs": (langevin_damp_fs(gamma) if gamma is not None
                              and math.isfinite(gamma) and gamma > 0 else None),
         "out_of_space": list(pred.out_of_space), "routes": sorted(routes),
+        # the route with the smaller closed-loop RDF and pressure errors on unseen sets
+        # (benchmarks/ml/results/structure_routes.md)
+        "recommended_structure_route": ("structure-inverse" if "structure-inverse" in routes
+                                        else "structure"),
         "note": ("structure route: rescale CG time by alpha, or run it with the predicted "
                  "friction (its .in.lammps); structure-inverse: the same through the "
                  "predicted g_t and the learned inverse; dynamics route: D_CG ~ D_AA"),
