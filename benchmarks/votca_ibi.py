@@ -991,6 +991,13 @@ def _median(xs: list[float]) -> float | None:
     return float(np.median(xs)) if xs else None
 
 
+def _zero_inside(g: np.ndarray) -> bool:
+    """Whether the RDF ``g`` is zero somewhere after its first non-zero bin."""
+    g = np.asarray(g)
+    nz = np.flatnonzero(g > 0)
+    return bool(nz.size and np.any(g[nz[0]:] <= 0))
+
+
 def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], out_json: Path,
               timing_file: Path | None = None, n_figure: int = 3) -> dict:
     """One table of the all-atom comparison: per target the iterations of cgflow's
@@ -1007,6 +1014,10 @@ def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], out_json: Pa
            if r["variant"] in ("pmf", "ibi")]  # "ibi" of files run before the change
     pmf += [r for r in cg if r["variant"] == "pmf"]
     vt = votca_aa_runs()
+    # csg_inverse stopped before its first step (its Boltzmann inversion of the target
+    # RDF failed): no iteration count, so out of the counts and listed apart
+    failed = [r for r in vt if r.get("iterations_run", 1) == 0]
+    vt = [r for r in vt if r.get("iterations_run", 1) > 0]
     by = {"cgflow_default": {r["param_id"]: r for r in cg if r["variant"] == "default"},
           "cgflow_pmf": {r["param_id"]: r for r in pmf},
           "votca_wjk": {r["param_id"]: r for r in vt if r["variant"] == "votca_wjk"},
@@ -1048,7 +1059,15 @@ def aa_report(data: Path, cgflow_file: Path, pmf_files: list[Path], out_json: Pa
                      "cpu": cpu_model(), "data": str(data), "preset": AA_PRESET,
                      "base": aa_targets.BASE, "sources": {
                          "cgflow": cgflow_file.name, "pmf": [f.name for f in pmf_files],
-                         "votca": [f.name for f in votca_aa_files()]}, "methods": {}}
+                         "votca": [f.name for f in votca_aa_files()]},
+                     "votca_failed_at_start": [
+                         {"variant": r["variant"], "param_id": r["param_id"],
+                          "error": next((ln.strip("# ") for ln in r.get("error_tail", [])
+                                         if "dist_boltzmann_invert" in ln or "failed" in ln),
+                                        None),
+                          "target_rdf_zero_inside": _zero_inside(dict(targets)[r["param_id"]].g)}
+                         for r in failed],
+                     "methods": {}}
     for m in by:
         mine = [row[m] for row in rows if m in row]
         conv = [r for r in mine if passed(r)]
@@ -1222,6 +1241,13 @@ def write_aa_markdown(s: dict, path: Path) -> None:
             f"{num(c['median_cgflow_default'], '{:g}')} for cgflow's default on the same "
             f"targets (wall / CPU per iteration {num(c['median_wall_per_iteration_s'])} / "
             f"{num(c['median_cpu_per_iteration_s'])} s)." for m, c in cov.items()]
+        for f in s.get("votca_failed_at_start", []):
+            lines.append(f"- {names[f['variant']]} did not start on {f['param_id']}: its "
+                         "Boltzmann inversion of the target RDF failed in step 0 "
+                         f"(`{f['error']}`"
+                         + ("; this target's RDF has zero bins inside its non-zero range"
+                            if f.get("target_rdf_zero_inside") else "")
+                         + "); not counted above.")
         lines += ["", "A target that a method did not converge within 12 iterations is "
                   "counted as 12, its true count being >= 12: the medians and totals of "
                   "VOTCA (and of any method with runs not converged) are lower bounds."]
