@@ -20,7 +20,8 @@ duplicated), ``ml/alpha_models`` (GP against random forest by training-set size)
 ``ml/reference_validation`` (the closed-loop validation table of its Markdown file),
 ``active_learning`` (test error against sets simulated, active against random),
 ``molecule_densities`` (simulated against experimental density per registry liquid),
-``friction`` (predicted against calibrated gamma; D / D_AA per route).
+``friction`` (predicted against calibrated gamma; D / D_AA per route),
+``synthetic_campaign`` (wall per synthetic pair, campaign against direct).
 ``votca_ibi``, ``ml/learning_curve`` and ``ml/reference_dataset`` draw their own.
 """
 
@@ -504,6 +505,31 @@ def friction(r: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
+# --- synthetic_campaign ----------------------------------------------------------------------
+
+
+def synthetic_campaign(r: dict[str, Any], path: Path) -> Path:
+    """Histogram of the wall time per synthetic pair: through a FireWorks campaign
+    against the direct run of ``synthetic_pairs.py`` (the same potentials)."""
+    h = r.get("hist") or {}
+    camp, direct = np.asarray(h.get("campaign_wall_s", [])), np.asarray(h.get("direct_wall_s", []))
+    fig, ax = plt.subplots(figsize=(6.5, 4.0), layout="constrained")
+    both = np.concatenate([camp, direct]) if camp.size + direct.size else np.array([1.0])
+    bins = np.linspace(0, float(np.percentile(both, 99)) * 1.05, 40)
+    for x, label, c in [(direct, "direct (2 processes)", COLOURS[1]),
+                        (camp, "campaign (FireWorks)", COLOURS[0])]:
+        if x.size:
+            ax.hist(np.clip(x, None, bins[-1]), bins=bins, histtype="step", lw=1.6, color=c,
+                    label=f"{label}: median {np.median(x):.2f} s")
+    ax.set_xlabel("wall per pair, stored wall_s (s; last bin: 99th percentile and above)")
+    ax.set_ylabel("pairs")
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"synthetic pairs, preset {r.get('preset')}, n = {r.get('n_pairs')}; "
+                 f"overhead {r.get('overhead_per_pair_s')} s/pair ({_title_date(r)})",
+                 fontsize=10)
+    return _save(fig, path)
+
+
 # --- the registry ----------------------------------------------------------------------------
 
 #: name -> (result file, figure function). The figure is ``<result stem>.png``.
@@ -521,6 +547,7 @@ FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "ml/reference_validation": (ML_RESULTS / "reference_validation.md", reference_validation),
     "molecule_densities": (RESULTS / "molecule_densities.json", molecule_densities),
     "friction": (RESULTS / "friction.json", friction),
+    "synthetic_campaign": (RESULTS / "synthetic_campaign.json", synthetic_campaign),
 }
 #: Results of several files drawn into one figure: name -> (files, figure function, figure).
 COMBINED: dict[str, tuple[list[Path], Callable[[Any, Path], Path], Path]] = {}
