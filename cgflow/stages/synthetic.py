@@ -199,11 +199,14 @@ class SyntheticSettings(BaseModel):
             Path(self.anchors) / "dataset.npz")
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
+    def anchor_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The anchors' grid (nm), potentials (kJ/mol) and densities (kg/m^3)."""
+        return (shipped_anchors() if self.anchors == "shipped"
+                else reference_anchors(Path(self.anchors)))
+
     def make_family(self) -> PotentialFamily:
         """The potential family these settings sample."""
-        r, U, rho = (shipped_anchors() if self.anchors == "shipped"
-                     else reference_anchors(Path(self.anchors)))
-        return PotentialFamily(r, U, rho, settings=self.family_settings)
+        return PotentialFamily(*self.anchor_arrays(), settings=self.family_settings)
 
     def batches(self) -> list[tuple[int, int]]:
         """``(start, n)`` of each batch, in order."""
@@ -218,8 +221,7 @@ class SyntheticSettings(BaseModel):
         InvalidInputError
             Naming the preset, its cutoff and the anchors' grid.
         """
-        r = (shipped_anchors() if self.anchors == "shipped"
-             else reference_anchors(Path(self.anchors)))[0]
+        r = self.anchor_arrays()[0]
         grid = ibi_grid(synthetic_settings(cg_preset, self.temperature_k), cg_preset)
         if grid.shape != r.shape or not np.allclose(grid, r):
             raise InvalidInputError(
@@ -321,7 +323,8 @@ def run_batch(settings: SyntheticSettings, cg_preset: CGPreset, start: int, n: i
     return todo
 
 
-def pairs_arrays(pairs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def pairs_arrays(pairs: list[dict[str, Any]], source: str = "synthetic pairs"
+                 ) -> dict[str, np.ndarray]:
     """Stored pairs (dicts with the fields of :class:`SyntheticPair`) as the arrays of
     ``benchmarks/results/synthetic_pairs.npz``: ``r_nm`` (G,) and per pair ``u_kj_mol``,
     ``g``, ``g_err`` (n, G), ``pressure_bar``, ``pressure_err_bar``, ``density_kg_m3``,
@@ -333,7 +336,7 @@ def pairs_arrays(pairs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         Without pairs, or when the pairs are on different grids.
     """
     if not pairs:
-        raise InvalidInputError("synthetic pairs: none stored")
+        raise InvalidInputError(f"{source}: no synthetic pairs stored")
     r = np.asarray(pairs[0]["r_nm"], float)
     for p in pairs[1:]:
         if len(p["r_nm"]) != r.size or not np.allclose(p["r_nm"], r):
@@ -359,9 +362,7 @@ def write_pairs(pairs: list[dict[str, Any]], path: str | Path, source: str = "pa
     InvalidInputError
         Without pairs (naming ``source``), or pairs on different grids.
     """
-    if not pairs:
-        raise InvalidInputError(f"{source}: no synthetic pairs stored")
-    a = pairs_arrays(pairs)
+    a = pairs_arrays(pairs, source)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial.npz")
