@@ -71,6 +71,17 @@ def _export_model(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def molecule_argument(value: str | None) -> Any:
+    """``--molecule``: a registry name or a SMILES (None: the default molecule) as a
+    :class:`cgflow.molecule.registry.MoleculeSpec` (its state point from the registry,
+    or 298.15 K and 1 bar for a SMILES outside it)."""
+    from cgflow.molecule.registry import find_entry, resolve_molecule
+
+    if value is None or find_entry(value) is not None:
+        return resolve_molecule(value)
+    return resolve_molecule({"smiles": value})
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from cgflow.ml.predict import predict_potentials
     from cgflow.params import parameter_set_from_mapping, read_parameter_set_file
@@ -91,15 +102,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         ps = parameter_set_from_mapping(values, units_system=args.units or "gromacs",
                                         source="command line")
+    spec = molecule_argument(args.molecule)
     with open_store(args) as store:
         models = load_campaign_models(store, args.campaign)
     t0 = time.perf_counter()
-    pred = predict_potentials(models, ps)
+    pred = predict_potentials(models, ps, molecule=spec.smiles,
+                              temperature_k=spec.temperature_k, mass_g_mol=spec.bead_mass_g_mol)
     ms = (time.perf_counter() - t0) * 1e3
-    files = write_prediction(pred, Path(args.output))
+    files = write_prediction(pred, Path(args.output), molecule=spec)
     for w in pred.out_of_space:
         print(f"warning: {w}", file=sys.stderr)
-    say(f"parameter set {ps.id}: predicted alpha = {pred.alpha:.3f} +- {pred.alpha_std:.3f} "
+    say(f"parameter set {ps.id} on {spec.name}: predicted alpha = {pred.alpha:.3f} +- "
+        f"{pred.alpha_std:.3f} "
         f"({ms:.1f} ms)")
     for f in files:
         say(f"wrote {f}")
@@ -131,6 +145,9 @@ def add_parser(sub: Any) -> None:
                     help="units of the values (file and --set) when the file has no "
                     "'units:' key (default gromacs); a different 'units:' is an error")
     pr.add_argument("--campaign", required=True, help="whose models to use")
+    pr.add_argument("--molecule", help="registry name or SMILES of the molecule (default "
+                    "2,3,4-trimethylpentane; another needs models trained on several "
+                    "molecules)")
     pr.add_argument("-o", "--output", default="prediction")
     pr.add_argument("-l", "--launchpad")
     pr.set_defaults(func=cmd_predict)

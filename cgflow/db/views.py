@@ -38,6 +38,7 @@ from typing import Any
 
 from cgflow.db.documents import AARunDoc, CGRunDoc, FrictionDoc, ParameterSetDoc, PotentialDoc
 from cgflow.molecule.registry import DEFAULT_MOLECULE
+from cgflow.molecule.structure import TRIMETHYLPENTANE_SMILES
 from cgflow.params import OPLSAA_REFERENCE
 
 #: Largest ``$in`` list of one query (a long ``$in`` is slow on the embedded server).
@@ -94,6 +95,16 @@ class SetView:
             if m is not None:
                 return m.name
         return DEFAULT_MOLECULE
+
+    @property
+    def molecule_smiles(self) -> str:
+        """Canonical SMILES of the molecule the set runs on (that of the default when its
+        documents name none)."""
+        for doc in (self.parameter_set, self.aa_run):
+            m = getattr(doc, "molecule", None)
+            if m is not None:
+                return m.smiles
+        return TRIMETHYLPENTANE_SMILES
 
     @property
     def key(self) -> str:

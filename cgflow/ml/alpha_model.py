@@ -43,7 +43,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from cgflow.errors import InvalidInputError
-from cgflow.ml.features import check_features, model_inputs
+from cgflow.ml.features import MOLECULE_INPUT_NAMES, check_features, model_inputs
 from cgflow.ml.metrics import regression_metrics
 from cgflow.params import FIELDS, N_PARAMETERS
 
@@ -132,13 +132,17 @@ class AccelerationFactorModel(RegressorMixin, BaseEstimator):
     descriptors
         Names of :data:`cgflow.molecule.descriptors.DESCRIPTOR_NAMES` to add to the
         inputs (default none, see the module docstring).
+    molecule_features
+        A model of several molecules: each row names its molecule (``molecules`` of
+        :meth:`fit` and :meth:`predict`) and the inputs gain the molecule inputs of
+        :func:`cgflow.ml.features.model_inputs`.
     """
 
     def __init__(
         self, nu: float = 2.5, n_restarts: int = 3,
         length_scale_bounds: tuple[float, float] = (0.05, 1000.0),
         noise_bounds: tuple[float, float] = (1e-2, 1.0), random_state: int = 0,
-        descriptors: tuple[str, ...] = (),
+        descriptors: tuple[str, ...] = (), molecule_features: bool = False,
     ) -> None:
         self.nu = nu
         self.n_restarts = n_restarts
@@ -146,6 +150,11 @@ class AccelerationFactorModel(RegressorMixin, BaseEstimator):
         self.noise_bounds = noise_bounds
         self.random_state = random_state
         self.descriptors = descriptors
+        self.molecule_features = molecule_features
+
+    def _inputs(self, X: Any, molecules: Any) -> np.ndarray:
+        return model_inputs(X, tuple(self.descriptors), molecules=molecules,
+                            molecule_features=bool(self.molecule_features))
 
     def _kernel(self, n_inputs: int):
         return ard_matern_kernel(n_inputs, self.nu, self.length_scale_bounds, self.noise_bounds)
@@ -153,13 +162,14 @@ class AccelerationFactorModel(RegressorMixin, BaseEstimator):
     def _scale(self, X: np.ndarray) -> np.ndarray:
         return (X - self.x_mean_) / self.x_scale_
 
-    def fit(self, X: Any, y: Any) -> AccelerationFactorModel:
-        """Fit on parameters ``X`` (n, 19) and acceleration factors ``y`` (n,) > 0."""
+    def fit(self, X: Any, y: Any, molecules: Any = None) -> AccelerationFactorModel:
+        """Fit on parameters ``X`` (n, 19) and acceleration factors ``y`` (n,) > 0
+        (``molecules``: the canonical SMILES of each row, for ``molecule_features``)."""
         X = check_features(X)
         y = _check_targets(y, X.shape[0], positive=True)
         if X.shape[0] < 2:
             raise InvalidInputError(f"X: need at least 2 rows to fit, got {X.shape[0]}")
-        Z = model_inputs(X, tuple(self.descriptors))
+        Z = self._inputs(X, molecules)
         self.x_mean_ = Z.mean(axis=0)
         std = Z.std(axis=0)
         self.x_scale_ = np.where(std > 0, std, 1.0)
@@ -176,21 +186,21 @@ class AccelerationFactorModel(RegressorMixin, BaseEstimator):
         self.n_features_in_ = N_PARAMETERS
         return self
 
-    def _log_moments(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _log_moments(self, X: Any, molecules: Any = None) -> tuple[np.ndarray, np.ndarray]:
         if not hasattr(self, "gp_"):
             raise InvalidInputError("alpha model: not fitted (call fit or load first)")
-        Z = model_inputs(X, tuple(self.descriptors))
+        Z = self._inputs(X, molecules)
         m, s = self.gp_.predict(self._scale(Z), return_std=True)
         return m, s
 
-    def predict_log(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict_log(self, X: Any, molecules: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """GP mean and standard deviation of ``log(alpha)`` (n,) each (the standard
         deviation includes the fitted noise)."""
-        return self._log_moments(X)
+        return self._log_moments(X, molecules)
 
-    def predict(self, X: Any, return_std: bool = False):
+    def predict(self, X: Any, return_std: bool = False, molecules: Any = None):
         """Predicted alpha (n,) (log-normal mean); with ``return_std``, ``(alpha, std)``."""
-        m, s = self._log_moments(X)
+        m, s = self._log_moments(X, molecules)
         mean = np.exp(m + 0.5 * s**2)
         if not return_std:
             return mean
@@ -200,7 +210,8 @@ class AccelerationFactorModel(RegressorMixin, BaseEstimator):
         """Inverse fitted length scale per input, parameters and descriptors (larger =
         alpha depends more on it)."""
         ls = np.atleast_1d(self.gp_.kernel_.k1.k2.length_scale)
-        names = (*FIELDS, *self.descriptors)
+        names = (*FIELDS, *self.descriptors,
+                 *(MOLECULE_INPUT_NAMES if self.molecule_features else ()))
         return {f: float(1.0 / v) for f, v in zip(names, ls, strict=True)}
 
     # --- serialisation without pickle ---------------------------------------------------------
@@ -230,6 +241,7 @@ class AccelerationFactorModel(RegressorMixin, BaseEstimator):
             params[key] = tuple(params[key])
         # models stored before descriptors existed had none
         params["descriptors"] = tuple(params.get("descriptors", ()))
+        params["molecule_features"] = bool(params.get("molecule_features", False))
         model = cls(**params)
         model.x_mean_ = np.asarray(state["x_mean"], dtype=float)
         model.x_scale_ = np.asarray(state["x_scale"], dtype=float)

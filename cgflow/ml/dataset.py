@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cgflow.errors import InvalidInputError
+from cgflow.molecule.structure import TRIMETHYLPENTANE_SMILES as DEFAULT_SMILES
 from cgflow.params import FIELDS, N_PARAMETERS, parameter_set_from_mapping
 
 #: Scalar per-set quantities of a record (nm^2/ps for D, dimensionless alpha).
@@ -58,6 +59,11 @@ class CampaignDataset:
         NaN where not calibrated (all NaN when None is given).
     campaign
         Name of the campaign the sets come from (used in messages).
+    molecule
+        (n,) canonical SMILES of the molecule of each set (the default,
+        2,3,4-trimethylpentane, when None is given: every dataset made before campaigns
+        of other molecules). Saved only when some set is of another molecule, so
+        single-molecule datasets keep their content hash.
     """
 
     param_ids: np.ndarray
@@ -74,6 +80,7 @@ class CampaignDataset:
     campaign: str = field(default="unnamed")
     friction: np.ndarray | None = None
     friction_err: np.ndarray | None = None
+    molecule: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.param_ids = np.asarray(self.param_ids, dtype=str).reshape(-1)
@@ -121,6 +128,7 @@ class CampaignDataset:
                 )
         if len(set(self.param_ids.tolist())) != n:
             raise InvalidInputError("dataset field 'param_ids': ids must be unique")
+        self.molecule = molecule_column(self.molecule, n, "dataset field 'molecule'")
 
     # --- size and subsets ---------------------------------------------------------------
 
@@ -137,8 +145,18 @@ class CampaignDataset:
             alpha_err=self.alpha_err[idx],
             g_target=None if self.g_target is None else self.g_target[idx],
             campaign=self.campaign, friction=self.friction[idx],
-            friction_err=self.friction_err[idx],
+            friction_err=self.friction_err[idx], molecule=self.molecule[idx],
         )
+
+    @property
+    def molecules(self) -> list[str]:
+        """Canonical SMILES of every set's molecule, row order."""
+        return self.molecule.tolist()
+
+    @property
+    def is_multi_molecule(self) -> bool:
+        """True when some set is of a molecule other than the default."""
+        return bool(np.any(self.molecule != DEFAULT_SMILES))
 
     @property
     def has_friction(self) -> bool:
@@ -166,7 +184,8 @@ class CampaignDataset:
             Mappings with keys ``param_id``, ``params`` (the 19 fields, GROMACS units),
             ``r_nm``, ``u_kj_mol``, optional ``g_target`` (on ``r_nm``), and ``d_aa``,
             ``d_aa_err``, ``d_cg``, ``d_cg_err``, ``alpha``, ``alpha_err``, ``friction``,
-            ``friction_err`` (None or a missing key gives NaN).
+            ``friction_err`` (None or a missing key gives NaN), optional ``molecule``
+            (SMILES of the set's molecule; missing: the default molecule).
         r_grid_nm
             Common grid in nm, strictly increasing.
         campaign
@@ -181,7 +200,7 @@ class CampaignDataset:
         _check_grid(grid, "argument 'r_grid_nm'")
         if len(records) == 0:
             raise InvalidInputError(f"campaign {campaign!r}: no records to build a dataset from")
-        ids, xs, us, gs = [], [], [], []
+        ids, xs, us, gs, mols = [], [], [], [], []
         scalars: dict[str, list[float]] = {k: [] for k in (*SCALAR_FIELDS, *FRICTION_FIELDS)}
         any_g = False
         for k, rec in enumerate(records):
@@ -224,9 +243,11 @@ class CampaignDataset:
                 scalars[name].append(_scalar(rec.get(name), f"{where} field '{name}'"))
             ids.append(str(pid))
             xs.append(ps.to_array())
+            mols.append(rec.get("molecule") or DEFAULT_SMILES)
         return cls(
             param_ids=np.array(ids), X=np.array(xs), r_nm=grid, U=np.array(us),
             g_target=np.array(gs) if any_g else None, campaign=campaign,
+            molecule=np.array(mols, dtype=str),
             **{name: np.array(v) for name, v in scalars.items()},
         )
 
@@ -265,6 +286,7 @@ class CampaignDataset:
                     "param_id": pid, "params": dict(zip(FIELDS, part.X[i].tolist(), strict=True)),
                     "r_nm": part.r_nm, "u_kj_mol": part.U[i],
                     "g_target": None if part.g_target is None else part.g_target[i],
+                    "molecule": str(part.molecule[i]),
                 }
                 rec.update({name: float(getattr(part, name)[i])
                             for name in (*SCALAR_FIELDS, *FRICTION_FIELDS)})
@@ -287,6 +309,8 @@ class CampaignDataset:
             arrays["g_target"] = self.g_target
         if self.has_friction:  # absent otherwise: older datasets keep their hash
             arrays.update({name: getattr(self, name) for name in FRICTION_FIELDS})
+        if self.is_multi_molecule:  # likewise
+            arrays["molecule"] = self.molecule
         return arrays
 
     def save_npz(self, path: str | Path) -> Path:
@@ -318,7 +342,7 @@ class CampaignDataset:
         optional = [f.name for f in fields(cls) if f.name not in required]
         arrays = read_npz_arrays(path, "dataset file", required=required, optional=optional)
         for name, arr in arrays.items():
-            if name in ("param_ids", "campaign"):
+            if name in ("param_ids", "campaign", "molecule"):
                 if arr.dtype.kind != "U":
                     raise InvalidInputError(f"{source}: array {name!r}: dtype {arr.dtype}, "
                                             "expected text")
@@ -351,6 +375,17 @@ class CampaignDataset:
             h.update(f"{name}:{a.shape}:".encode())
             h.update(payload)
         return h.hexdigest()
+
+
+def molecule_column(values: Any, n: int, what: str) -> np.ndarray:
+    """(n,) canonical SMILES from ``values`` (None: the default molecule everywhere; an
+    empty entry: the default molecule)."""
+    if values is None:
+        return np.full(n, DEFAULT_SMILES, dtype=object).astype(str)
+    arr = np.asarray(values, dtype=str).reshape(-1)
+    if arr.shape != (n,):
+        raise InvalidInputError(f"{what}: expected shape ({n},), got {arr.shape}")
+    return np.where(arr == "", DEFAULT_SMILES, arr).astype(str)
 
 
 def _check_grid(r: np.ndarray, what: str) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from cgflow.ibi.settings import BEAD_MASS_G_MOL
 from cgflow.ml.inverse import StructureInverse, grid_prefix, shipped_inverse_for
 from cgflow.ml.training import TrainedModels
+from cgflow.molecule.structure import TRIMETHYLPENTANE_SMILES
 from cgflow.params import FIELDS, Bounds, ParameterSet, ParameterSpace, get_space
 
 
@@ -101,14 +102,17 @@ def training_space(models: TrainedModels) -> ParameterSpace | None:
 def inverse_route(r_nm: np.ndarray, rdf_r_nm: np.ndarray, g_target: np.ndarray,
                   density_kg_m3: float, pressure_bar: float | None, *,
                   temperature_k: float, mass_g_mol: float,
-                  inverse: StructureInverse | None = None
+                  inverse: StructureInverse | None = None, molecule: str | None = None
                   ) -> tuple[np.ndarray, np.ndarray] | None:
     """U and F on ``r_nm`` of the learned inverse applied to a target structure (g_t on
     ``rdf_r_nm``, interpolated onto ``r_nm``), or None when no inverse covers the grid
-    (``inverse`` or the shipped one) or the inverse needs a pressure that is missing."""
+    (``inverse`` or the shipped one, which covers its own molecule only: ``molecule``,
+    canonical SMILES, default 2,3,4-trimethylpentane) or the inverse needs a pressure
+    that is missing."""
     r = np.asarray(r_nm, float)
     if inverse is None:
-        path = shipped_inverse_for(r, temperature_k, mass_g_mol)
+        path = shipped_inverse_for(r, temperature_k, mass_g_mol,
+                                   molecule or TRIMETHYLPENTANE_SMILES)
         if path is None:
             return None
         inverse = StructureInverse.load(path)
@@ -125,7 +129,7 @@ def inverse_route(r_nm: np.ndarray, rdf_r_nm: np.ndarray, g_target: np.ndarray,
 def predict_potentials(
     models: TrainedModels, ps: ParameterSet, *, space: ParameterSpace | str | None = None,
     inverse: StructureInverse | None = None, temperature_k: float = 298.15,
-    mass_g_mol: float = BEAD_MASS_G_MOL,
+    mass_g_mol: float = BEAD_MASS_G_MOL, molecule: str | None = None,
 ) -> Prediction:
     """Predict both potentials, their forces, alpha and (with an RDF model) the all-atom
     target structure for the parameter set ``ps``.
@@ -143,8 +147,12 @@ def predict_potentials(
     inverse, temperature_k, mass_g_mol
         The learned inverse of the ``structure-inverse`` route (default: the shipped one
         where it covers the grid), and the state point it is applied at (K, g/mol).
+    molecule
+        Canonical SMILES of the molecule (default 2,3,4-trimethylpentane); models trained
+        on one molecule refuse another (:func:`cgflow.ml.features.model_inputs`).
     """
     x = ps.to_array()[None, :]
+    mol = None if molecule is None else [molecule]
     warnings: list[str] = []
     checks = [training_space(models)]
     if space is not None:
@@ -158,20 +166,20 @@ def predict_potentials(
                 f"{f} = {getattr(ps, f):.6g} is outside {sp.name!r} [{b.low:.6g}, {b.high:.6g}]: "
                 "the prediction is an extrapolation"
             )
-    U_s, F_s = models.structure.predict_forces(x)
+    U_s, F_s = models.structure.predict_forces(x, mol)
     if models.dynamics is not None:
-        U_d, F_d = models.dynamics.predict_forces(x)
+        U_d, F_d = models.dynamics.predict_forces(x, mol)
         U_d, F_d = U_d[0], F_d[0]
     else:
         U_d = F_d = None
-    alpha, alpha_std = models.alpha.predict(x, return_std=True)
+    alpha, alpha_std = models.alpha.predict(x, return_std=True, molecules=mol)
     gamma = gamma_std = None
     if models.friction is not None:
-        g, g_std = models.friction.predict(x, return_std=True)
+        g, g_std = models.friction.predict(x, return_std=True, molecules=mol)
         gamma, gamma_std = float(g[0]), float(g_std[0])
     structure: dict[str, Any] = {}
     if models.rdf is not None:
-        aa = models.rdf.predict(x)
+        aa = models.rdf.predict(x, mol)
         structure["rdf_r_nm"] = aa.r_nm
         if aa.g is not None:
             structure.update(g_target=aa.g[0], g_target_std=aa.g_std[0])
@@ -184,7 +192,7 @@ def predict_potentials(
         via = inverse_route(models.structure.r_nm, structure["rdf_r_nm"],
                             structure["g_target"], structure["density_kg_m3"],
                             structure.get("pressure_bar"), temperature_k=temperature_k,
-                            mass_g_mol=mass_g_mol, inverse=inverse)
+                            mass_g_mol=mass_g_mol, inverse=inverse, molecule=molecule)
         if via is not None:
             structure["U_structure_inverse"], structure["F_structure_inverse"] = via
     return Prediction(

@@ -51,9 +51,10 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from cgflow.errors import InvalidInputError
 from cgflow.ibi.metrics import rdf_deviation
 from cgflow.ml.alpha_model import ard_matern_kernel, kernel_from_state, kernel_state
-from cgflow.ml.features import check_features
+from cgflow.ml.dataset import molecule_column
+from cgflow.ml.features import check_features, model_inputs
 from cgflow.ml.metrics import regression_metrics
-from cgflow.params import N_PARAMETERS, parameter_set_from_mapping
+from cgflow.params import FIELDS, N_PARAMETERS, parameter_set_from_mapping
 
 #: Fewest rows with a value that a target needs to be modelled.
 MIN_ROWS = 4
@@ -81,6 +82,8 @@ class AATargets:
         (n,) density and pressure with their standard errors; NaN where missing.
     campaign
         Name used in messages.
+    molecule
+        (n,) canonical SMILES of each run's molecule (None: the default molecule).
     """
 
     param_ids: np.ndarray
@@ -92,6 +95,7 @@ class AATargets:
     pressure_bar: np.ndarray
     pressure_err_bar: np.ndarray
     campaign: str = field(default="unnamed")
+    molecule: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.param_ids = np.asarray(self.param_ids, dtype=str).reshape(-1)
@@ -118,6 +122,12 @@ class AATargets:
             setattr(self, name, arr)
         if len(set(self.param_ids.tolist())) != n:
             raise InvalidInputError("AA targets field 'param_ids': ids must be unique")
+        self.molecule = molecule_column(self.molecule, n, "AA targets field 'molecule'")
+
+    @property
+    def molecules(self) -> list[str]:
+        """Canonical SMILES of every run's molecule, row order."""
+        return self.molecule.tolist()
 
     def __len__(self) -> int:
         return int(self.param_ids.size)
@@ -127,7 +137,8 @@ class AATargets:
         idx = np.asarray(index, dtype=int)
         return AATargets(
             param_ids=self.param_ids[idx], X=self.X[idx], r_nm=self.r_nm.copy(), g=self.g[idx],
-            campaign=self.campaign, **{name: getattr(self, name)[idx] for name in TARGET_FIELDS})
+            campaign=self.campaign, molecule=self.molecule[idx],
+            **{name: getattr(self, name)[idx] for name in TARGET_FIELDS})
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, Any]],
@@ -143,7 +154,7 @@ class AATargets:
             own grid, interpolated onto ``r_grid_nm``; beyond its last point it keeps its
             last value, as in :meth:`cgflow.ml.dataset.CampaignDataset.from_records`),
             ``density_kg_m3``, ``density_err_kg_m3``, ``pressure_bar``,
-            ``pressure_err_bar``.
+            ``pressure_err_bar``, ``molecule`` (canonical SMILES; missing: the default).
         r_grid_nm
             Common grid, nm.
 
@@ -153,7 +164,7 @@ class AATargets:
             Naming the record, the field and the value.
         """
         grid = np.asarray(r_grid_nm, dtype=float).reshape(-1)
-        ids, xs, gs = [], [], []
+        ids, xs, gs, mols = [], [], [], []
         scalars: dict[str, list[float]] = {name: [] for name in TARGET_FIELDS}
         for k, rec in enumerate(records):
             pid = rec.get("param_id")
@@ -184,11 +195,40 @@ class AATargets:
             ids.append(str(pid))
             xs.append(ps.to_array())
             gs.append(g)
+            mols.append(rec.get("molecule") or "")
         n = len(ids)
         return cls(param_ids=np.array(ids, dtype=str),
                    X=np.array(xs) if n else np.zeros((0, N_PARAMETERS)), r_nm=grid,
                    g=np.array(gs) if n else np.zeros((0, grid.size)), campaign=campaign,
+                   molecule=np.array(mols, dtype=str) if n else None,
                    **{name: np.array(v, dtype=float) for name, v in scalars.items()})
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[AATargets], r_grid_nm: Sequence[float] | np.ndarray,
+                    *, campaign: str | None = None) -> AATargets:
+        """The rows of several tables on the grid ``r_grid_nm`` (each RDF interpolated as
+        in :meth:`from_records`).
+
+        Raises
+        ------
+        InvalidInputError
+            On no parts or a parameter-set id in two of them.
+        """
+        if not parts:
+            raise InvalidInputError("AA targets concatenate: no tables given")
+        records = []
+        for part in parts:
+            for i, pid in enumerate(part.param_ids.tolist()):
+                g = part.g[i]
+                rec = {"param_id": pid, "params": dict(zip(FIELDS, part.X[i].tolist(),
+                                                           strict=True)),
+                       "molecule": str(part.molecule[i]),
+                       **{name: float(getattr(part, name)[i]) for name in TARGET_FIELDS}}
+                if np.all(np.isfinite(g)):
+                    rec.update(r_nm=part.r_nm, g=g)
+                records.append(rec)
+        name = campaign if campaign is not None else "+".join(p.campaign for p in parts)
+        return cls.from_records(records, r_grid_nm, campaign=name)
 
     @classmethod
     def from_dataset(cls, dataset: Any) -> AATargets:
@@ -198,7 +238,7 @@ class AATargets:
         g = (dataset.g_target if dataset.g_target is not None
              else np.full((n, dataset.r_nm.size), np.nan))
         return cls(param_ids=dataset.param_ids, X=dataset.X, r_nm=dataset.r_nm, g=g,
-                   campaign=dataset.campaign,
+                   campaign=dataset.campaign, molecule=dataset.molecule,
                    **{name: np.full(n, np.nan) for name in TARGET_FIELDS})
 
 
@@ -230,6 +270,7 @@ class AATargets:
             raise InvalidInputError(
                 f"{str(sets_file)!r}: not a dataset export (expected JSON with a 'sets' list)"
             ) from None
+        mol_by_id = dict(zip(ds.param_ids.tolist(), ds.molecules, strict=True))
         g_by_id = ({} if ds.g_target is None else
                    {pid: g for pid, g in zip(ds.param_ids.tolist(), ds.g_target, strict=True)})
         records = []
@@ -237,12 +278,24 @@ class AATargets:
             if entry.get("aa_status") != "completed":
                 continue
             rec = {k: entry.get(k) for k in ("param_id", "params", *TARGET_FIELDS)}
+            rec["molecule"] = mol_by_id.get(entry.get("param_id")) or _export_smiles(entry)
             g = g_by_id.get(entry.get("param_id"))
             if g is not None and np.all(np.isfinite(g)):
                 rec.update(r_nm=ds.r_nm, g=g)
             records.append(rec)
         campaign = str(listing.get("campaign", ds.campaign))
         return cls.from_records(records, ds.r_nm, campaign=campaign)
+
+
+def _export_smiles(entry: Mapping[str, Any]) -> str:
+    """Canonical SMILES of a ``sets.json`` row: its ``smiles``, else the registry's for
+    its ``molecule`` name, else "" (the default molecule; exports before molecules)."""
+    if entry.get("smiles"):
+        return str(entry["smiles"])
+    from cgflow.molecule.registry import find_entry
+
+    found = find_entry(str(entry["molecule"])) if entry.get("molecule") else None
+    return found.canonical_smiles if found is not None else ""
 
 
 @dataclass(frozen=True)
@@ -347,7 +400,8 @@ class RDFModel:
 
     def __init__(self, *, tolerance_g: float = 0.01, max_components: int = 8, nu: float = 2.5,
                  length_scale_bounds: tuple[float, float] = (0.05, 1000.0),
-                 noise_bounds: tuple[float, float] = (1e-2, 1.0), random_state: int = 0) -> None:
+                 noise_bounds: tuple[float, float] = (1e-2, 1.0), random_state: int = 0,
+                 molecule_features: bool = False) -> None:
         if not (np.isfinite(tolerance_g) and tolerance_g > 0):
             raise InvalidInputError(f"field 'tolerance_g': must be > 0, got {tolerance_g!r}")
         if int(max_components) < 1:
@@ -358,11 +412,18 @@ class RDFModel:
         self.length_scale_bounds = tuple(float(v) for v in length_scale_bounds)
         self.noise_bounds = tuple(float(v) for v in noise_bounds)
         self.random_state = int(random_state)
+        self.molecule_features = bool(molecule_features)
+
+    def _inputs(self, X: Any, molecules: Any) -> np.ndarray:
+        """Model inputs (:func:`cgflow.ml.features.model_inputs`) of parameters ``X``."""
+        return model_inputs(X, molecules=molecules, molecule_features=self.molecule_features)
 
     def _settings(self) -> dict[str, Any]:
         return {"tolerance_g": self.tolerance_g, "max_components": self.max_components,
                 "nu": self.nu, "length_scale_bounds": list(self.length_scale_bounds),
-                "noise_bounds": list(self.noise_bounds), "random_state": self.random_state}
+                "noise_bounds": list(self.noise_bounds), "random_state": self.random_state,
+                # only when set: single-molecule models keep the settings they always had
+                **({"molecule_features": True} if self.molecule_features else {})}
 
     def _gp(self) -> _TargetGP:
         return _TargetGP(self.nu, self.length_scale_bounds, self.noise_bounds, self.random_state)
@@ -377,11 +438,12 @@ class RDFModel:
         return self.fit(targets.X, targets.r_nm, g=targets.g,
                         density_kg_m3=targets.density_kg_m3, pressure_bar=targets.pressure_bar,
                         density_err_kg_m3=targets.density_err_kg_m3,
-                        pressure_err_bar=targets.pressure_err_bar)
+                        pressure_err_bar=targets.pressure_err_bar,
+                        molecules=targets.molecules)
 
     def fit(self, X: Any, r_nm: Any, *, g: Any = None, density_kg_m3: Any = None,
             pressure_bar: Any = None, density_err_kg_m3: Any = None,
-            pressure_err_bar: Any = None) -> RDFModel:
+            pressure_err_bar: Any = None, molecules: Any = None) -> RDFModel:
         """Fit on parameters ``X`` (n, 19) and whatever targets are given.
 
         Parameters
@@ -397,6 +459,9 @@ class RDFModel:
         density_err_kg_m3, pressure_err_bar
             (n,) standard errors (NaN: the median of the others), the known noise of
             each row.
+        molecules
+            (n,) canonical SMILES of each row's molecule (a model with
+            ``molecule_features``; None: the default molecule).
 
         Raises
         ------
@@ -404,7 +469,7 @@ class RDFModel:
             On shapes that do not match, a non-positive density, or no target with at
             least :data:`MIN_ROWS` rows.
         """
-        X = check_features(X)
+        X = self._inputs(X, molecules)
         n = X.shape[0]
         r = np.asarray(r_nm, dtype=float).reshape(-1)
         self.r_nm = r
@@ -481,10 +546,12 @@ class RDFModel:
         if not hasattr(self, "x_mean_"):
             raise InvalidInputError("RDF model: not fitted (call fit or load first)")
 
-    def predict(self, X: Any) -> RDFPrediction:
-        """Predicted g_t(r), density and pressure with standard deviations for ``X``."""
+    def predict(self, X: Any, molecules: Any = None) -> RDFPrediction:
+        """Predicted g_t(r), density and pressure with standard deviations for ``X``
+        (``molecules``: each row's canonical SMILES, for a model with
+        ``molecule_features``)."""
         self._check_fitted()
-        Z = self._scale(check_features(X))
+        Z = self._scale(self._inputs(X, molecules))
         g = g_std = None
         if self.g_gps_ is not None:
             moments = [gp.predict(Z) for gp in self.g_gps_]
@@ -599,7 +666,8 @@ def score_rdf_model(model: RDFModel, targets: AATargets,
     base = np.asarray(baseline_rows, dtype=int)
     if not np.allclose(targets.r_nm, model.r_nm):
         raise InvalidInputError("RDF model score: the table's grid 'r_nm' is not the model's")
-    pred = model.predict(targets.X[rows]) if rows.size else None
+    pred = (model.predict(targets.X[rows], molecules=targets.molecule[rows].tolist())
+            if rows.size else None)
     out: dict[str, Any] = {}
     have_g = np.all(np.isfinite(targets.g[rows]), axis=1) if rows.size else np.zeros(0, bool)
     base_g = base[np.all(np.isfinite(targets.g[base]), axis=1)] if base.size else base

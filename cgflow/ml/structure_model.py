@@ -46,9 +46,8 @@ import torch
 from torch import nn
 
 from cgflow.errors import InvalidInputError
-from cgflow.ml.features import check_features
+from cgflow.ml.features import model_inputs
 from cgflow.ml.representation import PotentialRepresentation
-from cgflow.params import N_PARAMETERS
 
 #: Version of the serialised format of the potential models.
 FORMAT_VERSION = 1
@@ -141,6 +140,7 @@ class StructureModel:
         max_epochs: int = 2000,
         patience: int = 200, validation_fraction: float = 0.15, refit_full: bool = True,
         seed: int = 0, representation: dict[str, Any] | None = None,
+        molecule_features: bool = False,
     ) -> None:
         self.r_nm = np.asarray(r_nm, dtype=float).reshape(-1)
         self.hidden = tuple(int(h) for h in hidden)
@@ -153,6 +153,7 @@ class StructureModel:
         self.refit_full = bool(refit_full)
         self.seed = int(seed)
         self.representation = dict(representation or {})
+        self.molecule_features = bool(molecule_features)
         if not 0.0 < self.validation_fraction < 1.0:
             raise InvalidInputError(
                 f"field 'validation_fraction': must be in (0, 1), got {validation_fraction!r}"
@@ -174,7 +175,13 @@ class StructureModel:
             "patience": self.patience, "validation_fraction": self.validation_fraction,
             "refit_full": self.refit_full, "seed": self.seed,
             "representation": self.representation,
+            # only when set: single-molecule models keep the settings they always had
+            **({"molecule_features": True} if self.molecule_features else {}),
         }
+
+    def _inputs(self, X: Any, molecules: Any) -> np.ndarray:
+        """Model inputs (:func:`cgflow.ml.features.model_inputs`) of parameters ``X``."""
+        return model_inputs(X, molecules=molecules, molecule_features=self.molecule_features)
 
     def _check_targets(self, U: Any, n: int) -> np.ndarray:
         U = np.asarray(U, dtype=float)
@@ -188,7 +195,7 @@ class StructureModel:
         return U
 
     def _new_network(self) -> _Network:
-        return _Network(N_PARAMETERS, self.hidden, self.rep_.n_components)
+        return _Network(self.x_mean_.size, self.hidden, self.rep_.n_components)
 
     def _validation_rows(self, n: int, groups: np.ndarray | None) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
@@ -237,13 +244,15 @@ class StructureModel:
 
     # --- fit / predict ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, U: Any, *, groups: Any = None) -> StructureModel:
+    def fit(self, X: Any, U: Any, *, groups: Any = None, molecules: Any = None
+            ) -> StructureModel:
         """Fit on parameters ``X`` (n, 19) and potentials ``U`` (n, G) in kJ/mol.
 
         ``groups`` (n,), optional: rows of one group are kept together in the
-        early-stopping split.
+        early-stopping split. ``molecules`` (n,): canonical SMILES of each row's molecule
+        (a model with ``molecule_features``).
         """
-        X = check_features(X)
+        X = self._inputs(X, molecules)
         U = self._check_targets(U, X.shape[0])
         n = X.shape[0]
         if n < 3:
@@ -284,23 +293,23 @@ class StructureModel:
         if self.net_ is None:
             raise InvalidInputError(f"{self.kind} model: not fitted (call fit or load first)")
 
-    def predict_coefficients(self, X: Any) -> np.ndarray:
+    def predict_coefficients(self, X: Any, molecules: Any = None) -> np.ndarray:
         """Representation coefficients (n, K) for parameters (n, 19)."""
         self._check_fitted()
-        X = check_features(X)
+        X = self._inputs(X, molecules)
         x = torch.from_numpy(((X - self.x_mean_) / self.x_scale_).astype(np.float32))
         with torch_single_thread(), torch.no_grad():
             z = self.net_(x).numpy().astype(float)
         return z * self.z_scale_
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, molecules: Any = None) -> np.ndarray:
         """Potentials (n, G) in kJ/mol on :attr:`r_nm` for parameters (n, 19)."""
-        z = self.predict_coefficients(X)
+        z = self.predict_coefficients(X, molecules)
         return self.rep_.decode(z)
 
-    def predict_forces(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict_forces(self, X: Any, molecules: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """``(U, F)``: potentials (n, G) in kJ/mol and forces -dU/dr (n, G) in kJ/(mol nm)."""
-        U = self.predict(X)
+        U = self.predict(X, molecules)
         return U, self.rep_.forces(U)
 
     # --- serialisation ---------------------------------------------------------------------------

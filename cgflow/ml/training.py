@@ -186,6 +186,12 @@ def _friction_ok(ds: CampaignDataset) -> np.ndarray:
     return np.isfinite(ds.friction) & (ds.friction > 0)
 
 
+def _molecules(ds: CampaignDataset, rows: np.ndarray) -> list[str] | None:
+    """The molecule (SMILES) of each of ``rows`` for a model of several molecules, else
+    None (a single-molecule model takes no molecules)."""
+    return ds.molecule[rows].tolist() if ds.is_multi_molecule else None
+
+
 def _fit_friction(ds: CampaignDataset, rows: np.ndarray, seed: int,
                   kwargs: dict[str, Any]) -> tuple[AccelerationFactorModel | None, str]:
     """The friction model on the rows with a calibrated gamma > 0, or None and why."""
@@ -195,8 +201,9 @@ def _fit_friction(ds: CampaignDataset, rows: np.ndarray, seed: int,
                f"{rows.size} training set(s) with a calibrated friction; the friction model "
                f"needs at least {MIN_SETS_TO_TRAIN}")
         return None, why
-    model = AccelerationFactorModel(**{"random_state": seed, **kwargs})
-    return model.fit(ds.X[rows], ds.friction[rows]), ""
+    model = AccelerationFactorModel(**{"random_state": seed,
+                                       "molecule_features": ds.is_multi_molecule, **kwargs})
+    return model.fit(ds.X[rows], ds.friction[rows], molecules=_molecules(ds, rows)), ""
 
 
 def _fit_rdf(ds: CampaignDataset, test: np.ndarray, aa_targets: AATargets | None, seed: int,
@@ -206,8 +213,10 @@ def _fit_rdf(ds: CampaignDataset, test: np.ndarray, aa_targets: AATargets | None
     table = aa_targets if aa_targets is not None else AATargets.from_dataset(ds)
     held_out = np.isin(table.param_ids, ds.param_ids[test])
     train, evaluate = np.flatnonzero(~held_out), np.flatnonzero(held_out)
+    several = ds.is_multi_molecule or bool(np.any(table.molecule != ds.molecule[0]))
     try:
-        model = RDFModel(**{"random_state": seed, **kwargs}).fit_targets(table.subset(train))
+        model = RDFModel(**{"random_state": seed, "molecule_features": several, **kwargs}
+                         ).fit_targets(table.subset(train))
     except InvalidInputError as exc:
         return None, {"skipped": str(exc)}, f"absent: {exc}"
     scores = (score_rdf_model(model, table, evaluate, baseline_rows=train) if evaluate.size
@@ -218,7 +227,9 @@ def _fit_rdf(ds: CampaignDataset, test: np.ndarray, aa_targets: AATargets | None
 
 def _fit_structure(ds: CampaignDataset, rows: np.ndarray, seed: int,
                    kwargs: dict[str, Any]) -> StructureModel:
-    return StructureModel(ds.r_nm, seed=seed, **kwargs).fit(ds.X[rows], ds.U[rows])
+    model = StructureModel(ds.r_nm, seed=seed,
+                           **{"molecule_features": ds.is_multi_molecule, **kwargs})
+    return model.fit(ds.X[rows], ds.U[rows], molecules=_molecules(ds, rows))
 
 
 def _pairs_with_i_in(pairs: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -229,6 +240,9 @@ def _pairs_with_i_in(pairs: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def _fit_dynamics(ds: CampaignDataset, pairs: np.ndarray, seed: int,
                   kwargs: dict[str, Any]) -> tuple[DynamicsModel | None, str]:
+    if ds.is_multi_molecule:
+        return None, ("not trained on a dataset of several molecules (its pairs match the "
+                      "dynamics of sets of one liquid)")
     if pairs.shape[0] < MIN_DYNAMICS_PAIRS or np.unique(pairs[:, 0]).size < 2:
         return None, (f"{pairs.shape[0]} pair(s) from {np.unique(pairs[:, 0]).size} set(s); "
                       f"need at least {MIN_DYNAMICS_PAIRS} pairs from 2 sets")
@@ -241,8 +255,10 @@ def _fit_alpha(ds: CampaignDataset, rows: np.ndarray, seed: int, kwargs: dict[st
     rows = rows[_alpha_ok(ds)[rows]]
     if baseline:
         return RandomForestAlphaBaseline(random_state=seed).fit(ds.X[rows], ds.alpha[rows])
-    return AccelerationFactorModel(**{"random_state": seed, **kwargs}).fit(
-        ds.X[rows], ds.alpha[rows])
+    return AccelerationFactorModel(**{"random_state": seed,
+                                      "molecule_features": ds.is_multi_molecule, **kwargs}
+                                   ).fit(ds.X[rows], ds.alpha[rows],
+                                         molecules=_molecules(ds, rows))
 
 
 def _score(ds: CampaignDataset, reference: np.ndarray, rows: np.ndarray, pairs: np.ndarray,
@@ -250,8 +266,8 @@ def _score(ds: CampaignDataset, reference: np.ndarray, rows: np.ndarray, pairs: 
            alpha: Any, alpha_rf: Any, friction: Any = None,
            friction_skipped: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
-    out["structure"] = potential_rmse(ds.r_nm, ds.U[rows], structure.predict(ds.X[rows]),
-                                      reference)
+    out["structure"] = potential_rmse(
+        ds.r_nm, ds.U[rows], structure.predict(ds.X[rows], _molecules(ds, rows)), reference)
     val_pairs = _pairs_with_i_in(pairs, rows)
     if dynamics is None:
         out["dynamics"] = {"skipped": skipped, "n_pairs_eval": int(val_pairs.shape[0])}
@@ -271,7 +287,8 @@ def _score(ds: CampaignDataset, reference: np.ndarray, rows: np.ndarray, pairs: 
         if arows.size == 0:
             out[name] = {"skipped": "no sets with a finite alpha"}
             continue
-        p, s = model.predict(ds.X[arows], return_std=True)
+        mol = {} if name == "alpha_random_forest" else {"molecules": _molecules(ds, arows)}
+        p, s = model.predict(ds.X[arows], return_std=True, **mol)
         out[name] = regression_metrics(ds.alpha[arows], p, s)
     frows = rows[_friction_ok(ds)[rows]]
     if friction is None:
@@ -279,7 +296,8 @@ def _score(ds: CampaignDataset, reference: np.ndarray, rows: np.ndarray, pairs: 
     elif frows.size == 0:
         out["friction"] = {"skipped": "no evaluation sets with a calibrated friction"}
     else:
-        p, s = friction.predict(ds.X[frows], return_std=True)
+        p, s = friction.predict(ds.X[frows], return_std=True,
+                                molecules=_molecules(ds, frows))
         out["friction"] = regression_metrics(ds.friction[frows], p, s)
     return out
 
@@ -379,6 +397,9 @@ def train_all(
                            "a calibrated friction" if friction is not None
                            else f"absent: {f_skipped}"),
         "rdf_model": rdf_note,
+        # the molecules the models know (canonical SMILES); several: molecule features
+        "molecules": sorted(set(ds.molecule[sp.trainval].tolist())),
+        "molecule_features": ds.is_multi_molecule,
     }
     for model in (structure, dynamics):
         if model is not None:
@@ -428,13 +449,15 @@ def learning_curve(
         t0 = time.perf_counter()
         train = np.sort(order[: int(s)])
         structure = _fit_structure(ds, train, seed, structure_kwargs or {})
-        srm = potential_rmse(ds.r_nm, ds.U[sp.test], structure.predict(ds.X[sp.test]), reference)
+        srm = potential_rmse(ds.r_nm, ds.U[sp.test],
+                             structure.predict(ds.X[sp.test], _molecules(ds, sp.test)), reference)
         row: dict[str, Any] = {"n_train": int(s), "n_test": int(sp.test.size)}
         row.update({f"structure_{k}": v for k, v in srm.items() if k.startswith("rmse")})
         test_a = sp.test[_alpha_ok(ds)[sp.test]]
         for name, baseline in (("alpha", False), ("alpha_random_forest", True)):
             model = _fit_alpha(ds, train, seed, alpha_kwargs or {}, baseline=baseline)
-            m = regression_metrics(ds.alpha[test_a], model.predict(ds.X[test_a]))
+            mol = {} if baseline else {"molecules": _molecules(ds, test_a)}
+            m = regression_metrics(ds.alpha[test_a], model.predict(ds.X[test_a], **mol))
             row[f"{name}_rmse"], row[f"{name}_r2"] = m["rmse"], m["r2"]
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)

@@ -43,12 +43,10 @@ thermal ensemble.
 
 from __future__ import annotations
 
-from itertools import permutations, product
-
 import numpy as np
 
-from cgflow.molecule.geometry import _SIGMA_NM, _Builder, _repulsion
-from cgflow.molecule.structure import trimethylpentane
+from cgflow.molecule.geometry import _SIGMA_NM, _Builder, best_orders, ring_coordinates
+from cgflow.molecule.structure import Molecule, trimethylpentane
 from cgflow.params import OPLSAA_REFERENCE, ParameterSet
 
 #: Spacing of the grid on which van der Waals volumes are counted, nm.
@@ -130,40 +128,50 @@ _GEOMETRY_FIELDS = ("bond_ctct_r0", "bond_cthc_r0", "angle_ctctct_theta0",
                     "angle_ctcthc_theta0", "angle_hcthc_theta0")
 
 
-_REFERENCE_ORDERS: dict[int, tuple[int, ...]] = {}
+_REFERENCE_ORDERS: dict[str, dict[int, tuple[int, ...]]] = {}
 
 
-def _reference_orders() -> dict[int, tuple[int, ...]]:
-    """The staggered arrangement (substituent order per CH centre) of the OPLS-AA
-    reference: the one with the least soft repulsion, as the geometry builder chooses."""
-    if not _REFERENCE_ORDERS:
-        mol = trimethylpentane()
+def _molecule_key(molecule: Molecule) -> str:
+    return molecule.smiles or molecule.label
+
+
+def _reference_orders(molecule: Molecule | None = None) -> dict[int, tuple[int, ...]]:
+    """The staggered arrangement (substituent order per centre with a choice) of the
+    OPLS-AA reference of an acyclic molecule (default 2,3,4-trimethylpentane): the one
+    with the least soft repulsion, as the geometry builder chooses (every arrangement
+    when there are at most :data:`cgflow.molecule.geometry.MAX_EXHAUSTIVE`, else its
+    coordinate descent)."""
+    mol = molecule or trimethylpentane()
+    key = _molecule_key(mol)
+    if key not in _REFERENCE_ORDERS:
         far = np.array(mol.graph_distances()) >= 3
         sig = np.array([_SIGMA_NM[a.bonded_type] for a in mol.atoms])
         sigma = 0.5 * (sig[:, None] + sig[None, :])
-        builder = _Builder(mol, OPLSAA_REFERENCE, 0.0)
-        centres = builder.centres_with_choice()
-        choices = [list(permutations(range(len(builder.adj[p]) - 1))) for p in centres]
-        best = min((dict(zip(centres, c, strict=True)) for c in product(*choices)),
-                   key=lambda orders: _repulsion(builder.build(orders), far, sigma))
-        _REFERENCE_ORDERS.update(best)
-    return dict(_REFERENCE_ORDERS)
+        _REFERENCE_ORDERS[key] = best_orders(_Builder(mol, OPLSAA_REFERENCE, 0.0), far, sigma)
+    return dict(_REFERENCE_ORDERS[key])
 
 
-def descriptor_coordinates(ps: ParameterSet) -> np.ndarray:
-    """(26, 3) positions (nm, centred) of the conformer the descriptors are computed on:
-    the OPLS-AA reference's staggered arrangement with the set's ``r0`` and ``theta0``
-    (see the module docstring)."""
-    x = _Builder(trimethylpentane(), ps, 0.0).build(_reference_orders())
+def descriptor_coordinates(ps: ParameterSet, molecule: Molecule | None = None) -> np.ndarray:
+    """(n_atoms, 3) positions (nm, centred) of the conformer the descriptors are computed
+    on: for an acyclic molecule (default 2,3,4-trimethylpentane) the OPLS-AA reference's
+    staggered arrangement with the set's ``r0`` and ``theta0`` (see the module
+    docstring); for a ring, RDKit's embedding relaxed to them
+    (:func:`cgflow.molecule.geometry.ring_coordinates`, no blending)."""
+    mol = molecule or trimethylpentane()
+    if mol.is_cyclic():
+        x = ring_coordinates(ps, mol, 0.0)
+    else:
+        x = _Builder(mol, ps, 0.0).build(_reference_orders(mol))
     return x - x.mean(axis=0)
 
 
-def _geometry_descriptors(ps: ParameterSet) -> tuple[float, ...]:
-    key = tuple(float(getattr(ps, f)) for f in _GEOMETRY_FIELDS)
+def _geometry_descriptors(ps: ParameterSet, molecule: Molecule | None = None
+                          ) -> tuple[float, ...]:
+    mol = molecule or trimethylpentane()
+    key = (_molecule_key(mol), *(float(getattr(ps, f)) for f in _GEOMETRY_FIELDS))
     if key in _GEOMETRY_CACHE:
         return _GEOMETRY_CACHE[key]
-    mol = trimethylpentane()
-    x = descriptor_coordinates(ps)
+    x = descriptor_coordinates(ps, mol)
     types = [a.bonded_type for a in mol.atoms]
     masses = np.array(mol.masses())
     radii = np.array([VDW_RADIUS_NM[t] for t in types])
@@ -178,19 +186,76 @@ def _geometry_descriptors(ps: ParameterSet) -> tuple[float, ...]:
     return out
 
 
-def molecular_descriptors(ps: ParameterSet) -> dict[str, float]:
-    """The descriptors of the module docstring for one parameter set (GROMACS units).
+def molecular_descriptors(ps: ParameterSet, molecule: Molecule | None = None
+                          ) -> dict[str, float]:
+    """The descriptors of the module docstring for one parameter set (GROMACS units) on
+    one molecule (default 2,3,4-trimethylpentane).
 
-    Geometric descriptors are cached by the five ``r0``/``theta0`` values they depend on
-    (the volumes take about 0.05 s).
+    Geometric descriptors are cached by the molecule and the five ``r0``/``theta0``
+    values they depend on (the volumes take about 0.05 s). The barrier of a dihedral
+    kind the molecule lacks is still the profile of the set's coefficients (it is a
+    property of the parameters); :func:`cgflow.ml.features.model_inputs` neutralises
+    such kinds in multi-molecule models.
     """
-    geo = _geometry_descriptors(ps)
+    geo = _geometry_descriptors(ps, molecule)
     barriers = [dihedral_barrier_kj_mol(*(getattr(ps, f"dih_{k}_c{i}") for i in (1, 2, 3)))
                 for k in DIHEDRAL_KINDS]
     return dict(zip(DESCRIPTOR_NAMES, (*geo, *barriers), strict=True))
 
 
-def descriptor_vector(ps: ParameterSet) -> np.ndarray:
+def descriptor_vector(ps: ParameterSet, molecule: Molecule | None = None) -> np.ndarray:
     """:func:`molecular_descriptors` as an array in :data:`DESCRIPTOR_NAMES` order."""
-    d = molecular_descriptors(ps)
+    d = molecular_descriptors(ps, molecule)
     return np.array([d[name] for name in DESCRIPTOR_NAMES])
+
+
+# --- graph descriptors: what a molecule is, whatever the parameters --------------------------
+
+#: The bonded-term kinds of :class:`cgflow.params.ParameterSet` (prefix_kind, as in
+#: :meth:`cgflow.molecule.structure.Molecule.term_counts`), in field order.
+TERM_KINDS: tuple[str, ...] = (
+    "bond_ctct", "bond_cthc", "angle_ctctct", "angle_ctcthc", "angle_hcthc",
+    *(f"dih_{k}" for k in DIHEDRAL_KINDS),
+)
+
+#: Carbon classes by OPLS-AA type (hydrogen count 3, 2, 1, 0).
+CARBON_CLASSES: dict[str, str] = {"ch3": "opls_135", "ch2": "opls_136", "ch": "opls_137",
+                                  "c": "opls_139"}
+
+#: Names of :func:`graph_descriptors`, in order.
+GRAPH_DESCRIPTOR_NAMES: tuple[str, ...] = (
+    "molar_mass_g_mol", "n_carbons", "n_rings",
+    *(f"frac_{c}" for c in CARBON_CLASSES),
+    *(f"{k}_per_carbon" for k in TERM_KINDS),
+)
+
+
+def term_kind_of_field(field: str) -> str:
+    """The bonded-term kind (:data:`TERM_KINDS`) a ParameterSet field belongs to
+    (``angle_ctcthc_theta0`` -> ``angle_ctcthc``)."""
+    kind = field.rsplit("_", 1)[0]
+    if kind not in TERM_KINDS:
+        raise ValueError(f"field {field!r} belongs to no bonded-term kind")
+    return kind
+
+
+def graph_descriptors(molecule: Molecule) -> dict[str, float]:
+    """Descriptors of the molecule's graph, the same for every parameter set.
+
+    * ``molar_mass_g_mol``: OPLS-AA molar mass, g/mol (the CG bead's mass);
+    * ``n_carbons``, ``n_rings`` (independent cycles: bonds - atoms + 1);
+    * ``frac_ch3`` .. ``frac_c``: fraction of the carbons of each class (opls_135 CH3,
+      opls_136 CH2, opls_137 CH, opls_139 C);
+    * ``<kind>_per_carbon``: number of bonded terms of each kind (the parameter kinds of
+      :data:`TERM_KINDS`) per carbon: how much each group of the 19 parameters acts on
+      the molecule (0 for a kind it lacks, such as CT-CT-CT-CT in neopentane).
+    """
+    counts = molecule.term_counts()
+    nc = molecule.n_carbons
+    out: dict[str, float] = {
+        "molar_mass_g_mol": molecule.molar_mass_g_mol(), "n_carbons": float(nc),
+        "n_rings": float(len(molecule.bonds) - molecule.n_atoms + 1),
+    }
+    out.update({f"frac_{c}": counts.get(t, 0) / nc for c, t in CARBON_CLASSES.items()})
+    out.update({f"{k}_per_carbon": counts.get(k, 0) / nc for k in TERM_KINDS})
+    return out

@@ -187,24 +187,33 @@ def min_distance_apart(x: np.ndarray, molecule: Molecule | None = None,
     return float(d[far].min())
 
 
-def _best_conformation(b: _Builder, far: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+def best_orders(b: _Builder, far: np.ndarray, sigma: np.ndarray
+                ) -> dict[int, tuple[int, ...]]:
+    """The substituent order of every centre with a choice that gives the least soft
+    repulsion between atoms three or more bonds apart (``far``, pair sigmas ``sigma``):
+    every arrangement when there are at most :data:`MAX_EXHAUSTIVE`, else a coordinate
+    descent (module docstring)."""
     centres = b.centres_with_choice()
     options = {p: list(permutations(range(len(b.adj[p]) - 1))) for p in centres}
     if int(np.prod([len(options[p]) for p in centres])) > MAX_EXHAUSTIVE:
-        return _descent_conformation(b, far, sigma, centres, options)
+        return _descent_orders(b, far, sigma, centres, options)
     best, best_e = None, np.inf
     for choice in product(*(options[p] for p in centres)):
-        x = b.build(dict(zip(centres, choice, strict=True)))
-        e = _repulsion(x, far, sigma)
+        orders = dict(zip(centres, choice, strict=True))
+        e = _repulsion(b.build(orders), far, sigma)
         if e < best_e:
-            best, best_e = x, e
+            best, best_e = orders, e
     assert best is not None
     return best
 
 
-def _descent_conformation(b: _Builder, far: np.ndarray, sigma: np.ndarray,
-                          centres: list[int], options: dict[int, list[tuple[int, ...]]]
-                          ) -> np.ndarray:
+def _best_conformation(b: _Builder, far: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    return b.build(best_orders(b, far, sigma))
+
+
+def _descent_orders(b: _Builder, far: np.ndarray, sigma: np.ndarray,
+                    centres: list[int], options: dict[int, list[tuple[int, ...]]]
+                    ) -> dict[int, tuple[int, ...]]:
     """Coordinate descent over the centres' substituent orders (module docstring)."""
     orders = {p: options[p][0] for p in centres}
     best_e = _repulsion(b.build(orders), far, sigma)
@@ -220,7 +229,7 @@ def _descent_conformation(b: _Builder, far: np.ndarray, sigma: np.ndarray,
                     orders, best_e, changed = trial, e, True
         if not changed:
             break
-    return b.build(orders)
+    return orders
 
 
 def _rdkit_embedding(mol: Molecule) -> np.ndarray:

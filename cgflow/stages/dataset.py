@@ -10,8 +10,8 @@ Writes, for one campaign, into a folder:
     that grid, D_AA, D_CG (nm^2/ps) and alpha with their standard errors.
     ``CampaignDataset.load_npz`` reads it back.
 ``sets.json``
-    One row per parameter set of the campaign, converged or not: its molecule (name;
-    the set's id includes it), its parameters, the
+    One row per parameter set of the campaign, converged or not: its molecule (name and
+    canonical SMILES; the set's id includes it), its parameters, the
     all-atom results (density, pressure, D_AA with error), the IBI outcome (converged,
     reason, iterations, final RDF deviation and pressure deviation) and the CG results
     (D_CG, alpha). Unconverged and failed sets are kept here with their reasons, so a
@@ -44,7 +44,7 @@ def set_rows(store: Any, campaign: str, preset: str | None = None) -> list[dict[
     rows = []
     for view in one_per_parameter_set(campaign_sets(store, campaign, preset)):
         row: dict[str, Any] = {"param_id": view.param_id, "molecule": view.molecule,
-                               "params": view.params}
+                               "smiles": view.molecule_smiles, "params": view.params}
         aa = view.aa_run
         row["aa_status"] = aa.status if aa is not None else "not run"
         if aa is not None and aa.error:

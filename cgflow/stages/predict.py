@@ -101,13 +101,18 @@ def write_simulation_files(
     return files
 
 
-def write_prediction(pred: Any, out_dir: Path) -> list[Path]:
+def write_prediction(pred: Any, out_dir: Path, *, molecule: Any = None) -> list[Path]:
     """Write LAMMPS, xvg and VOTCA tables of the structure-preserving (direct and, if
     present, through the predicted g_t and the learned inverse) and dynamics-preserving
     potentials of a :class:`cgflow.ml.predict.Prediction`
     (:func:`write_simulation_files`; the structure route's snippet carries the predicted
     friction, when the models have a friction model), plus a JSON summary with alpha and
-    the friction and their standard deviations."""
+    the friction and their standard deviations. ``molecule`` (a
+    :class:`cgflow.molecule.registry.MoleculeSpec`; default 2,3,4-trimethylpentane) gives
+    the bead mass and temperature of the LAMMPS snippets."""
+    from cgflow.molecule.registry import resolve_molecule
+
+    spec = resolve_molecule(molecule)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     routes = {"structure": pred.U_structure}
@@ -128,10 +133,13 @@ def write_prediction(pred: Any, out_dir: Path) -> list[Path]:
                    "through its predicted g_t and the learned inverse"
                    if route == "structure-inverse" else
                    f"the {route}-preserving potential predicted for {pred.param_id}"),
-            friction_per_ps=friction, friction_note=note)
+            friction_per_ps=friction, friction_note=note, temperature_k=spec.temperature_k,
+            mass_g_mol=spec.bead_mass_g_mol)
     summary = out_dir / f"{pred.param_id}-prediction.json"
     summary.write_text(json.dumps({
-        "param_id": pred.param_id, "alpha": pred.alpha, "alpha_std": pred.alpha_std,
+        "param_id": pred.param_id, "molecule": spec.name, "smiles": spec.smiles,
+        "temperature_k": spec.temperature_k, "bead_mass_g_mol": spec.bead_mass_g_mol,
+        "alpha": pred.alpha, "alpha_std": pred.alpha_std,
         "friction_per_ps": gamma, "friction_std_per_ps": gamma_std,
         "langevin_damp_fs": (langevin_damp_fs(gamma) if gamma is not None
                              and math.isfinite(gamma) and gamma > 0 else None),

@@ -49,7 +49,7 @@ def training_records(store: Store, campaign: str, preset: str | None = None
         cg = v.cg_run
         r = np.asarray(pot.potential.r_nm, float)
         rec: dict[str, Any] = {
-            "param_id": v.param_id, "params": v.params,
+            "param_id": v.param_id, "params": v.params, "molecule": v.molecule_smiles,
             "r_nm": r.tolist(), "u_kj_mol": list(pot.potential.u_kj_mol),
             # the target RDF on the potential's grid (its own bins are finer or coarser)
             "g_target": np.interp(r, pot.target_rdf.r_nm, pot.target_rdf.g).tolist(),
@@ -83,7 +83,8 @@ def aa_target_records(store: Store, campaign: str, preset: str | None = None
         seen.add(v.param_id)
         res = aa.results
         records.append({
-            "param_id": v.param_id, "params": v.params, "r_nm": res.rdf.r_nm, "g": res.rdf.g,
+            "param_id": v.param_id, "params": v.params, "molecule": v.molecule_smiles,
+            "r_nm": res.rdf.r_nm, "g": res.rdf.g,
             "density_kg_m3": res.density_kg_m3, "density_err_kg_m3": res.density_err_kg_m3,
             "pressure_bar": res.pressure_bar, "pressure_err_bar": res.pressure_err_bar})
     return records

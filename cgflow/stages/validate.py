@@ -309,7 +309,10 @@ def validate_campaign_models(
         ps = parameter_set_from_mapping(ps_doc.params, source=f"parameter set {aa.param_id}")
         target = cg_stage.target_from_aa_run(aa)
         settings = cg_stage.make_settings(None, target, cg_preset)
-        pred = predict_potentials(models, ps)
+        # the run's molecule and state point (models of one molecule refuse another)
+        pred = predict_potentials(models, ps, molecule=target.molecule_smiles,
+                                  temperature_k=target.temperature_k,
+                                  mass_g_mol=target.mass_g_mol)
         progress(f"[validate] {k}/{len(runs)} {aa.param_id}: simulating the predicted "
                  f"potentials ({cg_preset.name} CG preset)")
         # one directory per models version: a retrain never resumes an older run
