@@ -176,9 +176,13 @@ def test_cli_predict_takes_a_molecule(launchpad, launchpad_file, tmp_path):
     r = cli("predict", "--campaign", "multi", "--molecule", "neopentane", "-o", str(out), *sets)
     assert r.returncode == 0, r.stderr
     assert "on neopentane" in r.stdout
-    summary = json.loads((out / f"{OPLSAA_REFERENCE.id}-prediction.json").read_text())
+    from cgflow.molecule.registry import resolve_molecule
+
+    pid = resolve_molecule("neopentane").set_id(OPLSAA_REFERENCE)  # the id on neopentane
+    assert pid != OPLSAA_REFERENCE.id
+    summary = json.loads((out / f"{pid}-prediction.json").read_text())
     assert summary["smiles"] == NEOPENTANE and summary["temperature_k"] == pytest.approx(282.65)
-    snippet = (out / f"{OPLSAA_REFERENCE.id}-structure.in.lammps").read_text()
+    snippet = (out / f"{pid}-structure.in.lammps").read_text()
     assert f"mass 1 {summary['bead_mass_g_mol']:.6g}" in snippet
     assert "282.65" in snippet
     r = cli("predict", "--campaign", "multi", "--molecule", "c1ccccc1", "-o", str(out), *sets)

@@ -134,8 +134,10 @@ def main() -> None:
                                                      for x in ds.molecule[train]}),
                                 "cv_alpha_r2": report.cv_mean["alpha"].get("r2"),
                                 "train_s": round(time.time() - t1, 1)}
+        # simulated: the held-out molecule's sets of --data (rows of --extra only train)
         test = [i for i in np.flatnonzero(ds.molecule == m)
-                if np.isfinite(ds.d_aa[i]) and np.isfinite(ds.alpha[i])][:a.max_sets]
+                if ds.param_ids[i] in main_ids and np.isfinite(ds.d_aa[i])
+                and np.isfinite(ds.alpha[i])][:a.max_sets]
         print(f"held out {spec.name}: trained on {train.size} sets of "
               f"{len(trainings[spec.name]['molecules'])} molecules in "
               f"{trainings[spec.name]['train_s']} s; {len(test)} sets to simulate", flush=True)

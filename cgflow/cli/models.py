@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -109,6 +110,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     pred = predict_potentials(models, ps, molecule=spec.smiles,
                               temperature_k=spec.temperature_k, mass_g_mol=spec.bead_mass_g_mol)
     ms = (time.perf_counter() - t0) * 1e3
+    # files are named by the set's id on its molecule (the parameter set's own id for
+    # the default molecule), as the campaign's results are
+    pred = dataclasses.replace(pred, param_id=spec.set_id(ps))
     files = write_prediction(pred, Path(args.output), molecule=spec)
     for w in pred.out_of_space:
         print(f"warning: {w}", file=sys.stderr)
