@@ -533,6 +533,46 @@ def synthetic_campaign(r: dict[str, Any], path: Path) -> Path:
 # --- the registry ----------------------------------------------------------------------------
 
 #: name -> (result file, figure function). The figure is ``<result stem>.png``.
+def molecule_transfer(r: dict[str, Any], path: Path) -> Path:
+    """Leave-one-molecule-out: per held-out molecule, each set's RDF deviation of the
+    predicted potential (and its IBI's) and its alpha-rescaled D over D_AA (and the
+    follow-up study's D_CG / D_target where it ran the molecule)."""
+    names = list(r["molecules"])
+    x = np.arange(len(names))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    for i, name in enumerate(names):
+        rows = [s for s in r["sets"] if s["molecule"] == name]
+        jitter = np.linspace(-0.15, 0.15, len(rows)) if len(rows) > 1 else np.zeros(1)
+        a1.scatter(i + jitter, [s["routes"]["structure"]["D"] for s in rows], s=18,
+                   color=COLOURS[0], label="predicted potential" if i == 0 else None)
+        inv = [(j, s["routes"]["structure_inverse"]["D"]) for j, s in zip(jitter, rows,
+               strict=True) if s["routes"].get("structure_inverse")]
+        if inv:
+            a1.scatter([i + j + 0.05 for j, _ in inv], [d for _, d in inv], s=18,
+                       marker="^", color=COLOURS[2],
+                       label="predicted g_t + inverse" if i == 0 else None)
+        a1.scatter(i + jitter, [s["ibi_rdf_deviation"] for s in rows], s=14, marker="x",
+                   color=COLOURS[1], label="the set's IBI" if i == 0 else None)
+        a2.scatter(i + jitter, [1 + s["routes"]["structure"]["d_rescaled_rel_error"]
+                                for s in rows], s=18, color=COLOURS[0],
+                   label="(D_CG / alpha_pred) / D_AA" if i == 0 else None)
+        ratio = r.get("follow_up_study", {}).get("d_ratio_per_molecule", {}).get(name)
+        if ratio is not None:
+            a2.scatter([i], [ratio], s=60, marker="*", color=COLOURS[3],
+                       label="follow-up study, D_CG / D_target" if i == 0 else None)
+    a1.axhline(r["goals"]["median_D"], color="k", lw=0.7, ls="--", label="goal (median)")
+    a1.set_ylabel("RDF deviation D")
+    a2.set_yscale("log")
+    goal = r["goals"]["abs_d_rescaled_rel_error"]
+    a2.axhspan(1 - goal, 1 + goal, color="0.9", label="within 25 %", zorder=0)
+    a2.set_ylabel("D ratio")
+    for ax in (a1, a2):
+        ax.set_xticks(x, names, rotation=25, ha="right", fontsize=8)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(f"Leave-one-molecule-out, closed loop ({_title_date(r)})", fontsize=10)
+    return _save(fig, path)
+
+
 FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "aa_overhead": (RESULTS / "aa_overhead.json", aa_overhead),
     "campaign_status": (RESULTS / "campaign_status.json", campaign_status),
@@ -548,6 +588,7 @@ FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "molecule_densities": (RESULTS / "molecule_densities.json", molecule_densities),
     "friction": (RESULTS / "friction.json", friction),
     "synthetic_campaign": (RESULTS / "synthetic_campaign.json", synthetic_campaign),
+    "ml/molecule_transfer": (ML_RESULTS / "molecule_transfer.json", molecule_transfer),
 }
 #: Results of several files drawn into one figure: name -> (files, figure function, figure).
 COMBINED: dict[str, tuple[list[Path], Callable[[Any, Path], Path], Path]] = {}
