@@ -104,6 +104,9 @@ def main() -> None:
     ap.add_argument("--max-sets", type=int, default=None,
                     help="simulate at most N sets per held-out molecule")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--summarise", action="store_true",
+                    help="only write the tables and figure again from the results file "
+                    "--out (its run's date, load, wall time and command are kept)")
     ap.add_argument("--inverse-beyond-molecule", action="store_true",
                     help="also apply the shipped inverse (trained on pairs of "
                     "2,3,4-trimethylpentane's potential family) to the other molecules, at "
@@ -111,6 +114,11 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cgflow_molecule_transfer"))
     ap.add_argument("--out", type=Path, default=HERE / "results" / "molecule_transfer.json")
     a = ap.parse_args()
+    if a.summarise:
+        old = json.loads(a.out.read_text())
+        trainings = {k: v["training"] for k, v in old["molecules"].items()}
+        summarise(a, old["sets"], trainings, old["load_before"], 0.0, run=old)
+        return
     load0, t0 = load_average(), time.time()
     preset = get_cg_preset(a.preset)
 
@@ -214,7 +222,10 @@ def molecule_spec_from_arg(value: str) -> str:
     return molecule_argument(value).smiles
 
 
-def summarise(a: argparse.Namespace, results: list[dict], trainings: dict, load0, t0) -> None:
+def summarise(a: argparse.Namespace, results: list[dict], trainings: dict, load0, t0,
+              run: dict | None = None) -> None:
+    """Write the result file, its tables and figure (``run``: the earlier run's record,
+    whose date, load, wall time, command and settings are kept)."""
     per: dict[str, dict] = {}
     for name in dict.fromkeys(r["molecule"] for r in results):
         rs = [r for r in results if r["molecule"] == name]
@@ -251,6 +262,9 @@ def summarise(a: argparse.Namespace, results: list[dict], trainings: dict, load0
            "data": [str(p) for p in a.data], "extra": [str(p) for p in a.extra],
            "preset": a.preset, "seed": a.seed,
            "inverse_beyond_molecule": a.inverse_beyond_molecule,
+           **({k: run[k] for k in ("date_utc", "cpu", "load_before", "load_after", "wall_s",
+                                    "command", "data", "extra", "preset", "seed",
+                                    "inverse_beyond_molecule") if k in run} if run else {}),
            "goals": {"median_D": GOAL_D, "abs_d_rescaled_rel_error": GOAL_DREL},
            "follow_up_study": {**FOLLOW_UP, "d_ratio_per_molecule": FOLLOW_UP_D_RATIO},
            "molecules": per, "sets": results}
@@ -261,7 +275,7 @@ def summarise(a: argparse.Namespace, results: list[dict], trainings: dict, load0
              f"{', '.join(f'`{p}`' for p in res['data'])}; the models trained on every "
              "other row (and " + (", ".join(f"`{p}`" for p in res["extra"]) or "nothing")
              + "), with molecule features. Each set's predicted structure potential "
-             f"simulated (preset `{a.preset}`, `cgflow validate`'s code) at its all-atom "
+             f"simulated (preset `{res['preset']}`, `cgflow validate`'s code) at its all-atom "
              "density and temperature.", "",
              "| held-out molecule | sets | median D | max D | IBI's own D | model g_t D | "
              "median abs dP (bar) | D_CG/alpha vs D_AA, median | within 25 % | "
@@ -293,7 +307,7 @@ def summarise(a: argparse.Namespace, results: list[dict], trainings: dict, load0
             lines += ["", "Through the predicted g_t and the shipped inverse ("
                       + ("applied to every molecule at its own temperature and bead mass, "
                          "an extrapolation beyond the 2,3,4-trimethylpentane family it was "
-                         "trained on" if a.inverse_beyond_molecule else
+                         "trained on" if res["inverse_beyond_molecule"] else
                          "where it covers the molecule") + "): " + ", ".join(f"{k} median D {v:.3f}"
                                                           for k, v in inv.items()) + "."]
     write_results(a.out, res, "\n".join(lines) + "\n", figure="ml/molecule_transfer")
