@@ -113,3 +113,38 @@ def test_records_are_validated(targets):
     rec = {"param_id": "x", "params": OPLSAA_REFERENCE.model_dump(), "pressure_bar": "high"}
     with pytest.raises(InvalidInputError, match="field 'pressure_bar': expected a number"):
         AATargets.from_records([rec], targets.r_nm)
+
+
+def test_descriptors_are_inputs_and_held_out_sets_gain_from_them(targets, split, model):
+    """The default model adds the molecule's size and shape to the 19 parameters; on the
+    same held-out sets it beats the parameters-only model (the setting before)."""
+    from cgflow.molecule.descriptors import DESCRIPTOR_NAMES
+
+    train, test = split
+    assert model.descriptors == DESCRIPTOR_NAMES
+    assert model.x_mean_.size == 19 + len(DESCRIPTOR_NAMES)
+    plain = RDFModel(descriptors=()).fit_targets(targets.subset(train))
+    assert plain.x_mean_.size == 19
+    with_d = score_rdf_model(model, targets, test, baseline_rows=train)
+    without = score_rdf_model(plain, targets, test, baseline_rows=train)
+    print(f"\nD with descriptors {with_d['rdf']}, without {without['rdf']}")
+    assert with_d["rdf"]["deviation_mean"] < without["rdf"]["deviation_mean"]
+    assert with_d["density"]["rmse"] < without["density"]["rmse"]
+    # a model of several molecules has size and shape among its molecule inputs already
+    assert RDFModel(molecule_features=True).descriptors == ()
+
+
+def test_a_model_stored_before_descriptors_loads_without_them(targets, split):
+    """Stored states without a 'descriptors' setting are parameters-only models, and
+    predict as they did."""
+    plain = RDFModel(descriptors=(), max_components=3).fit_targets(targets.subset(split[0]))
+    state = plain.to_dict()
+    assert "descriptors" not in state["settings"]
+    back = RDFModel.from_dict(state)
+    assert back.descriptors == ()
+    np.testing.assert_array_equal(back.predict(targets.X[:4]).g, plain.predict(targets.X[:4]).g)
+
+
+def test_an_unknown_descriptor_is_refused_by_name():
+    with pytest.raises(InvalidInputError, match="'descriptors'.*'bead_size'"):
+        RDFModel(descriptors=("radius_of_gyration_nm", "bead_size"))

@@ -21,9 +21,22 @@ diffusion (alpha route) is not simulated here: see ``cgflow validate``.
 Goals (issue: simulation-ready predictions): median RDF deviation <= 0.04, 90th
 percentile <= 0.06, |dP| <= 100 bar for most sets.
 
+**Learning curves** (``--sizes N1 N2 ...``): in every fold the two predicted routes are
+also trained on nested random subsets of N training sets (seeded per fold) and their
+potentials simulated for the same held-out sets; the RDF model of a subset learns from
+the all-atom runs of its N sets only, the full size from every all-atom run but the
+held-out sets'. The models of the curve are fitted directly (the structure, alpha and
+RDF models on every training set of the subset, as :func:`train_all` fits its final
+models, without its cross-validation); the full size is trained by :func:`train_all`
+as in a campaign. Writes ``<out>_curve.png`` beside the json.
+
 Usage::
 
     .venv/bin/python benchmarks/ml/structure_routes.py [--folds 5] [--max-sets N]
+        [--data DIR [DIR ...]] [--sizes 15 30 45] [--out FILE.json]
+
+Several ``--data`` folders (exports of campaigns with the same preset) are merged first
+(:func:`cgflow.stages.dataset.merge_exports`, into a temporary folder).
 """
 
 from __future__ import annotations
@@ -32,20 +45,24 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from cgflow.ibi.metrics import rdf_deviation
+from cgflow.ml.alpha_model import AccelerationFactorModel
 from cgflow.ml.dataset import CampaignDataset
 from cgflow.ml.potential_family import FamilySample
 from cgflow.ml.predict import predict_potentials
-from cgflow.ml.rdf_model import AATargets
-from cgflow.ml.training import train_all
+from cgflow.ml.rdf_model import AATargets, RDFModel
+from cgflow.ml.structure_model import StructureModel
+from cgflow.ml.training import TrainedModels, train_all
 from cgflow.params import ParameterSet
 from cgflow.presets import get_cg_preset
 from cgflow.stages import synthetic
+from cgflow.stages.dataset import merge_exports
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -63,20 +80,114 @@ def simulate(r: np.ndarray, u: np.ndarray, rho: float, seed: int, workdir: Path
     return pair.g, pair.pressure_bar
 
 
+def fit_routes(ds: CampaignDataset, rows: np.ndarray, targets: AATargets, seed: int
+               ) -> TrainedModels:
+    """The models the two predicted routes need, fitted on the dataset rows ``rows`` and
+    the all-atom runs ``targets`` (no cross-validation, no dynamics or friction model)."""
+    sub = ds.subset(rows)
+    ok = np.isfinite(sub.alpha) & (sub.alpha > 0)
+    return TrainedModels(
+        structure=StructureModel(ds.r_nm, seed=seed).fit(sub.X, sub.U), dynamics=None,
+        alpha=AccelerationFactorModel(random_state=seed).fit(sub.X[ok], sub.alpha[ok]),
+        metadata={"training_bounds": {}}, rdf=RDFModel(random_state=seed).fit_targets(targets))
+
+
+def route_scores(models: TrainedModels, ds: CampaignDataset, i: int, row: dict,
+                 routes: tuple[str, ...], seed: int, workdir: Path) -> dict:
+    """Simulate the predicted routes ``routes`` of held-out set ``i`` (and ``ibi``, the
+    set's own potential, if asked) and score them against its all-atom target."""
+    pred = predict_potentials(models, ParameterSet.from_array(ds.X[i]))
+    r = np.asarray(pred.r_nm, float)
+    g_t = np.interp(r, ds.r_nm, ds.g_target[i])
+    rho, p_aa = float(row["density_kg_m3"]), float(row["pressure_bar"])
+    out = {"pred_density_kg_m3": pred.density_kg_m3, "pred_pressure_bar": pred.pressure_bar,
+           "g_target_deviation_of_model": rdf_deviation(
+               r, np.interp(r, pred.rdf_r_nm, pred.g_target), g_t)
+           if pred.g_target is not None else None}
+    potentials = {"direct": pred.U_structure, "inverse": pred.U_structure_inverse,
+                  "ibi": np.interp(r, ds.r_nm, ds.U[i])}
+    for route in routes:
+        u = potentials[route]
+        if u is None:
+            out[route] = None
+            continue
+        g, p = simulate(r, np.asarray(u, float), rho, seed, workdir / f"{row['param_id']}-{route}")
+        out[route] = {"D": rdf_deviation(r, g, g_t), "dP_bar": float(p - p_aa)}
+    return out
+
+
+def _stats(entries: list[dict], route: str) -> dict | None:
+    d = np.array([e[route]["D"] for e in entries if e.get(route)])
+    dp = np.array([abs(e[route]["dP_bar"]) for e in entries if e.get(route)])
+    if d.size == 0:
+        return None
+    return {"n": int(d.size), "median_D": float(np.median(d)),
+            "p90_D": float(np.percentile(d, 90)), "max_D": float(d.max()),
+            "median_abs_dP_bar": float(np.median(dp)),
+            "frac_abs_dP_le_100": float(np.mean(dp <= GOAL_DP))}
+
+
+def learning_curve_rows(results: list[dict]) -> list[dict]:
+    """Per training size (the curve's, then the full folds'), the routes' statistics
+    over the held-out sets and the RDF model's own g_t deviation."""
+    sizes = sorted({int(s) for x in results for s in x.get("curve", {})})
+    rows = []
+    for size in [*sizes, None]:
+        entries = ([x["curve"][str(size)] for x in results if str(size) in x.get("curve", {})]
+                   if size is not None else results)
+        gdev = [e["g_target_deviation_of_model"] for e in entries
+                if e.get("g_target_deviation_of_model") is not None]
+        rows.append({"n_train": size if size is not None
+                     else int(np.median([x["n_train"] for x in results])),
+                     "full": size is None, "n_test": len(entries),
+                     "g_target_median_D": float(np.median(gdev)) if gdev else None,
+                     **{m: _stats(entries, m) for m in ("direct", "inverse")}})
+    return rows
+
+
+def plot_curve(curve: list[dict], ibi: dict | None, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    n = [c["n_train"] for c in curve]
+    for m, style in (("direct", "o-"), ("inverse", "s-")):
+        ax.plot(n, [c[m]["median_D"] if c[m] else np.nan for c in curve], style,
+                label=f"{m}: median D, simulated")
+    ax.plot(n, [c["g_target_median_D"] for c in curve], "^--",
+            label="RDF model's g_t (not simulated)")
+    if ibi:
+        ax.axhline(ibi["median_D"], color="grey", lw=1, label="the sets' own IBI potential")
+    ax.axhline(GOAL_MEDIAN, color="k", ls=":", lw=1, label=f"goal {GOAL_MEDIAN}")
+    ax.set_xlabel("all-atom training sets")
+    ax.set_ylabel("RDF deviation D against the AA target")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "reference")
+    ap.add_argument("--data", type=Path, nargs="+", default=[ROOT / "data" / "reference"])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-sets", type=int, default=None, help="simulate at most N held-out "
                     "sets in all (spread over the folds)")
+    ap.add_argument("--sizes", type=int, nargs="*", default=[],
+                    help="learning curve: numbers of training sets (module docstring)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/cgflow_structure_routes"))
     ap.add_argument("--out", type=Path, default=HERE / "results" / "structure_routes.json")
     a = ap.parse_args()
     load0, t0 = load_average(), time.time()
-    ds = CampaignDataset.load_npz(a.data / "dataset.npz")
-    targets = AATargets.from_export(a.data)
-    rows = {r["param_id"]: r for r in json.loads((a.data / "sets.json").read_text())["sets"]}
+    folder = a.data[0]
+    if len(a.data) > 1:
+        folder = Path(tempfile.mkdtemp(prefix="cgflow_routes_data_"))
+        merge_exports(a.data, folder, name="merged")
+    ds = CampaignDataset.load_npz(folder / "dataset.npz")
+    targets = AATargets.from_export(folder)
+    rows = {r["param_id"]: r for r in json.loads((folder / "sets.json").read_text())["sets"]}
     ids = ds.param_ids.tolist()
     n = len(ids)
     folds = np.array_split(np.random.default_rng(a.seed).permutation(n), a.folds)
@@ -92,49 +203,41 @@ def main() -> None:
         report = train_all(ds.subset(train), seed=a.seed, aa_targets=targets.subset(keep))
         models = report.models
         assert not (train_ids & test_ids)
-        for i in [int(j) for j in sorted(test)][:per_fold]:
+        # nested subsets of the training fold for the learning curve
+        order = np.random.default_rng([a.seed, k]).permutation(train)
+        curve_models = {}
+        for size in sorted({s for s in a.sizes if s < train.size}):
+            sub = np.sort(order[:size])
+            sub_ids = set(ds.param_ids[sub].tolist())
+            own = [j for j, p in enumerate(targets.param_ids.tolist()) if p in sub_ids]
+            curve_models[size] = fit_routes(ds, sub, targets.subset(own), a.seed)
+        held = [int(j) for j in sorted(test)][:per_fold]
+        for i in held:
             pid = ids[i]
             row = rows[pid]
-            pred = predict_potentials(models, ParameterSet.from_array(ds.X[i]))
-            r = np.asarray(pred.r_nm, float)
-            g_t = np.interp(r, ds.r_nm, ds.g_target[i])
-            rho, p_aa = float(row["density_kg_m3"]), float(row["pressure_bar"])
-            u_ibi = np.interp(r, ds.r_nm, ds.U[i])
-            out = {"param_id": pid, "fold": k, "aa_pressure_bar": p_aa,
+            out = {"param_id": pid, "fold": k, "aa_pressure_bar": float(row["pressure_bar"]),
                    "aa_pressure_err_bar": row.get("pressure_err_bar"),
-                   "density_kg_m3": rho, "pred_density_kg_m3": pred.density_kg_m3,
-                   "pred_pressure_bar": pred.pressure_bar,
-                   "g_target_deviation_of_model": rdf_deviation(
-                       r, np.interp(r, pred.rdf_r_nm, pred.g_target), g_t)
-                   if pred.g_target is not None else None}
-            for route, u in (("direct", pred.U_structure),
-                             ("inverse", pred.U_structure_inverse), ("ibi", u_ibi)):
-                if u is None:
-                    out[route] = None
-                    continue
-                g, p = simulate(r, np.asarray(u, float), rho, 9100 + i,
-                                a.workdir / f"{pid}-{route}")
-                out[route] = {"D": rdf_deviation(r, g, g_t), "dP_bar": float(p - p_aa)}
+                   "density_kg_m3": float(row["density_kg_m3"]), "n_train": int(train.size),
+                   **route_scores(models, ds, i, row, ROUTES, 9100 + i, a.workdir)}
+            out["curve"] = {str(size): route_scores(m, ds, i, row, ("direct", "inverse"),
+                                                    9100 + i, a.workdir)
+                            for size, m in curve_models.items()}
             results.append(out)
             print(f"fold {k} {pid}: " + ", ".join(
                 f"{m} D={out[m]['D']:.3f} dP={out[m]['dP_bar']:+.0f}" for m in ROUTES
-                if out[m] is not None), flush=True)
+                if out[m] is not None) + "".join(
+                f"; n={size}: direct {c['direct']['D']:.3f} inverse "
+                f"{c['inverse']['D'] if c['inverse'] else float('nan'):.3f}"
+                for size, c in out["curve"].items()), flush=True)
     shutil.rmtree(a.workdir, ignore_errors=True)
+    curve = learning_curve_rows(results)
 
-    summary: dict = {}
-    for m in ROUTES:
-        d = np.array([x[m]["D"] for x in results if x[m] is not None])
-        dp = np.array([abs(x[m]["dP_bar"]) for x in results if x[m] is not None])
-        if d.size == 0:
-            continue
-        summary[m] = {"n": int(d.size), "median_D": float(np.median(d)),
-                      "p90_D": float(np.percentile(d, 90)), "max_D": float(d.max()),
-                      "median_abs_dP_bar": float(np.median(dp)),
-                      "frac_abs_dP_le_100": float(np.mean(dp <= GOAL_DP))}
+    summary = {m: st for m in ROUTES if (st := _stats(results, m)) is not None}
     res = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
            "cpu": cpu_model(), "load_before": load0, "load_after": load_average(),
-           "wall_s": round(time.time() - t0, 1), "data": str(a.data.relative_to(ROOT))
-           if a.data.is_relative_to(ROOT) else str(a.data), "folds": a.folds,
+           "wall_s": round(time.time() - t0, 1), "data": " + ".join(
+               str(d.relative_to(ROOT)) if d.is_relative_to(ROOT) else str(d) for d in a.data),
+           "folds": a.folds,
            "seed": a.seed, "command": " ".join(["benchmarks/ml/structure_routes.py",
                                                   *sys.argv[1:]]),
            "goals": {"median_D": GOAL_MEDIAN, "p90_D": GOAL_P90, "abs_dP_bar": GOAL_DP},
@@ -150,7 +253,8 @@ def main() -> None:
              "(parameters -> g_t, density, pressure) -> shipped learned inverse; `ibi` = "
              "the set's converged IBI potential (what a campaign would get by simulating).",
              "The shipped inverse was trained on synthetic pairs whose potential family is "
-             "anchored on all 53 IBI potentials, the held-out sets' included; its input here "
+             "anchored on the 53 IBI potentials of `data/reference` (held-out sets of that "
+             "folder included; sets of other folders are not anchors); its input here "
              "is the RDF model's g_t, which is learned without them (the inverse alone on "
              "unseen targets: `benchmarks/results/inverse_unseen10.md`).", "",
              "| route | sets | median D | 90th pct D | max D | median abs dP (bar) | "
@@ -176,6 +280,25 @@ def main() -> None:
             lines.append(f"Goal (median D <= {GOAL_MEDIAN}, 90th percentile <= {GOAL_P90}, "
                          f"|dP| <= {GOAL_DP:.0f} bar for most sets), route `{m}`: "
                          + ("met" if met else "not met") + ".")
+    if len(curve) > 1:
+        res["learning_curve"] = curve
+        png = a.out.with_name(a.out.stem + "_curve.png")
+        plot_curve(curve, summary.get("ibi"), png)
+        lines += ["", "## Learning curve", "",
+                  f"The same held-out sets, the routes trained on nested random subsets of "
+                  f"each training fold (module docstring); figure `{png.name}`.", "",
+                  "| training sets | held-out | RDF model's g_t: median D | direct: median D "
+                  "| direct: 90th pct | inverse: median D | inverse: 90th pct | inverse: "
+                  "abs dP <= 100 bar |", "|---|---|---|---|---|---|---|---|"]
+        for c in curve:
+            d, v = c["direct"], c["inverse"]
+            lines.append(
+                f"| {c['n_train']}{' (all)' if c['full'] else ''} | {c['n_test']} | "
+                + (f"{c['g_target_median_D']:.3f}" if c["g_target_median_D"] is not None
+                   else "-") + " | "
+                + (f"{d['median_D']:.3f} | {d['p90_D']:.3f}" if d else "- | -") + " | "
+                + (f"{v['median_D']:.3f} | {v['p90_D']:.3f} | "
+                   f"{100 * v['frac_abs_dP_le_100']:.0f} %" if v else "- | - | -") + " |")
     write_results(a.out, res, "\n".join(lines) + "\n")
 
 

@@ -275,7 +275,7 @@ def _kernel_summary(gp: Any) -> dict[str, Any]:
 class _AlphaRoute:
     def __init__(self, model: Any, Xc: np.ndarray, reference: np.ndarray | None) -> None:
         self.model = model
-        Zc = self.model._scale(Xc)
+        Zc = self.model._scale(self.model._inputs(Xc, None))
         self.post = _Posterior(self.model.gp_, Zc, float(np.std(self.model.log_y_train_)) or 1.0,
                                reference)
 
@@ -305,7 +305,7 @@ class _StructureRoute:
         self.ensemble = len(self.members)
         if not self.ensemble:
             self.model = models.rdf
-            Zc = self.model._scale(Xc)
+            Zc = self.model._scale(self.model._inputs(Xc, None))  # parameters + descriptors
             self.weights = np.mean(self.model.g_components_**2, axis=0)  # (K,) mean_r V_k^2
             self.posts = [_Posterior(tgp.gp_, Zc, tgp.y_scale_, reference)
                           for tgp in self.model.g_gps_]

@@ -16,9 +16,14 @@ The model:
 * **density**: a Gaussian process on log(density);
 * **pressure**: a Gaussian process on the pressure.
 
-Every Gaussian process has the kernel ``C * Matern(nu, one length scale per parameter) +
-White`` on the standardised 19 parameters, hyperparameters by maximum marginal
-likelihood; a measured standard error (density, pressure) enters as the known noise of
+Every Gaussian process has the kernel ``C * Matern(nu, one length scale per input) +
+White`` on the standardised inputs, hyperparameters by maximum marginal likelihood. The
+inputs are the 19 parameters followed by molecular descriptors of the geometry they
+build (:data:`DEFAULT_DESCRIPTORS`: the molecule's size and shape, whose contact
+distance sets where g_t(r) rises; chosen by cross-validation,
+``benchmarks/ml/results/rdf_model_variants.md``), or, for a model of several
+molecules, the molecule inputs of :mod:`cgflow.ml.features` (which hold its size and
+shape already); a measured standard error (density, pressure) enters as the known noise of
 its row, the white term takes what is left. Predicted standard deviations describe a new
 measurement of the same kind (model uncertainty, fitted noise and the median measurement
 error of the training rows). Rows without a value of one target (NaN) are left out of that
@@ -54,10 +59,15 @@ from cgflow.ml.alpha_model import ard_matern_kernel, kernel_from_state, kernel_s
 from cgflow.ml.dataset import molecule_column
 from cgflow.ml.features import check_features, model_inputs
 from cgflow.ml.metrics import regression_metrics
+from cgflow.molecule.descriptors import DESCRIPTOR_NAMES
 from cgflow.params import FIELDS, N_PARAMETERS, parameter_set_from_mapping
 
 #: Fewest rows with a value that a target needs to be modelled.
 MIN_ROWS = 4
+
+#: Descriptors (:data:`cgflow.molecule.descriptors.DESCRIPTOR_NAMES`) added to the 19
+#: parameters of a single-molecule model unless others are given (module docstring).
+DEFAULT_DESCRIPTORS: tuple[str, ...] = DESCRIPTOR_NAMES
 
 #: Per-set scalar fields of :class:`AATargets` (kg/m^3 and bar).
 TARGET_FIELDS: tuple[str, ...] = ("density_kg_m3", "density_err_kg_m3", "pressure_bar",
@@ -396,12 +406,18 @@ class RDFModel:
         Bounds of the white-noise variance, in units of the target's variance.
     random_state
         Seed of the optimiser.
+    molecule_features
+        Inputs of several molecules (:func:`cgflow.ml.features.model_inputs`).
+    descriptors
+        Names of :data:`cgflow.molecule.descriptors.DESCRIPTOR_NAMES` added to the
+        inputs; None: :data:`DEFAULT_DESCRIPTORS`, or none with ``molecule_features``.
     """
 
     def __init__(self, *, tolerance_g: float = 0.01, max_components: int = 8, nu: float = 2.5,
                  length_scale_bounds: tuple[float, float] = (0.05, 1000.0),
                  noise_bounds: tuple[float, float] = (1e-2, 1.0), random_state: int = 0,
-                 molecule_features: bool = False) -> None:
+                 molecule_features: bool = False,
+                 descriptors: Sequence[str] | None = None) -> None:
         if not (np.isfinite(tolerance_g) and tolerance_g > 0):
             raise InvalidInputError(f"field 'tolerance_g': must be > 0, got {tolerance_g!r}")
         if int(max_components) < 1:
@@ -413,17 +429,27 @@ class RDFModel:
         self.noise_bounds = tuple(float(v) for v in noise_bounds)
         self.random_state = int(random_state)
         self.molecule_features = bool(molecule_features)
+        if descriptors is None:
+            # a model of several molecules has their size and shape among its molecule inputs
+            descriptors = () if self.molecule_features else DEFAULT_DESCRIPTORS
+        unknown = [d for d in descriptors if d not in DESCRIPTOR_NAMES]
+        if unknown:
+            raise InvalidInputError(f"field 'descriptors': unknown descriptor {unknown[0]!r} "
+                                    f"(known: {', '.join(DESCRIPTOR_NAMES)})")
+        self.descriptors: tuple[str, ...] = tuple(descriptors)
 
     def _inputs(self, X: Any, molecules: Any) -> np.ndarray:
         """Model inputs (:func:`cgflow.ml.features.model_inputs`) of parameters ``X``."""
-        return model_inputs(X, molecules=molecules, molecule_features=self.molecule_features)
+        return model_inputs(X, self.descriptors, molecules=molecules,
+                            molecule_features=self.molecule_features)
 
     def _settings(self) -> dict[str, Any]:
         return {"tolerance_g": self.tolerance_g, "max_components": self.max_components,
                 "nu": self.nu, "length_scale_bounds": list(self.length_scale_bounds),
                 "noise_bounds": list(self.noise_bounds), "random_state": self.random_state,
-                # only when set: single-molecule models keep the settings they always had
-                **({"molecule_features": True} if self.molecule_features else {})}
+                # only when set: models without them keep the settings they always had
+                **({"molecule_features": True} if self.molecule_features else {}),
+                **({"descriptors": list(self.descriptors)} if self.descriptors else {})}
 
     def _gp(self) -> _TargetGP:
         return _TargetGP(self.nu, self.length_scale_bounds, self.noise_bounds, self.random_state)
@@ -601,7 +627,8 @@ class RDFModel:
         """Inverse of :meth:`to_dict`."""
         if state.get("kind") != "rdf-pca-gp":
             raise InvalidInputError(f"RDF model: unknown kind {state.get('kind')!r}")
-        model = cls(**state["settings"])
+        # models stored before descriptors were inputs had none
+        model = cls(**{"descriptors": (), **state["settings"]})
         model.r_nm = np.asarray(state["r_nm"], dtype=float)
         model.x_mean_ = np.asarray(state["x_mean"], dtype=float)
         model.x_scale_ = np.asarray(state["x_scale"], dtype=float)
