@@ -152,3 +152,24 @@ def test_variance_reduction_is_the_drop_of_the_mean_variance(data):
     assert sel.choices[0].score == pytest.approx(red.max())
     assert len({c.candidate_index for c in sel.choices}) == 3
     assert "alpha_variance_reduction" in sel.choices[1].components
+
+
+def test_structure_spread_with_descriptors_is_an_option_and_the_default_is_unchanged(data):
+    """Rounds stored before descriptors existed replay to their choice: the structure
+    spread's RDF model takes the 19 parameters unless descriptors are asked for."""
+    from cgflow.molecule.descriptors import DESCRIPTOR_NAMES
+
+    s = AcquisitionSettings(criterion="structure_spread", seed=1)
+    assert s.structure_descriptors == []
+    plain = fit_models(data["X"], data["alpha"], data["g"], s)
+    assert plain.rdf.descriptors == () and plain.rdf.x_mean_.size == 19
+    with_d = AcquisitionSettings(criterion="structure_spread", seed=1,
+                                 structure_descriptors=list(DESCRIPTOR_NAMES[:3]))
+    models = fit_models(data["X"], data["alpha"], data["g"], with_d)
+    assert models.rdf.descriptors == DESCRIPTOR_NAMES[:3] and models.rdf.x_mean_.size == 22
+    sel = select_batch(data["X"], data["alpha"], data["g"], data["Xc"], 2, with_d,
+                       models=models)
+    assert sel.model_state["routes"]["structure_spread"]["settings"]["descriptors"] == list(
+        DESCRIPTOR_NAMES[:3])
+    with pytest.raises(ValueError, match="structure_descriptors: unknown descriptor 'mass'"):
+        AcquisitionSettings(structure_descriptors=["mass"])

@@ -112,6 +112,11 @@ class AcquisitionSettings(BaseModel):
     structure_ensemble
         0: the structure spread is the RDF model's posterior standard deviation; k >= 2:
         the spread over k bootstrap models.
+    structure_descriptors
+        Descriptors (:data:`cgflow.molecule.descriptors.DESCRIPTOR_NAMES`) the RDF model
+        of the structure spread adds to the 19 parameters. Default none: the inputs the
+        structure spread always had, so that rounds stored earlier replay to their choice
+        (``cgflow predict``'s RDF model uses :data:`cgflow.ml.rdf_model.DEFAULT_DESCRIPTORS`).
     seed
         Seed of everything random in the selection.
     """
@@ -124,10 +129,17 @@ class AcquisitionSettings(BaseModel):
     batch_rule: Literal["distance", "believer"] = "distance"
     objective: Literal["max_std", "variance_reduction"] = "max_std"
     structure_ensemble: int = Field(0, ge=0, le=50)
+    structure_descriptors: list[str] = Field(default_factory=list)
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> AcquisitionSettings:
+        from cgflow.molecule.descriptors import DESCRIPTOR_NAMES
+
+        unknown = [d for d in self.structure_descriptors if d not in DESCRIPTOR_NAMES]
+        if unknown:
+            raise ValueError(f"structure_descriptors: unknown descriptor {unknown[0]!r} "
+                             f"(known: {', '.join(DESCRIPTOR_NAMES)})")
         if self.structure_ensemble == 1:
             raise ValueError("structure_ensemble: 0 (posterior spread) or >= 2 (bootstrap "
                              "models), got 1")
@@ -410,7 +422,8 @@ def fit_models(X_train: Any, alpha_train: Any, g_train: Any,
         if ok.sum() >= MIN_ROWS:
             Xg, gg = X[ok], g[ok]
             r = np.arange(gg.shape[1], dtype=float)  # the grid only labels the columns here
-            opts = dict(rdf_options or {})
+            opts = {"descriptors": tuple(settings.structure_descriptors),
+                    **dict(rdf_options or {})}
             if settings.structure_ensemble == 0:
                 out.rdf = RDFModel(random_state=settings.seed, **opts).fit(Xg, r, g=gg)
             else:
