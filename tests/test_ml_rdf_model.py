@@ -123,6 +123,9 @@ def test_descriptors_are_inputs_and_held_out_sets_gain_from_them(targets, split,
     train, test = split
     assert model.descriptors == DESCRIPTOR_NAMES
     assert model.x_mean_.size == 19 + len(DESCRIPTOR_NAMES)
+    # g_t and density see the descriptors; the pressure (barostat plus noise) does not
+    assert model.density_gp_.gp_.X_train_.shape[1] == 19 + len(DESCRIPTOR_NAMES)
+    assert model.pressure_gp_.gp_.X_train_.shape[1] == 19
     plain = RDFModel(descriptors=()).fit_targets(targets.subset(train))
     assert plain.x_mean_.size == 19
     with_d = score_rdf_model(model, targets, test, baseline_rows=train)

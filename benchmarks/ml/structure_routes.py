@@ -2,10 +2,12 @@
 
 On the committed reference dataset (``data/reference``: 53 converged sets; the RDF model
 also learns from the all-atom runs whose IBI did not converge), K-fold cross-validation
-(seeded): for each fold the models are trained on the other folds as the training stage
-trains them (:func:`cgflow.ml.training.train_all`, with the all-atom targets of the
-training sets only), and for each held-out set both structure-preserving potentials are
-predicted (:func:`cgflow.ml.predict.predict_potentials`):
+(seeded): for each fold the models the routes use (structure, RDF and alpha model, with
+their defaults) are fitted on every set of the other folds (:func:`fit_routes`: as
+:func:`cgflow.ml.training.train_all` fits its final models, without its own
+cross-validation and test split; the RDF model on every all-atom run but the held-out
+sets'), and for each held-out set both structure-preserving potentials are predicted
+(:func:`cgflow.ml.predict.predict_potentials`):
 
 - ``direct``: parameters -> U by the structure model (the baseline);
 - ``inverse``: parameters -> (g_t, density, pressure) by the RDF model -> U by the shipped
@@ -25,10 +27,7 @@ percentile <= 0.06, |dP| <= 100 bar for most sets.
 also trained on nested random subsets of N training sets (seeded per fold) and their
 potentials simulated for the same held-out sets; the RDF model of a subset learns from
 the all-atom runs of its N sets only, the full size from every all-atom run but the
-held-out sets'. The models of the curve are fitted directly (the structure, alpha and
-RDF models on every training set of the subset, as :func:`train_all` fits its final
-models, without its cross-validation); the full size is trained by :func:`train_all`
-as in a campaign. Writes ``<out>_curve.png`` beside the json.
+held-out sets'. Writes ``<out>_curve.png`` beside the json.
 
 Usage::
 
@@ -58,7 +57,7 @@ from cgflow.ml.potential_family import FamilySample
 from cgflow.ml.predict import predict_potentials
 from cgflow.ml.rdf_model import AATargets, RDFModel
 from cgflow.ml.structure_model import StructureModel
-from cgflow.ml.training import TrainedModels, train_all
+from cgflow.ml.training import TrainedModels
 from cgflow.params import ParameterSet
 from cgflow.presets import get_cg_preset
 from cgflow.stages import synthetic
@@ -200,8 +199,7 @@ def main() -> None:
         # every AA run but the held-out sets' (unconverged runs stay: the RDF model
         # learns from them in a campaign too)
         keep = [i for i, p in enumerate(targets.param_ids.tolist()) if p not in test_ids]
-        report = train_all(ds.subset(train), seed=a.seed, aa_targets=targets.subset(keep))
-        models = report.models
+        models = fit_routes(ds, train, targets.subset(keep), a.seed)
         assert not (train_ids & test_ids)
         # nested subsets of the training fold for the learning curve
         order = np.random.default_rng([a.seed, k]).permutation(train)

@@ -18,17 +18,20 @@ The model:
 
 Every Gaussian process has the kernel ``C * Matern(nu, one length scale per input) +
 White`` on the standardised inputs, hyperparameters by maximum marginal likelihood. The
-inputs are the 19 parameters followed by molecular descriptors of the geometry they
-build (:data:`DEFAULT_DESCRIPTORS`: the molecule's size and shape, whose contact
-distance sets where g_t(r) rises; chosen by cross-validation,
-``benchmarks/ml/results/rdf_model_variants.md``), or, for a model of several
-molecules, the molecule inputs of :mod:`cgflow.ml.features` (which hold its size and
-shape already); a measured standard error (density, pressure) enters as the known noise of
-its row, the white term takes what is left. Predicted standard deviations describe a new
-measurement of the same kind (model uncertainty, fitted noise and the median measurement
-error of the training rows). Rows without a value of one target (NaN) are left out of that
-target only; a target with fewer than :data:`MIN_ROWS` rows is not modelled (its
-prediction is None, the reason in ``skipped_``).
+inputs are the 19 parameters followed by molecular descriptors computed from them
+(:data:`DEFAULT_DESCRIPTORS`: size, shape and volumes of the built molecule, whose
+contact distance sets where g_t(r) rises, and its dihedral barriers; chosen by
+cross-validation, ``benchmarks/ml/results/rdf_model_variants.md``), or, for a model of
+several molecules, the molecule inputs of :mod:`cgflow.ml.features` (which hold its size
+and shape already). The pressure's process leaves the descriptors out: the pressure of
+an NPT run is its barostat's plus noise (below), and with them its cross-validated error
+rose further above the mean predictor's. A measured standard error (density, pressure)
+enters as the known noise of its row, the white term takes what is left. Predicted
+standard deviations describe a new measurement of the same kind (model uncertainty,
+fitted noise and the median measurement error of the training rows). Rows without a
+value of one target (NaN) are left out of that target only; a target with fewer than
+:data:`MIN_ROWS` rows is not modelled (its prediction is None, the reason in
+``skipped_``).
 
 *Approximations:* the components are fitted independently, so the predicted g_t(r) has
 the standard deviation ``sqrt(sum_k V_k(r)^2 s_k^2 + e(r)^2)`` (``V_k`` the component,
@@ -451,6 +454,11 @@ class RDFModel:
                 **({"molecule_features": True} if self.molecule_features else {}),
                 **({"descriptors": list(self.descriptors)} if self.descriptors else {})}
 
+    def _pressure_inputs(self, Z: np.ndarray) -> np.ndarray:
+        """The pressure's inputs: every input but the descriptors (module docstring)."""
+        d = len(self.descriptors)
+        return np.delete(Z, np.s_[N_PARAMETERS:N_PARAMETERS + d], axis=1) if d else Z
+
     def _gp(self) -> _TargetGP:
         return _TargetGP(self.nu, self.length_scale_bounds, self.noise_bounds, self.random_state)
 
@@ -517,7 +525,8 @@ class RDFModel:
             self.skipped_["g"] = "no RDFs given"
         self.density_gp_ = self._fit_scalar("density_kg_m3", Z, density_kg_m3,
                                             density_err_kg_m3, n, log=True)
-        self.pressure_gp_ = self._fit_scalar("pressure_bar", Z, pressure_bar, pressure_err_bar,
+        self.pressure_gp_ = self._fit_scalar("pressure_bar", self._pressure_inputs(Z),
+                                             pressure_bar, pressure_err_bar,
                                              n, log=False)
         if self.g_gps_ is None and self.density_gp_ is None and self.pressure_gp_ is None:
             raise InvalidInputError(
@@ -592,7 +601,7 @@ class RDFModel:
             density_std = density * np.sqrt(np.expm1(s**2))
         pressure = pressure_std = None
         if self.pressure_gp_ is not None:
-            pressure, pressure_std = self.pressure_gp_.predict(Z)
+            pressure, pressure_std = self.pressure_gp_.predict(self._pressure_inputs(Z))
         return RDFPrediction(r_nm=self.r_nm.copy(), g=g, g_std=g_std, density_kg_m3=density,
                              density_std_kg_m3=density_std, pressure_bar=pressure,
                              pressure_std_bar=pressure_std)
