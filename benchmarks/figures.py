@@ -21,7 +21,9 @@ duplicated), ``ml/alpha_models`` (GP against random forest by training-set size)
 ``active_learning`` (test error against sets simulated, active against random),
 ``molecule_densities`` (simulated against experimental density per registry liquid),
 ``friction`` (predicted against calibrated gamma; D / D_AA per route),
-``synthetic_campaign`` (wall per synthetic pair, campaign against direct).
+``synthetic_campaign`` (wall per synthetic pair, campaign against direct),
+``ml/structure_routes`` (learning curves of the two predicted structure routes in closed
+loop).
 ``votca_ibi``, ``ml/learning_curve`` and ``ml/reference_dataset`` draw their own.
 """
 
@@ -573,6 +575,37 @@ def molecule_transfer(r: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
+# --- ml/structure_routes ---------------------------------------------------------------
+
+
+def structure_routes(r: dict[str, Any], path: Path) -> Path:
+    """Learning curves of the two predicted structure routes in closed loop: median RDF
+    deviation of the simulated potentials against the number of training sets, with the
+    RDF model's own g_t deviation and the sets' IBI potentials for scale."""
+    curve = r["learning_curve"]
+    n = [c["n_train"] for c in curve]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, (m, style) in enumerate((("direct", "o-"), ("inverse", "s-"))):
+        ax.plot(n, [c[m]["median_D"] if c[m] else np.nan for c in curve], style,
+                color=COLOURS[k], label=f"{m} route, simulated: median D")
+        ax.plot(n, [c[m]["p90_D"] if c[m] else np.nan for c in curve], style, color=COLOURS[k],
+                alpha=0.35, label=f"{m} route: 90th percentile")
+    ax.plot(n, [c["g_target_median_D"] for c in curve], "^--", color=COLOURS[2],
+            label="the RDF model's g_t (median D, not simulated)")
+    ibi = r["summary"].get("ibi")
+    if ibi:
+        ax.axhline(ibi["median_D"], color=COLOURS[4], lw=1, label="the sets' own IBI potentials")
+    ax.axhline(r["goals"]["median_D"], color="k", ls=":", lw=1, label="goal (median)")
+    ax.set_xlabel("all-atom training sets")
+    ax.set_ylabel("RDF deviation D against the AA target")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(f"Structure routes in closed loop on unseen sets ({_title_date(r)})",
+                 fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "aa_overhead": (RESULTS / "aa_overhead.json", aa_overhead),
     "campaign_status": (RESULTS / "campaign_status.json", campaign_status),
@@ -589,6 +622,7 @@ FIGURES: dict[str, tuple[Path, Callable[[Any, Path], Path]]] = {
     "friction": (RESULTS / "friction.json", friction),
     "synthetic_campaign": (RESULTS / "synthetic_campaign.json", synthetic_campaign),
     "ml/molecule_transfer": (ML_RESULTS / "molecule_transfer.json", molecule_transfer),
+    "ml/structure_routes": (ML_RESULTS / "structure_routes.json", structure_routes),
 }
 #: Results of several files drawn into one figure: name -> (files, figure function, figure).
 COMBINED: dict[str, tuple[list[Path], Callable[[Any, Path], Path], Path]] = {}

@@ -27,7 +27,7 @@ percentile <= 0.06, |dP| <= 100 bar for most sets.
 also trained on nested random subsets of N training sets (seeded per fold) and their
 potentials simulated for the same held-out sets; the RDF model of a subset learns from
 the all-atom runs of its N sets only, the full size from every all-atom run but the
-held-out sets'. Writes ``<out>_curve.png`` beside the json.
+held-out sets'. Its figure (``benchmarks/figures.py``) is drawn beside the json.
 
 Usage::
 
@@ -144,29 +144,6 @@ def learning_curve_rows(results: list[dict]) -> list[dict]:
     return rows
 
 
-def plot_curve(curve: list[dict], ibi: dict | None, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    n = [c["n_train"] for c in curve]
-    for m, style in (("direct", "o-"), ("inverse", "s-")):
-        ax.plot(n, [c[m]["median_D"] if c[m] else np.nan for c in curve], style,
-                label=f"{m}: median D, simulated")
-    ax.plot(n, [c["g_target_median_D"] for c in curve], "^--",
-            label="RDF model's g_t (not simulated)")
-    if ibi:
-        ax.axhline(ibi["median_D"], color="grey", lw=1, label="the sets' own IBI potential")
-    ax.axhline(GOAL_MEDIAN, color="k", ls=":", lw=1, label=f"goal {GOAL_MEDIAN}")
-    ax.set_xlabel("all-atom training sets")
-    ax.set_ylabel("RDF deviation D against the AA target")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, nargs="+", default=[ROOT / "data" / "reference"])
@@ -280,11 +257,9 @@ def main() -> None:
                          + ("met" if met else "not met") + ".")
     if len(curve) > 1:
         res["learning_curve"] = curve
-        png = a.out.with_name(a.out.stem + "_curve.png")
-        plot_curve(curve, summary.get("ibi"), png)
         lines += ["", "## Learning curve", "",
                   f"The same held-out sets, the routes trained on nested random subsets of "
-                  f"each training fold (module docstring); figure `{png.name}`.", "",
+                  f"each training fold (module docstring); figure `{a.out.stem}.png`.", "",
                   "| training sets | held-out | RDF model's g_t: median D | direct: median D "
                   "| direct: 90th pct | inverse: median D | inverse: 90th pct | inverse: "
                   "abs dP <= 100 bar |", "|---|---|---|---|---|---|---|---|"]
@@ -297,7 +272,8 @@ def main() -> None:
                 + (f"{d['median_D']:.3f} | {d['p90_D']:.3f}" if d else "- | -") + " | "
                 + (f"{v['median_D']:.3f} | {v['p90_D']:.3f} | "
                    f"{100 * v['frac_abs_dP_le_100']:.0f} %" if v else "- | - | -") + " |")
-    write_results(a.out, res, "\n".join(lines) + "\n")
+    write_results(a.out, res, "\n".join(lines) + "\n",
+                  figure="ml/structure_routes" if len(curve) > 1 else None)
 
 
 if __name__ == "__main__":
