@@ -205,6 +205,8 @@ def main() -> None:
                 f"{c['inverse']['D'] if c['inverse'] else float('nan'):.3f}"
                 for size, c in out["curve"].items()), flush=True)
     shutil.rmtree(a.workdir, ignore_errors=True)
+    if folder != a.data[0]:
+        shutil.rmtree(folder, ignore_errors=True)  # the merged copy
     curve = learning_curve_rows(results)
 
     summary = {m: st for m in ROUTES if (st := _stats(results, m)) is not None}
