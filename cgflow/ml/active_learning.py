@@ -134,12 +134,12 @@ class AcquisitionSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> AcquisitionSettings:
-        from cgflow.molecule.descriptors import DESCRIPTOR_NAMES
+        from cgflow.ml.features import check_descriptor_names
 
-        unknown = [d for d in self.structure_descriptors if d not in DESCRIPTOR_NAMES]
-        if unknown:
-            raise ValueError(f"structure_descriptors: unknown descriptor {unknown[0]!r} "
-                             f"(known: {', '.join(DESCRIPTOR_NAMES)})")
+        try:
+            check_descriptor_names(self.structure_descriptors, "structure_descriptors")
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
         if self.structure_ensemble == 1:
             raise ValueError("structure_ensemble: 0 (posterior spread) or >= 2 (bootstrap "
                              "models), got 1")

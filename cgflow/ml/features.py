@@ -133,6 +133,24 @@ def molecule_matrix(X: np.ndarray, molecules: Sequence[Molecule]) -> np.ndarray:
     return out
 
 
+def check_descriptor_names(names: Sequence[str], field: str = "field 'descriptors'"
+                           ) -> tuple[str, ...]:
+    """``names`` as a tuple, each one of :data:`cgflow.molecule.descriptors.DESCRIPTOR_NAMES`.
+
+    Raises
+    ------
+    InvalidInputError
+        For an unknown name, naming ``field``, the name and the known ones.
+    """
+    from cgflow.molecule.descriptors import DESCRIPTOR_NAMES
+
+    unknown = [n for n in names if n not in DESCRIPTOR_NAMES]
+    if unknown:
+        raise InvalidInputError(f"{field}: unknown descriptor {unknown[0]!r} (known: "
+                                f"{', '.join(DESCRIPTOR_NAMES)})")
+    return tuple(names)
+
+
 def descriptor_matrix(X: Any, names: Sequence[str], what: str = "X",
                       molecules: Sequence[Molecule] | None = None) -> np.ndarray:
     """Molecular descriptors of every row of a feature matrix.
@@ -157,13 +175,9 @@ def descriptor_matrix(X: Any, names: Sequence[str], what: str = "X",
         For an unknown name (naming it and the known ones) or a row that is not a valid
         parameter set.
     """
-    from cgflow.molecule.descriptors import DESCRIPTOR_NAMES, molecular_descriptors
+    from cgflow.molecule.descriptors import molecular_descriptors
 
-    unknown = [n for n in names if n not in DESCRIPTOR_NAMES]
-    if unknown:
-        raise InvalidInputError(
-            f"field 'descriptors': unknown descriptor {unknown[0]!r} (known: "
-            f"{', '.join(DESCRIPTOR_NAMES)})")
+    check_descriptor_names(names)
     X = check_features(X, what)
     out = np.empty((X.shape[0], len(names)))
     for i, row in enumerate(X):

@@ -60,7 +60,7 @@ from cgflow.errors import InvalidInputError
 from cgflow.ibi.metrics import rdf_deviation
 from cgflow.ml.alpha_model import ard_matern_kernel, kernel_from_state, kernel_state
 from cgflow.ml.dataset import molecule_column
-from cgflow.ml.features import check_features, model_inputs
+from cgflow.ml.features import check_descriptor_names, check_features, model_inputs
 from cgflow.ml.metrics import regression_metrics
 from cgflow.molecule.descriptors import DESCRIPTOR_NAMES
 from cgflow.params import FIELDS, N_PARAMETERS, parameter_set_from_mapping
@@ -435,11 +435,7 @@ class RDFModel:
         if descriptors is None:
             # a model of several molecules has their size and shape among its molecule inputs
             descriptors = () if self.molecule_features else DEFAULT_DESCRIPTORS
-        unknown = [d for d in descriptors if d not in DESCRIPTOR_NAMES]
-        if unknown:
-            raise InvalidInputError(f"field 'descriptors': unknown descriptor {unknown[0]!r} "
-                                    f"(known: {', '.join(DESCRIPTOR_NAMES)})")
-        self.descriptors: tuple[str, ...] = tuple(descriptors)
+        self.descriptors: tuple[str, ...] = check_descriptor_names(descriptors)
 
     def _inputs(self, X: Any, molecules: Any) -> np.ndarray:
         """Model inputs (:func:`cgflow.ml.features.model_inputs`) of parameters ``X``."""
