@@ -8,6 +8,9 @@ import json
 import os
 import platform
 import resource
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -40,6 +43,33 @@ def cpu_model() -> str | None:
             if line.lower().startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or None
+
+
+@contextlib.contextmanager
+def data_folder(folders: Sequence[Path]) -> Iterator[Path]:
+    """One export folder for the data of ``folders`` (exports of campaigns with the same
+    preset): the folder itself when there is one, else their merge
+    (:func:`cgflow.stages.dataset.merge_exports`) in a temporary folder, removed on exit."""
+    if len(folders) == 1:
+        yield Path(folders[0])
+        return
+    from cgflow.stages.dataset import merge_exports
+
+    folder = Path(tempfile.mkdtemp(prefix="cgflow_bench_data_"))
+    try:
+        merge_exports(list(folders), folder, name="merged")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def data_label(folders: Sequence[Path], root: Path) -> str:
+    """The folders as the benchmarks print them: paths relative to ``root``, joined by +."""
+    out = []
+    for f in folders:
+        f = Path(f).resolve()
+        out.append(str(f.relative_to(root)) if f.is_relative_to(root) else str(f))
+    return " + ".join(out)
 
 
 def home_env(home: Path) -> dict[str, str]:

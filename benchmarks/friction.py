@@ -43,12 +43,13 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import cpu_model, load_average
+from _common import cpu_model, data_folder, data_label, load_average
 
 from cgflow.engines import lammps
 from cgflow.ibi import friction as ffr
@@ -68,10 +69,15 @@ DATA = ROOT / "data" / "reference"
 T = 298.15
 
 
+#: Export folders of the sets (``--data``; several are merged).
+FOLDERS: list[Path] = [DATA]
+
+
 def reference_sets(max_sets: int | None) -> list[dict[str, Any]]:
-    """The converged sets of the reference dataset with what a CG run needs."""
-    ds = CampaignDataset.load_npz(DATA / "dataset.npz")
-    info = {s["param_id"]: s for s in json.loads((DATA / "sets.json").read_text())["sets"]}
+    """The converged sets of the data folders (:data:`FOLDERS`) with what a CG run needs."""
+    with data_folder(FOLDERS) as folder:
+        ds = CampaignDataset.load_npz(folder / "dataset.npz")
+        info = {s["param_id"]: s for s in json.loads((folder / "sets.json").read_text())["sets"]}
     out = []
     for i, pid in enumerate(ds.param_ids.tolist()):
         s = info[pid]
@@ -131,9 +137,18 @@ def calibrate(args, work: Path) -> dict[str, Any]:
     fs = FrictionSettings(enabled=True, trial_ps=args.trial_ps, max_trials=args.max_trials)
     rows = []
     t0 = time.perf_counter()
+    reused = {}
+    for f in args.reuse_calibrations or []:
+        old = json.loads(Path(f).read_text()).get("calibration") or {}
+        if (old.get("trial_ps"), old.get("max_trials")) == (args.trial_ps, args.max_trials):
+            reused.update({r["param_id"]: r for r in old.get("rows", [])})
     for k, s in enumerate(reference_sets(args.max_sets), 1):
         d = work / s["param_id"]
         row_file = d / "calibration.json"
+        if s["param_id"] in reused:
+            rows.append(reused[s["param_id"]])
+            print(f"[{k}] {s['param_id']}: calibration reused from a results file", flush=True)
+            continue
         if args.resume and row_file.exists():
             saved = json.loads(row_file.read_text())
             if (saved.get("trial_ps"), saved.get("max_trials")) == (args.trial_ps,
@@ -333,8 +348,12 @@ def _pct(x: float | None) -> str:
 
 def report(result: dict[str, Any]) -> str:
     L = ["# Friction-matched CG dynamics on the reference sets", "",
-         f"Run {result['date']} on {result['machine']['cpu']} ({result['machine']['nproc']} "
-         f"cores), load before/after {result['load_before']} / {result['load_after']}; "
+         f"Sets of `{result.get('data', 'data/reference')}`. "
+         + "".join(f"Command ({stage}): `.venv/bin/python {c.strip()}`. "
+                   for stage, c in result.get("commands", {}).items())
+         + f"Last run {result['date']} on {result['machine']['cpu']} "
+         f"({result['machine']['nproc']} cores), load before/after {result['load_before']} / "
+         f"{result['load_after']}; "
          f"wall time {result['seconds'] / 60:.1f} min.", ""]
     cal = result.get("calibration")
     if cal:
@@ -474,18 +493,28 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="reuse the per-set results already in --work (calibration.json of "
                              "each set, d.json of each predicted-friction run)")
+    parser.add_argument("--data", type=Path, nargs="+", default=[DATA],
+                        help="export folders of the sets (several are merged)")
+    parser.add_argument("--reuse-calibrations", nargs="*", default=[], metavar="JSON",
+                        help="results files of earlier runs whose calibrations (same "
+                             "--trial-ps and --max-trials) are taken instead of run again")
+    parser.add_argument("--name", default="friction", help="file name of the results")
     args = parser.parse_args()
+    FOLDERS[:] = args.data
     OUT.mkdir(exist_ok=True)
-    path = OUT / "friction.json"
+    path = OUT / f"{args.name}.json"
     result = json.loads(path.read_text()) if path.exists() else {}
     if args.stage != "report":
         work = Path(args.work)
         t0 = time.perf_counter()
         result.update({"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                       "data": data_label(args.data, ROOT),
                        "load_before": load_average(),
                        "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(),
                                    "python": platform.python_version(),
                                    "lammps": lammps.lammps_version()}})
+        result.setdefault("commands", {})[args.stage] = ("benchmarks/friction.py "
+                                                         + " ".join(sys.argv[1:]))
         if args.stage in ("all", "calibrate"):
             result["calibration"] = calibrate(args, work)
             result["cv"] = cross_validate(args, result["calibration"], work)
@@ -494,7 +523,7 @@ def main() -> None:
         result["load_after"] = load_average()
         result["seconds"] = time.perf_counter() - t0
         path.write_text(json.dumps(result, indent=1, default=float) + "\n")
-    (OUT / "friction.md").write_text(report(result) + "\n")
+    path.with_suffix(".md").write_text(report(result) + "\n")
     if result.get("cv"):
         import figures
 

@@ -14,9 +14,13 @@ that run, on cgflow's data). The original
 study's table is not read here: it is the independent test of the frozen choice
 (``study_alpha.py``).
 
-Writes ``results/alpha_selection.json`` and ``.md``.
+Writes ``results/alpha_selection.json`` and ``.md`` (``--name`` another name). ``--data``
+takes export folders instead of ``--dataset`` (several are merged, e.g. every chunk of
+the learning dataset); ``--default-only`` scores the default alone (the goal measure of
+the cross-validated R^2 on a grown dataset).
 
-Usage: ``.venv/bin/python benchmarks/ml/alpha_selection.py [--repeats N]``
+Usage: ``.venv/bin/python benchmarks/ml/alpha_selection.py [--repeats N] [--data FOLDER ...]
+[--default-only] [--name NAME]``
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import numpy as np
 from alpha_cv import repeated_cv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import cpu_model, load_average  # noqa: E402
+from _common import cpu_model, data_folder, data_label, load_average  # noqa: E402
 
 from cgflow.ml.alpha_model import AccelerationFactorModel  # noqa: E402
 from cgflow.ml.dataset import CampaignDataset  # noqa: E402
@@ -61,14 +65,26 @@ def main() -> None:
     parser.add_argument("--dataset", default=str(ROOT / "data" / "reference" / "dataset.npz"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--data", type=Path, nargs="+", default=None,
+                        help="export folders instead of --dataset (several are merged)")
+    parser.add_argument("--default-only", action="store_true",
+                        help="score the default model alone")
+    parser.add_argument("--name", default="alpha_selection", help="file name of the results")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     t0 = time.perf_counter()
     load_before = load_average()
-    ds = CampaignDataset.load_npz(args.dataset)
+    if args.data:
+        with data_folder(args.data) as folder:
+            ds = CampaignDataset.load_npz(folder / "dataset.npz")
+        label = data_label(args.data, ROOT)
+    else:
+        ds = CampaignDataset.load_npz(args.dataset)
+        label = data_label([Path(args.dataset)], ROOT)
     ok = np.isfinite(ds.alpha) & (ds.alpha > 0)
     X, y = ds.X[ok], ds.alpha[ok]
-    models = {name: AccelerationFactorModel(**kw) for name, kw in CANDIDATES.items()}
+    chosen = list(CANDIDATES)[:1] if args.default_only else list(CANDIDATES)
+    models = {name: AccelerationFactorModel(**CANDIDATES[name]) for name in chosen}
     res = repeated_cv(X, y, models, folds=args.folds, repeats=args.repeats)
     base = next(iter(CANDIDATES))
     for name, block in res.items():
@@ -82,18 +98,19 @@ def main() -> None:
         block["settings"] = {k: (list(v) if isinstance(v, tuple) else v)
                              for k, v in CANDIDATES[name].items()}
         block.pop("oof", None)
-    result = {"dataset": str(Path(args.dataset).resolve().relative_to(ROOT))
-              if Path(args.dataset).resolve().is_relative_to(ROOT) else args.dataset,
-              "n_sets": int(ok.sum()), "folds": args.folds, "repeats": args.repeats,
+    result = {"dataset": label, "command": "benchmarks/ml/alpha_selection.py "
+              + " ".join(sys.argv[1:]), "n_sets": int(ok.sum()), "folds": args.folds,
+              "repeats": args.repeats,
               "candidates": res, "date": dt.date.today().isoformat(),
               "nproc": os.cpu_count(), "cpu": cpu_model(), "load_before": load_before,
               "load_after": load_average(), "seconds": time.perf_counter() - t0}
-    (OUT / "alpha_selection.json").write_text(json.dumps(result, indent=1))
+    (OUT / f"{args.name}.json").write_text(json.dumps(result, indent=1))
     lines = [
         f"cgflow's `{result['dataset']}` ({result['n_sets']} sets), {args.folds}-fold "
         f"cross-validation, {args.repeats} shuffles (the same folds for every candidate); "
         f"mean +- std over the shuffles. {result['date']}, {result['nproc']} cores, load "
-        f"{load_before} before, {result['load_after']} after, {result['seconds']:.0f} s.", "",
+        f"{load_before} before, {result['load_after']} after, {result['seconds']:.0f} s; "
+        f"`.venv/bin/python {result['command'].strip()}`.", "",
         "| candidate | R^2 of alpha, pooled | mean of per-fold R^2 | R^2 of log alpha | "
         "NLL of log alpha | vs default: d R^2 pooled (shuffles better) |",
         "|---|---|---|---|---|---|",
@@ -105,7 +122,7 @@ def main() -> None:
         lines.append(f"| {name} | {m['r2_pooled']:.3f} +- {s['r2_pooled']:.3f} | "
                      f"{m['r2_fold_mean']:.3f} +- {s['r2_fold_mean']:.3f} | "
                      f"{m['r2_log']:.3f} +- {s['r2_log']:.3f} | {m['nll_log']:.3f} | {vs} |")
-    (OUT / "alpha_selection.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -8,10 +8,13 @@ and epsilon depend on four of the 19 parameters, 0.02 kJ/mol noise); writes
 53 sets of ``data/reference`` over ``--splits`` random splits (seeds 0..splits-1; each a
 test set of 11 sets and nested training sets drawn from the other 42), the median and
 interquartile range (and mean +- standard error) of every test error over the splits;
-writes ``results/learning_curve_reference.{json,md,png}``.
+writes ``results/learning_curve_reference.{json,md,png}``. ``--data`` names other export
+folders (several are merged: e.g. ``data/reference data/campaigns/reference-c``; the test
+sets are a fifth of them) and ``--name`` the results' file name.
 
 Usage: ``.venv/bin/python benchmarks/ml/learning_curve.py [--n 250] [--sizes 15 30 60 120 200]``
-or ``nice -n 19 .venv/bin/python benchmarks/ml/learning_curve.py --reference [--splits 10]``
+or ``nice -n 19 .venv/bin/python benchmarks/ml/learning_curve.py --reference [--splits 10]
+[--data FOLDER ...] [--name NAME]``
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cgflow.ml import learning_curve, potential_rmse, splits
 from cgflow.ml.synthetic import synthetic_campaign
 
 OUT = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
@@ -36,10 +40,14 @@ def main() -> None:
     parser.add_argument("--reference", action="store_true",
                         help="cgflow's data/reference over several splits")
     parser.add_argument("--splits", type=int, default=10)
+    parser.add_argument("--data", type=Path, nargs="+", default=[ROOT / "data" / "reference"],
+                        help="with --reference: export folders (several are merged)")
+    parser.add_argument("--name", default="learning_curve_reference",
+                        help="with --reference: file name of the results")
     args = parser.parse_args()
     if args.reference:
         reference_curves(args.splits, None if args.sizes == parser.get_default("sizes")
-                         else args.sizes)
+                         else args.sizes, args.data, args.name)
         return
     OUT.mkdir(exist_ok=True)
     ds = synthetic_campaign(args.n, seed=0, space=args.space)
@@ -100,22 +108,29 @@ METRICS = ("structure_rmse_well", "structure_rmse_sampled", "alpha_rmse", "alpha
            "alpha_random_forest_rmse", "alpha_random_forest_r2")
 
 
-def reference_curves(n_splits: int, sizes: list[int] | None) -> None:
-    """Learning curves on ``data/reference`` over ``n_splits`` random splits."""
+def reference_curves(n_splits: int, sizes: list[int] | None, folders: list[Path],
+                     name: str) -> None:
+    """Learning curves on the converged sets of ``folders`` (exports, merged when several)
+    over ``n_splits`` random splits; results in ``results/<name>.{json,md,png}``."""
     import datetime as dt
     import os
     import sys
     import time
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from _common import cpu_model, load_average
+    from _common import cpu_model, data_folder, data_label, load_average
 
     from cgflow.ml.dataset import CampaignDataset
 
     t0, load_before = time.perf_counter(), load_average()
-    ds = CampaignDataset.load_npz(Path(__file__).resolve().parents[2] / "data" / "reference"
-                                  / "dataset.npz")
-    sizes = sizes or [10, 20, 30, 42]
+    with data_folder(folders) as folder:
+        ds = CampaignDataset.load_npz(folder / "dataset.npz")
+    label = data_label(folders, ROOT)
+    # the training sets available besides a test fifth: as splits() makes them
+    n_avail = len(ds) - splits(len(ds), n_folds=2, test_fraction=0.2, seed=0).test.size
+    sizes = sizes or sorted({*[n for n in (10, 20, 30, 40, 60, 80, 120)
+                               if n < 0.9 * n_avail],
+                             n_avail})
     per_split = [learning_curve(ds, sizes, seed=k, test_fraction=0.2) for k in range(n_splits)]
     mean_pot = []
     for k in range(n_splits):
@@ -130,7 +145,7 @@ def reference_curves(n_splits: int, sizes: list[int] | None) -> None:
         summary[m] = {"median": med.tolist(), "q1": q1.tolist(), "q3": q3.tolist(),
                       "mean": np.nanmean(v, axis=0).tolist(),
                       "sem": (np.nanstd(v, axis=0, ddof=1) / np.sqrt(n_splits)).tolist()}
-    result = {"dataset": "data/reference/dataset.npz", "n_sets": len(ds), "splits": n_splits,
+    result = {"dataset": label, "n_sets": len(ds), "splits": n_splits,
               "sizes": sizes, "n_test": per_split[0][0]["n_test"], "summary": summary,
               "mean_potential_predictor": {
                   k: float(np.median([mp[k] for mp in mean_pot]))
@@ -142,14 +157,14 @@ def reference_curves(n_splits: int, sizes: list[int] | None) -> None:
               "command": "nice -n 19 .venv/bin/python benchmarks/ml/learning_curve.py "
                          + " ".join(sys.argv[1:])}
     OUT.mkdir(exist_ok=True)
-    (OUT / "learning_curve_reference.json").write_text(json.dumps(result, indent=1))
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
 
     def cell(m: str, i: int, f: str) -> str:
         s = summary[m]
         return f"{s['median'][i]:{f}} ({s['q1'][i]:{f}}-{s['q3'][i]:{f}})"
 
     mp = result["mean_potential_predictor"]
-    lines = [f"Learning curves on cgflow's reference dataset ({len(ds)} sets) over {n_splits} "
+    lines = [f"Learning curves on `{label}` ({len(ds)} converged sets) over {n_splits} "
              f"random splits (test sets of {result['n_test']}, nested training sets from the "
              f"other {len(ds) - result['n_test']}); median (interquartile range) over the "
              f"splits. {result['date_utc']}, {result['cpu']}, {result['nproc']} cores, load "
@@ -163,9 +178,9 @@ def reference_curves(n_splits: int, sizes: list[int] | None) -> None:
         cells = [cell(m, i, ".2f" if m.endswith(("r2", "well", "sampled")) else ".1f")
                  for m in METRICS]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    (OUT / "learning_curve_reference.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    _plot_reference(result, OUT / "learning_curve_reference.png")
+    _plot_reference(result, OUT / f"{name}.png")
 
 
 def _plot_reference(result: dict, path: Path) -> None:
@@ -193,7 +208,8 @@ def _plot_reference(result: dict, path: Path) -> None:
     mp = result["mean_potential_predictor"]
     axes[0].axhline(mp["rmse_well"], ls="--", c="C0", alpha=0.6)
     axes[0].axhline(mp["rmse_sampled"], ls=":", c="C1", alpha=0.8)
-    fig.suptitle(f"data/reference: median and IQR over {result['splits']} splits "
+    fig.suptitle(f"{result['dataset']} ({result['n_sets']} sets): median and IQR over "
+                 f"{result['splits']} splits "
                  f"({result['date_utc'][:10]})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

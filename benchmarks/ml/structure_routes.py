@@ -41,10 +41,10 @@ Several ``--data`` folders (exports of campaigns with the same preset) are merge
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -61,11 +61,10 @@ from cgflow.ml.training import TrainedModels
 from cgflow.params import ParameterSet
 from cgflow.presets import get_cg_preset
 from cgflow.stages import synthetic
-from cgflow.stages.dataset import merge_exports
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _common import cpu_model, load_average, write_results  # noqa: E402
+from _common import cpu_model, data_folder, data_label, load_average, write_results  # noqa: E402
 
 ROOT = HERE.parents[1]
 ROUTES = ("direct", "inverse", "ibi")
@@ -157,10 +156,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "structure_routes.json")
     a = ap.parse_args()
     load0, t0 = load_average(), time.time()
-    folder = a.data[0]
-    if len(a.data) > 1:
-        folder = Path(tempfile.mkdtemp(prefix="cgflow_routes_data_"))
-        merge_exports(a.data, folder, name="merged")
+    merged = contextlib.ExitStack()
+    folder = merged.enter_context(data_folder(a.data))
     ds = CampaignDataset.load_npz(folder / "dataset.npz")
     targets = AATargets.from_export(folder)
     rows = {r["param_id"]: r for r in json.loads((folder / "sets.json").read_text())["sets"]}
@@ -205,15 +202,13 @@ def main() -> None:
                 f"{c['inverse']['D'] if c['inverse'] else float('nan'):.3f}"
                 for size, c in out["curve"].items()), flush=True)
     shutil.rmtree(a.workdir, ignore_errors=True)
-    if folder != a.data[0]:
-        shutil.rmtree(folder, ignore_errors=True)  # the merged copy
+    merged.close()  # removes a merged copy
     curve = learning_curve_rows(results)
 
     summary = {m: st for m in ROUTES if (st := _stats(results, m)) is not None}
     res = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
            "cpu": cpu_model(), "load_before": load0, "load_after": load_average(),
-           "wall_s": round(time.time() - t0, 1), "data": " + ".join(
-               str(d.relative_to(ROOT)) if d.is_relative_to(ROOT) else str(d) for d in a.data),
+           "wall_s": round(time.time() - t0, 1), "data": data_label(a.data, ROOT),
            "folds": a.folds,
            "seed": a.seed, "command": " ".join(["benchmarks/ml/structure_routes.py",
                                                   *sys.argv[1:]]),
