@@ -50,7 +50,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "ml"))
-from _common import cpu_model, load_average, write_results  # noqa: E402
+from _common import cpu_model, data_folder, data_label, load_average, write_results  # noqa: E402
 from study_alpha import MIN_ALPHA, STUDY, read_study_table  # noqa: E402
 
 from cgflow.ml.active_learning import (  # noqa: E402
@@ -82,8 +82,11 @@ ALPHA_OPTIONS: dict[str, Any] = {"n_restarts": 0}
 RDF_OPTIONS: dict[str, Any] = {"max_components": 4}
 
 
-def problems(quick: bool) -> dict[str, dict[str, Any]]:
-    """The pools, test sets and budgets (``quick``: smaller budgets)."""
+def problems(quick: bool, data: list[Path] | None = None) -> dict[str, dict[str, Any]]:
+    """The pools, test sets and budgets (``quick``: smaller budgets). ``data``: export
+    folders for the ``reference_*`` problems (default ``data/reference``; several are
+    merged); the test set is a quarter of their sets (13 of 53) and the budgets go on by
+    tens up to 80 % of the pool."""
     out: dict[str, dict[str, Any]] = {}
     study = STUDY / "alpha_table.dat"
     if study.is_file():
@@ -94,17 +97,22 @@ def problems(quick: bool) -> dict[str, dict[str, Any]]:
                               "sizes": [10, 20, 30] if quick else
                               [10, 20, 30, 40, 50, 70, 100],
                               "source": "../shared/data/mobility-study/alpha_table.dat"}
-    ds = CampaignDataset.load_npz(ROOT / "data" / "reference" / "dataset.npz")
+    folders = data or [ROOT / "data" / "reference"]
+    with data_folder(folders) as folder:
+        ds = CampaignDataset.load_npz(folder / "dataset.npz")
+    label = data_label(folders, ROOT)
     ok = np.isfinite(ds.alpha) & (ds.alpha > 0)
-    out["reference_alpha"] = {"X": ds.X[ok], "alpha": ds.alpha[ok], "g": None,
-                              "route": "alpha", "n_test": 13,
-                              "sizes": [5, 10, 15] if quick else [5, 10, 15, 20, 25, 30],
-                              "source": "data/reference/dataset.npz"}
     okg = np.all(np.isfinite(ds.g_target), axis=1)
-    out["reference_structure"] = {"X": ds.X[okg], "alpha": None, "g": ds.g_target[okg],
-                                  "route": "structure", "n_test": 13,
-                                  "sizes": [5, 10, 15] if quick else [5, 10, 15, 20, 25, 30],
-                                  "source": "data/reference/dataset.npz (g_target)"}
+    for name, rows, extra in (("reference_alpha", ok, ""),
+                              ("reference_structure", okg, " (g_target)")):
+        n_test = round(0.245 * int(rows.sum()))  # 13 of 53
+        pool = int(rows.sum()) - n_test
+        sizes = [5, 10, 15] if quick else [
+            *[5, 10, 15, 20, 25, 30], *range(40, int(0.8 * pool) + 1, 10)]
+        out[name] = {"X": ds.X[rows], "alpha": ds.alpha[rows] if name.endswith("alpha")
+                     else None, "g": None if name.endswith("alpha") else ds.g_target[rows],
+                     "route": "alpha" if name.endswith("alpha") else "structure",
+                     "n_test": n_test, "sizes": sizes, "source": label + extra}
     return out
 
 
@@ -217,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(OUT), help="result file (.json)")
     parser.add_argument("--strategies", nargs="+", default=None,
                         help=f"subset of {' '.join(STRATEGIES)} (random always runs)")
+    parser.add_argument("--data", type=Path, nargs="+", default=None,
+                        help="export folders of the reference problems (several are merged)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="merge the results of runs of different problems into --out")
     args = parser.parse_args(argv)
@@ -226,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (2 if args.quick else 6)
     t_start = time.perf_counter()
     load_before = load_average()
-    probs = problems(args.quick)
+    probs = problems(args.quick, args.data)
     if "study_alpha" not in probs:
         print(f"note: the study's table {STUDY / 'alpha_table.dat'} is not there; "
               "study_alpha skipped")
