@@ -1,7 +1,8 @@
-"""The committed reference dataset (data/reference/, merged from the exports under
-data/campaigns/ of the campaigns workflows/reference.yaml and workflows/reference-b.yaml):
-consistent with its summary, its sources and their specs, and the models train on it
-without any simulation."""
+"""The committed learning datasets: data/reference/ (merged from the exports under
+data/campaigns/ of the campaigns workflows/reference.yaml and workflows/reference-b.yaml)
+and its successor data/learning/ (every chunk of the same space and preset): consistent
+with their summaries, their sources and those sources' specs; the models train on
+data/reference without any simulation."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from cgflow.params import parameter_set_from_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data" / "reference"
+LEARNING = REPO / "data" / "learning"
 SOURCES = REPO / "data" / "campaigns"
 
 
@@ -25,12 +27,10 @@ def dataset() -> CampaignDataset:
     return CampaignDataset.load_npz(DATA / "dataset.npz")
 
 
-@pytest.fixture(scope="module")
-def summary() -> dict:
-    return json.loads((DATA / "sets.json").read_text())
-
-
-def test_dataset_matches_its_summary_and_spec(dataset, summary):
+@pytest.mark.parametrize("folder", [DATA, LEARNING], ids=["reference", "learning"])
+def test_dataset_matches_its_summary_and_spec(folder):
+    dataset = CampaignDataset.load_npz(folder / "dataset.npz")
+    summary = json.loads((folder / "sets.json").read_text())
     assert dataset.content_hash() == summary["dataset_hash"]
     assert len(dataset) == summary["n_converged"] >= 8
     converged = {s["param_id"] for s in summary["sets"] if s.get("ibi_converged")}
@@ -46,6 +46,8 @@ def test_dataset_matches_its_summary_and_spec(dataset, summary):
         _, sets = load_campaign_spec(REPO / "workflows" / f"{source['campaign']}.yaml")
         sets_by_campaign[source["campaign"]] = {ps.id: ps for ps in sets}
     assert len(summary["sources"]) >= 2
+    assert len(summary["sets"]) == sum(s["n_sets"] for s in summary["sources"])
+    assert len(dataset) == sum(s["n_converged"] for s in summary["sources"])
     for row in summary["sets"]:
         assert row["param_id"] in sets_by_campaign[row["campaign"]]
         ps = parameter_set_from_mapping(row["params"])
@@ -61,6 +63,19 @@ def test_dataset_matches_its_summary_and_spec(dataset, summary):
     # potentials are finite and go to zero at the cutoff, RDFs are physical
     assert np.all(np.abs(dataset.U[:, -1]) < 1e-6)
     assert dataset.g_target is not None and np.all(dataset.g_target >= 0)
+
+
+def test_learning_dataset_holds_every_chunk_of_the_reference_space():
+    """data/learning is the merge of every exported chunk of the reference campaigns'
+    space and preset, data/reference's two parts included, each set once."""
+    summary = json.loads((LEARNING / "sets.json").read_text())
+    chunks = sorted(p.name for p in SOURCES.glob("reference*") if (p / "sets.json").exists())
+    assert sorted(s["folder"] for s in summary["sources"]) == chunks
+    reference = json.loads((DATA / "sets.json").read_text())
+    assert ({r["param_id"] for r in reference["sets"]}
+            <= {r["param_id"] for r in summary["sets"]})
+    ids = [r["param_id"] for r in summary["sets"]]
+    assert len(ids) == len(set(ids))
 
 
 def test_models_train_on_the_committed_dataset(dataset):
