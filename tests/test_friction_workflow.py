@@ -11,6 +11,7 @@ frictionless CG model's.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from test_workflow_cg import lj_target, store_aa_run
 from cgflow.db.store import Store
 from cgflow.orchestration.status import campaign_status
 from cgflow.params import OPLSAA_REFERENCE
+from cgflow.stages.dataset import export_campaign
 
 pytestmark = [
     pytest.mark.engine,
@@ -44,11 +46,23 @@ def test_campaign_calibrates_the_friction_of_a_converged_set(launchpad, launchpa
                     "threads: 1\ncg_stage: true\n"
                     "ibi: {rdf_tolerance: 0.05, pressure_tolerance_bar: 300}\n"
                     "friction: {enabled: true, tolerance: 0.1, max_trials: 4}\n")
-    for args in (["campaign", "submit", str(spec)], ["launch", "--campaign", "fric"]):
+    export = tmp_path / "export"
+    for args in (["campaign", "submit", str(spec)],
+                 ["launch", "--campaign", "fric", "--export-to", str(export),
+                  "--export-preset", "tiny"]):
         r = subprocess.run([str(VENV_BIN / "cgflow"), *args, "-l", str(launchpad_file)],
                            capture_output=True, text=True, env=dict(os.environ), timeout=900,
                            cwd=REPO)
         assert r.returncode == 0, r.stdout + r.stderr
+    # exported while it ran (nothing converged at the start), and at the end: the same
+    # files as an export of the finished campaign
+    assert "nothing to export yet" in r.stdout, r.stdout
+    assert "exported 1 converged of 1 sets (1 of 1 finished)" in r.stdout, r.stdout
+    with Store.from_launchpad(launchpad) as store:
+        again = export_campaign(store, "fric", tmp_path / "again", preset="tiny")
+    assert json.loads((export / "sets.json").read_text())["dataset_hash"] == \
+        again["dataset_hash"]
+    assert (export / "sets.json").read_text() == (tmp_path / "again" / "sets.json").read_text()
 
     wf = launchpad.workflows.find_one({"metadata.cgflow_campaign": "fric"})
     assert wf["state"] == "COMPLETED"

@@ -121,8 +121,17 @@ def cmd_launch(args: argparse.Namespace) -> int:
     fworker = Path(args.fworker) if args.fworker else lp_file.parent / "my_fworker.yaml"
     if args.fworker:
         read_fworker_file(fworker)  # a missing or bad -w file is an error naming it
+    if args.export_to and not args.campaign:
+        raise InvalidInputError(f"launch: --export-to {args.export_to!r} needs --campaign "
+                                "NAME (the campaign to export)")
+    if args.export_preset is not None:
+        from cgflow.presets import get_cg_preset
+
+        get_cg_preset(args.export_preset)  # an unknown name is an error naming it
     return launch(lp_file, campaign=args.campaign,
-                  fworker_file=fworker if fworker.exists() else None, report=say)
+                  fworker_file=fworker if fworker.exists() else None, report=say,
+                  export_to=Path(args.export_to) if args.export_to else None,
+                  export_preset=args.export_preset)
 
 
 def results_table(store: Any, campaign: str) -> list[dict[str, Any]]:
@@ -251,4 +260,12 @@ def add_parser(sub: Any) -> None:
     la.add_argument("-l", "--launchpad")
     la.add_argument("-w", "--fworker")
     la.add_argument("--campaign", help="show progress of this campaign")
+    la.add_argument("--export-to", metavar="DIR",
+                    help="with --campaign: write the campaign's dataset.npz and sets.json "
+                    "(as 'cgflow dataset export') into DIR at the start, each time one more "
+                    "set finishes and at the end, so a stopped launch keeps every "
+                    "finished set")
+    la.add_argument("--export-preset", metavar="PRESET",
+                    help="--export-to: the CG preset of the export (as 'dataset export "
+                    "--preset')")
     la.set_defaults(func=cmd_launch)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from cgflow.errors import CgflowError
+from cgflow.errors import CgflowError, InvalidInputError
 from cgflow.orchestration.progress import ProgressPrinter
 from cgflow.settings import ENV_VARS
 
@@ -52,7 +52,8 @@ def rlaunch_command(lp_file: Path, fworker_file: Path | None) -> list[str]:
 def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | None = None,
            log_path: Path | None = None, poll_s: float = 5.0,
            report: Callable[[str], None] = print, max_worker_failures: int = 3,
-           outage_limit_s: float | None = None) -> int:
+           outage_limit_s: float | None = None, export_to: Path | None = None,
+           export_preset: str | None = None) -> int:
     """Run the queued Fireworks with ``rlaunch rapidfire`` until nothing can progress,
     rerunning lost runs and reporting the campaign's progress.
 
@@ -85,6 +86,12 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
     one left RUNNING. Before the first round, stored Fireworks that name moved Firetask
     classes are renamed (:func:`cgflow.db.migrations.migrate_firetask_names`).
 
+    With ``export_to`` (and ``campaign``), the campaign is exported there (``cgflow
+    dataset export``, of ``export_preset`` if given) at the start, again each time one
+    more of its sets finishes and when the launch ends
+    (:mod:`cgflow.orchestration.checkpoint`): a launch stopped before the campaign ends
+    keeps every finished set on disk.
+
     Returns
     -------
     int
@@ -104,6 +111,9 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
         ping_settings,
     )
 
+    if export_to is not None and campaign is None:
+        raise InvalidInputError(f"launch: export_to {str(export_to)!r} needs a campaign "
+                                "(--campaign NAME) to export")
     lp_file = Path(lp_file)
     lp = _launcher_launchpad(lp_file, open_launchpad(lp_file))
     env = dict(os.environ, **{ENV_VARS["db_file"]: str(lp_file)})
@@ -128,7 +138,8 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
                 report(f"job database migrated: {migrated.summary()}")
             report(f"launching (rlaunch rapidfire, log: {log_path}); lost runs: worker "
                    f"gone, or no ping for {pings.expiry_s:.0f} s")
-            watcher = ProgressPrinter(lp, campaign, report) if campaign else None
+            watcher = ProgressPrinter(lp, campaign, report, export_to=export_to,
+                                      export_preset=export_preset) if campaign else None
             while True:
                 db.call(lambda: _rerun_lost_runs(lp, scope, pings.expiry_s, lock is not None,
                                                  locked_since, given_up_said, report),
@@ -172,7 +183,7 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
         finally:
             if watcher:
                 with contextlib.suppress(PyMongoError):
-                    watcher.update()  # the last state, if the database answers
+                    watcher.finish()  # the last state (and export), if the database answers
                 watcher.close()
     report("nothing left to run" + (f" for campaign {campaign}" if campaign else ""))
     return rc

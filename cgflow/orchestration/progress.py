@@ -44,6 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from cgflow.orchestration.stage_names import AA_STAGES
@@ -339,7 +340,8 @@ class ProgressView:
         self._last_summary = -1e18
         self._bar: Any = None
 
-    def _emit(self, line: str) -> None:
+    def emit(self, line: str) -> None:
+        """One line above the bar (a terminal), else to ``report``."""
         if self._bar is not None:
             self._bar.write(line, file=self.stream)
         else:
@@ -350,7 +352,7 @@ class ProgressView:
         now = self.clock()
         stamp = f"[{_clock(now - self.t0)}]"
         for line in progress_events(self.last, p):
-            self._emit(f"{stamp} {line}")
+            self.emit(f"{stamp} {line}")
         finished_more = self.last is None or p.n_finished != self.last.n_finished
         self.last = p
         if self.live:
@@ -399,17 +401,35 @@ class ProgressPrinter:
     snapshot and shows it (used by :func:`cgflow.orchestration.launcher.launch`)."""
 
     def __init__(self, launchpad: Any, campaign: str,
-                 report: Callable[[str], None] = print, *, live: bool | None = None) -> None:
+                 report: Callable[[str], None] = print, *, live: bool | None = None,
+                 export_to: str | Path | None = None, export_preset: str | None = None,
+                 ) -> None:
         from cgflow.db.store import Store
+        from cgflow.orchestration.checkpoint import ExportCheckpoint, campaign_export
 
         self.store = Store.from_launchpad(launchpad)
         self.reader = ProgressReader(launchpad, self.store, campaign)
         self.view = ProgressView(report, live=live)
+        self.checkpoint = None if export_to is None else ExportCheckpoint(
+            campaign_export(self.store, campaign, export_to, export_preset), export_to,
+            self.view.emit)
 
     def update(self) -> CampaignProgress:
-        """Read and show the campaign's progress now."""
+        """Read and show the campaign's progress now (and export it when ``export_to``
+        is given and a set finished: :class:`cgflow.orchestration.checkpoint.ExportCheckpoint`)."""
         snap = self.reader.read()
         self.view.show(snap)
+        if self.checkpoint is not None:
+            self.checkpoint.update(snap)
+        return snap
+
+    def finish(self) -> CampaignProgress:
+        """The last update of a launch: read and show, and export (with ``export_to``)
+        whether or not a set finished since the last export."""
+        snap = self.reader.read()
+        self.view.show(snap)
+        if self.checkpoint is not None:
+            self.checkpoint.update(snap, force=True)
         return snap
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ a database.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,16 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
     text = json.dumps(summary, indent=1, default=float) + "\n"  # all checks before writing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    npz = ds.save_npz(out / "dataset.npz")
-    sets_file = out / "sets.json"
-    sets_file.write_text(text)
+    # each file written beside itself and moved into place: a stop while exporting
+    # (``cgflow launch --export-to`` exports while the campaign runs) leaves the last
+    # complete file, never a half-written one; sets.json goes last and names the
+    # dataset's hash, which a merge checks
+    npz, sets_file = out / "dataset.npz", out / "sets.json"
+    tmp_npz = ds.save_npz(out / ".dataset.npz.partial.npz")
+    tmp_sets = out / ".sets.json.partial"
+    tmp_sets.write_text(text)
+    os.replace(tmp_npz, npz)
+    os.replace(tmp_sets, sets_file)
     return {"n_sets": len(rows), "n_converged": len(ds), "files": [str(npz), str(sets_file)],
             "dataset_hash": summary["dataset_hash"]}
 
