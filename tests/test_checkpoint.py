@@ -99,3 +99,72 @@ def test_export_to_needs_a_campaign(tmp_path, capsys):
                "--export-preset", "nope"])
     assert rc == 2 and "nope" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def _spec(tmp_path):
+    spec = tmp_path / "chunk.yaml"
+    spec.write_text("name: chunk\nn_sets: 4\nseed: 7\npreset: tiny\ncg_stage: true\n"
+                    "include_reference: false\nibi: {max_iterations: 3}\n")
+    return spec
+
+
+def _export(folder, rows, campaign="chunk", preset="tiny"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sets.json").write_text(json.dumps({
+        "campaign": campaign, "preset": preset, "n_sets": len(rows), "n_converged": 1,
+        "dataset_hash": "0" * 64, "sets": rows}))
+    return folder
+
+
+def test_a_stopped_chunk_is_resumed_with_its_unfinished_sets(tmp_path, launchpad,
+                                                            launchpad_file, capsys):
+    from cgflow.orchestration.submit import load_spec
+    from cgflow.stages.dataset import finished_in_exports
+
+    spec_file = _spec(tmp_path)
+    spec, sets = load_spec(spec_file)
+    ids = spec.set_ids(sets)
+    # as a launch stopped part-way left it: set 0 done, 1 in IBI, 2 unconverged,
+    # 3 with its all-atom run under way; a second export has set 1's all-atom run failed
+    first = _export(tmp_path / "e1", [
+        {"param_id": ids[0], "aa_status": "completed", "ibi_converged": True,
+         "cg_status": "completed"},
+        {"param_id": ids[1], "aa_status": "completed", "ibi_converged": None},
+        {"param_id": ids[2], "aa_status": "completed", "ibi_converged": False},
+        {"param_id": ids[3], "aa_status": "running"}])
+    lp = str(launchpad_file)
+    assert main(["campaign", "submit", str(spec_file), "-l", lp,
+                 "--skip-finished-in", str(first)]) == 0
+    out = capsys.readouterr().out
+    assert "2 parameter set(s) (2 of its 4 sets finished in" in out, out
+    queued = {d["spec"].get("param_id") for d in launchpad.fireworks.find(
+        {"spec.campaign": "chunk"}, {"spec.param_id": 1})}
+    assert queued - {"", None} == {ids[1], ids[3]}  # ("": the training Firework)
+    # without the CG stage a completed all-atom run is a finished set
+    assert finished_in_exports([first], "chunk", "tiny", cg_stage=False) == set(ids[:3])
+    assert finished_in_exports([first], "chunk", "tiny", cg_stage=True) == {ids[0], ids[2]}
+
+    # bad exports: refused naming the folder and the field; nothing more queued
+    n_fw = launchpad.fireworks.count_documents({})
+    other = _export(tmp_path / "other", [], campaign="reference-d")
+    tiny = _export(tmp_path / "small", [], preset="small")
+    second = _export(tmp_path / "e2", [
+        {"param_id": ids[1], "aa_status": "failed"},
+        {"param_id": ids[3], "aa_status": "completed", "ibi_converged": True,
+         "cg_status": "failed"}])
+    for folders, words in (([str(other)], ["field 'campaign'", "'reference-d'", "'chunk'"]),
+                           ([str(tiny)], ["field 'preset'", "'small'", "'tiny'"]),
+                           ([str(tmp_path / "none")], ["sets.json is missing"]),
+                           ([str(first), str(second)], ["every one of the 4", "nothing left"])):
+        assert main(["campaign", "submit", str(spec_file), "-l", lp, "--again",
+                     "--skip-finished-in", *folders]) == 2
+        err = capsys.readouterr().err
+        assert all(w in err for w in words), (words, err)
+    assert launchpad.fireworks.count_documents({}) == n_fw
+
+    active = tmp_path / "active.yaml"
+    active.write_text("name: chunk\npreset: tiny\ncg_stage: true\nactive: {initial_sets: 2, "
+                      "batch_size: 1, max_rounds: 2, budget_sets: 4}\n")
+    assert main(["campaign", "submit", str(active), "-l", lp,
+                 "--skip-finished-in", str(first)]) == 2
+    assert "active-learning" in capsys.readouterr().err

@@ -30,11 +30,17 @@ def cmd_campaign_submit(args: argparse.Namespace) -> int:
 
     lp_file = launchpad_file(args)
     try:
-        spec, sets = submit_campaign(args.spec, lp_file, args.category, again=args.again)
+        spec, sets = submit_campaign(args.spec, lp_file, args.category, again=args.again,
+                                     skip_finished_in=args.skip_finished_in or ())
     except AlreadyQueuedError as exc:
         say(str(exc))
         return 0
-    say(f"queued campaign {spec.name}: {_sets_text(spec, sets)} on {lp_file}")
+    skipped = ""
+    if args.skip_finished_in:
+        n_all = len(spec.parameter_sets_to_run(str(args.spec)))
+        skipped = (f" ({n_all - len(sets)} of its {n_all} sets finished in "
+                   f"{', '.join(args.skip_finished_in)}: not queued)")
+    say(f"queued campaign {spec.name}: {_sets_text(spec, sets)}{skipped} on {lp_file}")
     return 0
 
 
@@ -231,6 +237,10 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--category", default="cgflow")
     s.add_argument("--again", action="store_true",
                    help="queue the campaign even if its sets are already queued")
+    s.add_argument("--skip-finished-in", nargs="+", metavar="DIR",
+                   help="resume a chunk stopped part-way: leave out the sets that finished "
+                   "in these exports of the campaign (cgflow launch --export-to, cgflow "
+                   "dataset export)")
     s.set_defaults(func=cmd_campaign_submit)
     r = csub.add_parser("results", help="results of a campaign")
     r.add_argument("name")

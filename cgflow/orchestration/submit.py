@@ -189,8 +189,40 @@ def queued_fireworks(lp: Any, campaign: str, param_ids: Iterable[str]) -> list[i
     return sorted(d["fw_id"] for d in docs)
 
 
+def unfinished_sets(spec: CampaignSpec, sets: list[ParameterSet],
+                    exports: Iterable[str | Path]) -> list[ParameterSet]:
+    """``sets`` without those that finished in ``exports`` (exports of this campaign:
+    :func:`cgflow.stages.dataset.finished_in_exports`); a set of several molecules is
+    left out only when every one of its branches finished.
+
+    Raises
+    ------
+    InvalidInputError
+        An active-learning or synthetic campaign (their later sets are not fixed up
+        front), a bad export folder, or nothing left to run.
+    """
+    from cgflow.stages.dataset import finished_in_exports
+
+    exports = list(exports)
+    if spec.kind == "synthetic" or spec.active is not None:
+        raise InvalidInputError(
+            f"--skip-finished-in: campaign {spec.name!r} is "
+            f"{'synthetic' if spec.kind == 'synthetic' else 'an active-learning campaign'}: "
+            "only a campaign whose sets are all fixed up front can be resumed this way")
+    done = finished_in_exports(exports, spec.name, spec.preset, spec.cg_stage)
+    left = [ps for ps in sets
+            if not all(one.set_id(ps) in done for one, _ in spec.branches([ps]))]
+    if not left:
+        raise InvalidInputError(
+            f"--skip-finished-in: every one of the {len(sets)} parameter set(s) of campaign "
+            f"{spec.name!r} finished in {', '.join(str(e) for e in exports)}: nothing left "
+            "to run; nothing was queued")
+    return left
+
+
 def submit_campaign(spec_path: str | Path, lp_file: Path, category: str = "cgflow", *,
-                    again: bool = False) -> tuple[CampaignSpec, list[ParameterSet]]:
+                    again: bool = False, skip_finished_in: Iterable[str | Path] = (),
+                    ) -> tuple[CampaignSpec, list[ParameterSet]]:
     """Validate a spec and add its workflow to the LaunchPad of ``lp_file``, whole or not
     at all.
 
@@ -204,6 +236,10 @@ def submit_campaign(spec_path: str | Path, lp_file: Path, category: str = "cgflo
     ----------
     again
         Queue the campaign even when its sets are already queued.
+    skip_finished_in
+        Export folders of this campaign (``cgflow launch --export-to``): the sets that
+        finished there are not queued (:func:`unfinished_sets`); the sets returned are
+        those queued.
 
     Raises
     ------
@@ -219,6 +255,9 @@ def submit_campaign(spec_path: str | Path, lp_file: Path, category: str = "cgflo
     from cgflow.db.store import Store, open_launchpad
 
     spec, sets = load_spec(spec_path)
+    skip_finished_in = list(skip_finished_in)
+    if skip_finished_in:
+        sets = unfinished_sets(spec, sets, skip_finished_in)
     wf = build_workflow(spec, sets, category)
     lp = open_launchpad(lp_file)
     # FireWorks' own INFO lines (db tune-up, reset, id map): the caller says what was queued

@@ -130,10 +130,69 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
             "dataset_hash": summary["dataset_hash"]}
 
 
-def _check_summary(summary: dict[str, Any], path: Path) -> None:
+def finished_in_exports(dirs: list[str | Path], campaign: str, preset: str | None,
+                        cg_stage: bool) -> set[str]:
+    """Ids of the sets that finished in exports of ``campaign`` (folders written by
+    :func:`export_campaign`, e.g. by ``cgflow launch --export-to`` of a chunk that was
+    stopped part-way): what ``cgflow campaign submit --skip-finished-in`` leaves out, so
+    that a stopped chunk is resumed with only the sets it did not finish.
+
+    A set finished when its all-atom run failed, its IBI ended unconverged, or its CG
+    production ended (completed or failed); without the CG stage, when its all-atom run
+    completed. Sets under way at the export (an all-atom run running, IBI iterating) are
+    not finished and run again. *Approximation:* a friction calibration still running
+    when the CG production had ended is not looked at (the set counts as finished).
+
+    Raises
+    ------
+    InvalidInputError
+        A folder without ``sets.json``, a malformed one, or one of another campaign or
+        CG preset (naming the folder, the field and both values).
+    """
+
+    done: set[str] = set()
+    for d in dirs:
+        sets_file = Path(d) / "sets.json"
+        summary = _read_summary(sets_file, "--skip-finished-in")
+        if summary.get("campaign") != campaign:
+            raise InvalidInputError(
+                f"--skip-finished-in: {sets_file}: field 'campaign': value "
+                f"{summary.get('campaign')!r}: not the campaign submitted ({campaign!r})")
+        if summary.get("preset") is not None and summary["preset"] != preset:
+            raise InvalidInputError(
+                f"--skip-finished-in: {sets_file}: field 'preset': value "
+                f"{summary['preset']!r}: not the campaign's CG preset ({preset!r})")
+        for row in summary["sets"]:
+            aa = row.get("aa_status")
+            finished = (aa == "failed" or row.get("ibi_converged") is False
+                        or row.get("cg_status") in ("completed", "failed")
+                        or (not cg_stage and aa == "completed"))
+            if finished and isinstance(row.get("param_id"), str):
+                done.add(row["param_id"])
+    return done
+
+
+def _require_export_file(path: Path, what: str) -> None:
+    if not path.exists():  # not a regular file: said by the reader
+        raise InvalidInputError(f"{what}: {path} is missing: no such file (expected a "
+                                "folder written by 'cgflow dataset export' or 'cgflow "
+                                "launch --export-to')")
+
+
+def _read_summary(path: Path, what: str) -> dict[str, Any]:
+    """An export's ``sets.json``, read safely and checked (:func:`_check_summary`)."""
+    from cgflow.userfiles import read_json_mapping
+
+    _require_export_file(path, what)
+    summary = read_json_mapping(path, f"{what}: sets file")
+    _check_summary(summary, path, what)
+    return summary
+
+
+def _check_summary(summary: dict[str, Any], path: Path, what: str = "dataset merge") -> None:
     """The fields of an export's ``sets.json`` that a merge reads, checked: ``sets`` a
     list of mappings, ``dataset_hash`` text, ``campaign`` text (if given)."""
-    source = f"dataset merge: sets file {path}"
+    source = f"{what}: sets file {path}"
     sets = summary.get("sets")
     if not isinstance(sets, list) or not all(isinstance(r, dict) for r in sets):
         raise InvalidInputError(f"{source}: field 'sets': value {str(sets)[:80]!r}: expected "
@@ -163,7 +222,6 @@ def merge_exports(dirs: list[str | Path], out_dir: str | Path,
         written then.
     """
     from cgflow.ml.dataset import CampaignDataset
-    from cgflow.userfiles import read_json_mapping
 
     if len(dirs) < 2:
         raise InvalidInputError(f"dataset merge: need at least two export folders, got "
@@ -172,13 +230,8 @@ def merge_exports(dirs: list[str | Path], out_dir: str | Path,
     for d in dirs:
         d = Path(d)
         npz, sets_file = d / "dataset.npz", d / "sets.json"
-        for f in (npz, sets_file):
-            if not f.exists():
-                raise InvalidInputError(f"dataset merge: {f} is missing: no such file "
-                                        "(expected a folder written by 'cgflow dataset "
-                                        "export')")
-        summary = read_json_mapping(sets_file, "dataset merge: sets file")
-        _check_summary(summary, sets_file)
+        _require_export_file(npz, "dataset merge")
+        summary = _read_summary(sets_file, "dataset merge")
         ds = CampaignDataset.load_npz(npz)
         if summary.get("dataset_hash") != ds.content_hash():
             raise InvalidInputError(f"dataset merge: {npz} does not match the dataset_hash "
