@@ -12,9 +12,9 @@ from test_db_views import two_campaigns  # noqa: F401, F811 (a fixture)
 from test_progress import snapshot
 
 from cgflow.cli.main import main
-from cgflow.errors import InvalidInputError
 from cgflow.orchestration.checkpoint import ExportCheckpoint
 from cgflow.orchestration.progress import SetProgress
+from cgflow.stages.dataset import NothingToExportError
 
 
 def _sets(n_done: int, n_running: int) -> list[SetProgress]:
@@ -28,7 +28,7 @@ def test_exports_at_the_start_and_each_time_a_set_finishes(tmp_path):
     def export():
         calls.append(1)
         if len(calls) == 1:
-            raise InvalidInputError("campaign 'c': no converged potential to export")
+            raise NothingToExportError("campaign 'c': no converged potential to export")
         return {"n_sets": 3, "n_converged": len(calls) - 1}
 
     cp = ExportCheckpoint(export, tmp_path / "out", lines.append)
@@ -45,23 +45,58 @@ def test_exports_at_the_start_and_each_time_a_set_finishes(tmp_path):
                          f"exported 2 converged of 3 sets (2 of 3 finished) to {tmp_path / 'out'}"]
 
 
-def test_a_failed_write_is_said_each_time_and_retried(tmp_path):
+def test_a_rerun_set_and_a_database_outage_are_exported_again(tmp_path):
+    from pymongo.errors import AutoReconnect
+
+    calls, lines, away = [], [], [False]
+
+    def export():
+        if away[0]:
+            raise AutoReconnect("connection closed")
+        calls.append(1)
+        return {"n_sets": 2, "n_converged": 1}
+
+    cp = ExportCheckpoint(export, tmp_path, lines.append)
+    failed = [SetProgress("a", "a", "failed"), SetProgress("b", "b", "AA build", "READY")]
+    assert cp.update(snapshot(*failed)) is True
+    # the failed set is rerun and ends done: the same number finished, a new result
+    rerun = [SetProgress("a", "a", "IBI iteration 1"), SetProgress("b", "b", "AA build")]
+    done = [SetProgress("a", "a", "done"), SetProgress("b", "b", "AA build", "READY")]
+    cp.update(snapshot(*rerun))
+    n = len(calls)
+    # the database goes away during the export: the error reaches the caller (the
+    # launcher waits and calls again) and the export is made on the call after
+    away[0] = True
+    with pytest.raises(AutoReconnect):
+        cp.update(snapshot(*done))
+    away[0] = False
+    assert cp.update(snapshot(*done)) is True and len(calls) == n + 1
+    assert cp.update(snapshot(*done)) is False
+    # the end of the launch exports whatever changed
+    assert cp.update(snapshot(*done), force=True) is True
+
+
+@pytest.mark.parametrize("error", [
+    PermissionError(13, "Permission denied"),
+    ValueError("field 'u_kj_mol': value nan"),
+])
+def test_a_failed_export_is_said_each_time_and_retried(tmp_path, error):
     lines = []
 
     def export():
-        raise PermissionError(13, "Permission denied", str(tmp_path / "out"))
+        raise error
 
     cp = ExportCheckpoint(export, tmp_path / "out", lines.append)
     assert cp.update(snapshot(*_sets(1, 1))) is False
     assert cp.update(snapshot(*_sets(2, 0))) is False
-    assert len(lines) == 2 and all("FAILED (PermissionError" in ln for ln in lines)
+    name = type(error).__name__
+    assert len(lines) == 2 and all(f"FAILED ({name}: {error}" in ln for ln in lines), lines
     assert all("previous export is kept" in ln for ln in lines)
 
 
 def test_export_replaces_files_atomically(two_campaigns, tmp_path, monkeypatch):  # noqa: F811
     """A stop while exporting (here: before the files are moved into place) leaves the
-    earlier complete export, its dataset matching its hash; a complete export leaves no
-    partial file."""
+    earlier complete export, its dataset matching its hash, and no partial file."""
     import cgflow.stages.dataset as dataset_module
     from cgflow.db.store import Store
     from cgflow.ml.dataset import CampaignDataset
@@ -70,9 +105,11 @@ def test_export_replaces_files_atomically(two_campaigns, tmp_path, monkeypatch):
     launchpad, _ = two_campaigns
     out = tmp_path / "out"
     with Store.from_launchpad(launchpad) as store:
-        first = export_campaign(store, "second", out)
+        first = export_campaign(store, "second", out, preset="tiny")
         assert sorted(p.name for p in out.iterdir()) == ["dataset.npz", "sets.json"]
         before = {p.name: p.read_bytes() for p in out.iterdir()}
+        export_campaign(store, "second", tmp_path / "other")  # what the stopped one writes
+        assert (tmp_path / "other" / "sets.json").read_bytes() != before["sets.json"]
 
         def stopped(src, dst):
             raise KeyboardInterrupt
@@ -80,8 +117,7 @@ def test_export_replaces_files_atomically(two_campaigns, tmp_path, monkeypatch):
         monkeypatch.setattr(dataset_module.os, "replace", stopped)
         with pytest.raises(KeyboardInterrupt):
             export_campaign(store, "second", out)
-    assert {n: (out / n).read_bytes() for n in before} == before
-    # the earlier export, whole: its dataset matches the hash its sets.json names
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no partial file
     summary = json.loads((out / "sets.json").read_text())
     assert CampaignDataset.load_npz(out / "dataset.npz").content_hash() == \
         summary["dataset_hash"] == first["dataset_hash"]
@@ -98,6 +134,9 @@ def test_export_to_needs_a_campaign(tmp_path, capsys):
     rc = main(["launch", "-l", str(lp), "--campaign", "c", "--export-to", str(tmp_path / "o"),
                "--export-preset", "nope"])
     assert rc == 2 and "nope" in capsys.readouterr().err
+    rc = main(["launch", "-l", str(lp), "--campaign", "c", "--export-preset", "tiny"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--export-preset 'tiny' needs --export-to" in err, err
     assert not (tmp_path / "o").exists()
 
 
@@ -124,12 +163,12 @@ def test_a_stopped_chunk_is_resumed_with_its_unfinished_sets(tmp_path, launchpad
     spec_file = _spec(tmp_path)
     spec, sets = load_spec(spec_file)
     ids = spec.set_ids(sets)
-    # as a launch stopped part-way left it: set 0 done, 1 in IBI, 2 unconverged,
-    # 3 with its all-atom run under way; a second export has set 1's all-atom run failed
+    # as a launch stopped part-way left it: set 0 converged (in the dataset; its CG
+    # production under way), 1 in IBI, 2 unconverged, 3 with its all-atom run under
+    # way; a second export has set 1's all-atom run failed and set 3 converged
     first = _export(tmp_path / "e1", [
-        {"param_id": ids[0], "aa_status": "completed", "ibi_converged": True,
-         "cg_status": "completed"},
-        {"param_id": ids[1], "aa_status": "completed", "ibi_converged": None},
+        {"param_id": ids[0], "aa_status": "completed", "ibi_converged": True},
+        {"param_id": ids[1], "aa_status": "completed"},
         {"param_id": ids[2], "aa_status": "completed", "ibi_converged": False},
         {"param_id": ids[3], "aa_status": "running"}])
     lp = str(launchpad_file)
@@ -168,3 +207,10 @@ def test_a_stopped_chunk_is_resumed_with_its_unfinished_sets(tmp_path, launchpad
     assert main(["campaign", "submit", str(active), "-l", lp,
                  "--skip-finished-in", str(first)]) == 2
     assert "active-learning" in capsys.readouterr().err
+    several = tmp_path / "several.yaml"
+    several.write_text("name: chunk\nmolecules: [n-hexane, n-octane]\nn_sets: 2\n"
+                       "preset: tiny\ncg_stage: true\n")
+    assert main(["campaign", "submit", str(several), "-l", lp,
+                 "--skip-finished-in", str(first)]) == 2
+    assert "several molecules" in capsys.readouterr().err
+    assert launchpad.fireworks.count_documents({}) == n_fw

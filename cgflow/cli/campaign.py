@@ -130,6 +130,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if args.export_to and not args.campaign:
         raise InvalidInputError(f"launch: --export-to {args.export_to!r} needs --campaign "
                                 "NAME (the campaign to export)")
+    if args.export_preset is not None and not args.export_to:
+        raise InvalidInputError(f"launch: --export-preset {args.export_preset!r} needs "
+                                "--export-to DIR (where to export)")
     if args.export_preset is not None:
         from cgflow.presets import get_cg_preset
 
@@ -277,5 +280,5 @@ def add_parser(sub: Any) -> None:
                     "finished set")
     la.add_argument("--export-preset", metavar="PRESET",
                     help="--export-to: the CG preset of the export (as 'dataset export "
-                    "--preset')")
+                    "--preset'; default: the campaign's)")
     la.set_defaults(func=cmd_launch)

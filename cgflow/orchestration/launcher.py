@@ -87,8 +87,8 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
     classes are renamed (:func:`cgflow.db.migrations.migrate_firetask_names`).
 
     With ``export_to`` (and ``campaign``), the campaign is exported there (``cgflow
-    dataset export``, of ``export_preset`` if given) at the start, again each time one
-    more of its sets finishes and when the launch ends
+    dataset export``, of ``export_preset``, else of the campaign's CG preset) at the
+    start, again each time its finished sets change and when the launch ends
     (:mod:`cgflow.orchestration.checkpoint`): a launch stopped before the campaign ends
     keeps every finished set on disk.
 
@@ -182,9 +182,11 @@ def launch(lp_file: Path, *, campaign: str | None = None, fworker_file: Path | N
             return OUTAGE_EXIT_CODE
         finally:
             if watcher:
-                with contextlib.suppress(PyMongoError):
-                    watcher.finish()  # the last state (and export), if the database answers
-                watcher.close()
+                try:
+                    with contextlib.suppress(PyMongoError):
+                        watcher.finish()  # the last state and export, if the database answers
+                finally:
+                    watcher.close()
     report("nothing left to run" + (f" for campaign {campaign}" if campaign else ""))
     return rc
 

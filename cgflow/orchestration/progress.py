@@ -228,6 +228,11 @@ class ProgressReader:
             self._spec = campaign_spec(self.lp, self.campaign)
         return self._spec
 
+    def campaign_preset(self) -> str | None:
+        """The CG preset of the campaign's stored spec (None when no spec is stored)."""
+        preset = self._campaign_spec().get("preset")
+        return preset if isinstance(preset, str) else None
+
     def _max_iterations(self) -> int:
         spec = self._campaign_spec()
         limit = (spec.get("ibi") or {}).get("max_iterations")
@@ -410,9 +415,13 @@ class ProgressPrinter:
         self.store = Store.from_launchpad(launchpad)
         self.reader = ProgressReader(launchpad, self.store, campaign)
         self.view = ProgressView(report, live=live)
-        self.checkpoint = None if export_to is None else ExportCheckpoint(
-            campaign_export(self.store, campaign, export_to, export_preset), export_to,
-            self.view.emit)
+        self.checkpoint = None
+        if export_to is not None:
+            if export_preset is None:  # the campaign's own preset, as its spec stored it
+                export_preset = self.reader.campaign_preset()
+            self.checkpoint = ExportCheckpoint(
+                campaign_export(self.store, campaign, export_to, export_preset), export_to,
+                self.view.emit)
 
     def update(self) -> CampaignProgress:
         """Read and show the campaign's progress now (and export it when ``export_to``

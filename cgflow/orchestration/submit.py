@@ -192,14 +192,15 @@ def queued_fireworks(lp: Any, campaign: str, param_ids: Iterable[str]) -> list[i
 def unfinished_sets(spec: CampaignSpec, sets: list[ParameterSet],
                     exports: Iterable[str | Path]) -> list[ParameterSet]:
     """``sets`` without those that finished in ``exports`` (exports of this campaign:
-    :func:`cgflow.stages.dataset.finished_in_exports`); a set of several molecules is
-    left out only when every one of its branches finished.
+    :func:`cgflow.stages.dataset.finished_in_exports`).
 
     Raises
     ------
     InvalidInputError
         An active-learning or synthetic campaign (their later sets are not fixed up
-        front), a bad export folder, or nothing left to run.
+        front), a campaign of several molecules (a set's branches would run again with
+        it: resume such a campaign with a spec per molecule), a bad export folder, or
+        nothing left to run.
     """
     from cgflow.stages.dataset import finished_in_exports
 
@@ -209,9 +210,14 @@ def unfinished_sets(spec: CampaignSpec, sets: list[ParameterSet],
             f"--skip-finished-in: campaign {spec.name!r} is "
             f"{'synthetic' if spec.kind == 'synthetic' else 'an active-learning campaign'}: "
             "only a campaign whose sets are all fixed up front can be resumed this way")
+    if spec.is_multi_molecule:
+        raise InvalidInputError(
+            f"--skip-finished-in: campaign {spec.name!r} runs several molecules "
+            f"({', '.join(m.name for m in spec.campaign_molecules)}): a set's finished "
+            "branches would run again with its unfinished ones; resume it with a spec "
+            "per molecule")
     done = finished_in_exports(exports, spec.name, spec.preset, spec.cg_stage)
-    left = [ps for ps in sets
-            if not all(one.set_id(ps) in done for one, _ in spec.branches([ps]))]
+    left = [ps for ps in sets if spec.set_id(ps) not in done]
     if not left:
         raise InvalidInputError(
             f"--skip-finished-in: every one of the {len(sets)} parameter set(s) of campaign "

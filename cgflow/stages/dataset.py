@@ -33,6 +33,11 @@ import numpy as np
 from cgflow.errors import InvalidInputError
 
 
+class NothingToExportError(InvalidInputError):
+    """The campaign has no parameter sets or no converged potential yet: nothing to
+    export (``cgflow launch --export-to`` tries again when a set finishes)."""
+
+
 def _estimate(est: Any) -> dict[str, float | None] | None:
     return None if est is None else {"mean": est.mean, "err": est.err}
 
@@ -87,8 +92,9 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
 
     Raises
     ------
-    InvalidInputError
-        When the campaign has no parameter sets or no converged potential.
+    NothingToExportError
+        When the campaign has no parameter sets or no converged potential (nothing is
+        written).
     """
     from cgflow.ml.dataset import CampaignDataset
     from cgflow.stages.train import common_grid, training_records
@@ -99,10 +105,11 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
         get_cg_preset(preset)  # an unknown name is an error naming it
     rows = set_rows(store, campaign, preset)
     if not rows:
-        raise InvalidInputError(f"campaign {campaign!r}: no parameter sets in the database")
+        raise NothingToExportError(f"campaign {campaign!r}: no parameter sets in the "
+                                   "database")
     records = training_records(store, campaign, preset)
     if not records:
-        raise InvalidInputError(f"campaign {campaign!r}: no converged potential to export "
+        raise NothingToExportError(f"campaign {campaign!r}: no converged potential to export "
                                 f"({len(rows)} parameter sets)")
     ds = CampaignDataset.from_records(records, common_grid(records), campaign=campaign)
     summary = {
@@ -116,16 +123,24 @@ def export_campaign(store: Any, campaign: str, out_dir: str | Path,
     text = json.dumps(summary, indent=1, default=float) + "\n"  # all checks before writing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # each file written beside itself and moved into place: a stop while exporting
-    # (``cgflow launch --export-to`` exports while the campaign runs) leaves the last
-    # complete file, never a half-written one; sets.json goes last and names the
-    # dataset's hash, which a merge checks
+    # each file written beside itself, flushed to disk and moved into place: a stop
+    # while exporting (``cgflow launch --export-to`` exports while the campaign runs)
+    # leaves complete files, never a half-written one. A stop between the two moves
+    # leaves the new dataset.npz beside the previous sets.json: sets.json names its
+    # dataset's hash, so a merge refuses that pair, and the next export repairs it.
     npz, sets_file = out / "dataset.npz", out / "sets.json"
-    tmp_npz = ds.save_npz(out / ".dataset.npz.partial.npz")
-    tmp_sets = out / ".sets.json.partial"
-    tmp_sets.write_text(text)
-    os.replace(tmp_npz, npz)
-    os.replace(tmp_sets, sets_file)
+    tmp_npz, tmp_sets = out / ".dataset.npz.partial.npz", out / ".sets.json.partial"
+    try:
+        ds.save_npz(tmp_npz)
+        tmp_sets.write_text(text)
+        for f in (tmp_npz, tmp_sets):
+            _fsync(f)
+        os.replace(tmp_npz, npz)
+        os.replace(tmp_sets, sets_file)
+        _fsync(out)
+    finally:
+        for f in (tmp_npz, tmp_sets):
+            f.unlink(missing_ok=True)
     return {"n_sets": len(rows), "n_converged": len(ds), "files": [str(npz), str(sets_file)],
             "dataset_hash": summary["dataset_hash"]}
 
@@ -137,11 +152,14 @@ def finished_in_exports(dirs: list[str | Path], campaign: str, preset: str | Non
     stopped part-way): what ``cgflow campaign submit --skip-finished-in`` leaves out, so
     that a stopped chunk is resumed with only the sets it did not finish.
 
-    A set finished when its all-atom run failed, its IBI ended unconverged, or its CG
-    production ended (completed or failed); without the CG stage, when its all-atom run
-    completed. Sets under way at the export (an all-atom run running, IBI iterating) are
-    not finished and run again. *Approximation:* a friction calibration still running
-    when the CG production had ended is not looked at (the set counts as finished).
+    A set finished when its all-atom run failed or its IBI ended, converged or not
+    (without the CG stage: when its all-atom run completed). The rule matches what the
+    export holds: a converged set is a row of its ``dataset.npz``, so running it again
+    would put it in two parts of a merge. *Approximation:* a converged set whose CG
+    production (or friction calibration) had not ended at the export keeps no alpha
+    (a NaN in the dataset) and is not run again. Sets under way before the end of IBI
+    (an all-atom run running, IBI iterating, an IBI Firework that failed without
+    storing a potential) run again.
 
     Raises
     ------
@@ -164,12 +182,30 @@ def finished_in_exports(dirs: list[str | Path], campaign: str, preset: str | Non
                 f"{summary['preset']!r}: not the campaign's CG preset ({preset!r})")
         for row in summary["sets"]:
             aa = row.get("aa_status")
-            finished = (aa == "failed" or row.get("ibi_converged") is False
-                        or row.get("cg_status") in ("completed", "failed")
+            finished = (aa == "failed" or row.get("ibi_converged") in (True, False)
                         or (not cg_stage and aa == "completed"))
             if finished and isinstance(row.get("param_id"), str):
                 done.add(row["param_id"])
     return done
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk; a folder that cannot be opened for
+    it (some file systems) is left to the system."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if path.is_dir():
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
 
 
 def _require_export_file(path: Path, what: str) -> None:
