@@ -423,23 +423,20 @@ class ProgressPrinter:
                 campaign_export(self.store, campaign, export_to, export_preset), export_to,
                 self.view.emit)
 
-    def update(self) -> CampaignProgress:
-        """Read and show the campaign's progress now (and export it when ``export_to``
-        is given and a set finished: :class:`cgflow.orchestration.checkpoint.ExportCheckpoint`)."""
+    def update(self, *, force_export: bool = False) -> CampaignProgress:
+        """Read and show the campaign's progress now, and export it when ``export_to``
+        is given and its finished sets changed (or ``force_export``:
+        :class:`cgflow.orchestration.checkpoint.ExportCheckpoint`)."""
         snap = self.reader.read()
         self.view.show(snap)
         if self.checkpoint is not None:
-            self.checkpoint.update(snap)
+            self.checkpoint.update(snap, force=force_export)
         return snap
 
     def finish(self) -> CampaignProgress:
-        """The last update of a launch: read and show, and export (with ``export_to``)
-        whether or not a set finished since the last export."""
-        snap = self.reader.read()
-        self.view.show(snap)
-        if self.checkpoint is not None:
-            self.checkpoint.update(snap, force=True)
-        return snap
+        """The last update of a launch: the export made whether or not a set finished
+        since the last one."""
+        return self.update(force_export=True)
 
     def close(self) -> None:
         """End the view and close the store."""
