@@ -32,6 +32,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from alpha_cv import repeated_cv
@@ -58,6 +59,28 @@ CANDIDATES = {
     "+ 5 geometric descriptors": {"descriptors": GEOMETRY},
     "+ all 8 descriptors": {"descriptors": DESCRIPTOR_NAMES},
 }
+
+
+#: The largest alphas whose weight in the R^2 of alpha is reported.
+N_TAIL = 5
+
+
+def tail_effect(y: np.ndarray, d_aa: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """How much the :data:`N_TAIL` largest alphas rule the R^2 of alpha: their share of
+    the sum of squares about the mean, how far below the median their D_AA is, and the
+    R^2 of the out-of-fold predictions ``pred`` with and without them."""
+    top = np.argsort(y)[-N_TAIL:]
+    rest = np.setdiff1d(np.arange(y.size), top)
+    ss = np.sum((y - y.mean()) ** 2)
+    below = np.median(d_aa) / d_aa[top]
+
+    def r2(idx: np.ndarray) -> float:
+        return float(1 - np.sum((y[idx] - pred[idx]) ** 2) / np.sum((y[idx] - y[idx].mean()) ** 2))
+
+    return {"alpha": np.sort(y[top]).tolist(),
+            "share_of_sum_of_squares": float(np.sum((y[top] - y.mean()) ** 2) / ss),
+            "d_aa_below_median": [float(below.min()), float(below.max())],
+            "r2_all": r2(np.arange(y.size)), "r2_without": r2(rest)}
 
 
 def main() -> None:
@@ -87,7 +110,10 @@ def main() -> None:
     models = {name: AccelerationFactorModel(**CANDIDATES[name]) for name in chosen}
     res = repeated_cv(X, y, models, folds=args.folds, repeats=args.repeats)
     base = next(iter(CANDIDATES))
+    tails = {name: tail_effect(y, ds.d_aa[ok], np.asarray(block["oof"]["alpha"]))
+             for name, block in res.items()}
     for name, block in res.items():
+        block["largest_alpha"] = tails[name]
         d = np.array([r["r2_pooled"] - b["r2_pooled"] for r, b in
                       zip(block["per_repeat"], res[base]["per_repeat"], strict=True)])
         dl = np.array([r["r2_log"] - b["r2_log"] for r, b in
@@ -122,6 +148,14 @@ def main() -> None:
         lines.append(f"| {name} | {m['r2_pooled']:.3f} +- {s['r2_pooled']:.3f} | "
                      f"{m['r2_fold_mean']:.3f} +- {s['r2_fold_mean']:.3f} | "
                      f"{m['r2_log']:.3f} +- {s['r2_log']:.3f} | {m['nll_log']:.3f} | {vs} |")
+    t = tails[base]
+    big = ", ".join(f"{a:.0f}" for a in t["alpha"])
+    lo, hi = t["d_aa_below_median"]
+    lines += ["", f"How much the {N_TAIL} largest alphas ({big}; median {np.median(y):.1f}) "
+              f"weigh: {100 * t['share_of_sum_of_squares']:.0f} % of the sum of squares of "
+              f"alpha about its mean; their D_AA is {lo:.0f}-{hi:.0f} times below the median "
+              f"D_AA. Pooled R^2 of alpha of the default (first shuffle) over all sets "
+              f"{t['r2_all']:.3f}, over the other {len(y) - N_TAIL} sets {t['r2_without']:.3f}."]
     (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
