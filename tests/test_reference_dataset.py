@@ -97,3 +97,33 @@ def test_models_train_on_the_committed_dataset(dataset):
     d = report.cv_mean["dynamics"]
     assert "skipped" not in d, d
     assert np.isfinite(d["rmse_well"]) and np.isfinite(d["rmse_sampled"])
+
+
+def test_multi_molecule_dataset_holds_every_alkanes_chunk():
+    """data/alkanes is the merge of every exported chunk of the multi-molecule specs
+    (workflows/alkanes-*.yaml): each row is a set of its chunk's spec run on a molecule of
+    that spec, its id the molecule's id of the set, each once."""
+    from cgflow.molecule.registry import resolve_molecule
+
+    folder = REPO / "data" / "alkanes"
+    dataset = CampaignDataset.load_npz(folder / "dataset.npz")
+    summary = json.loads((folder / "sets.json").read_text())
+    assert dataset.content_hash() == summary["dataset_hash"]
+    assert len(dataset) == summary["n_converged"]
+    chunks = sorted(p.name for p in SOURCES.glob("alkanes*") if (p / "sets.json").exists())
+    assert sorted(s["folder"] for s in summary["sources"]) == chunks and len(chunks) >= 2
+    expected = {}
+    for source in summary["sources"]:
+        part = json.loads((SOURCES / source["folder"] / "sets.json").read_text())
+        assert part["dataset_hash"] == source["dataset_hash"]
+        spec, sets = load_campaign_spec(REPO / "workflows" / f"{source['campaign']}.yaml")
+        for name in spec.molecules:
+            mol = resolve_molecule(name)
+            expected.update({mol.set_id(ps): (source["campaign"], mol.name) for ps in sets})
+    ids = [r["param_id"] for r in summary["sets"]]
+    assert len(ids) == len(set(ids))
+    for row in summary["sets"]:
+        assert expected[row["param_id"]] == (row["campaign"], row["molecule"])
+    converged = {r["param_id"] for r in summary["sets"] if r.get("ibi_converged")}
+    assert set(dataset.param_ids.tolist()) == converged
+    assert len(set(dataset.molecule.tolist())) == 6
