@@ -17,7 +17,8 @@ from sklearn.model_selection import KFold
 from cgflow.ml.alpha_model import compare_on_folds
 
 
-def _r2(y: np.ndarray, p: np.ndarray) -> float:
+def r2(y: np.ndarray, p: np.ndarray) -> float:
+    """Coefficient of determination of the predictions ``p`` of ``y`` (NaN if ``y`` is constant)."""
     ss = float(np.sum((y - y.mean()) ** 2))
     return 1.0 - float(np.sum((y - p) ** 2)) / ss if ss > 0 else math.nan
 
@@ -48,9 +49,9 @@ def repeated_cv(X: np.ndarray, y: np.ndarray, models: dict[str, Any], *, folds: 
             m_log = np.log(pred) - 0.5 * s_log**2
             res_log = np.log(y) - m_log
             out[name]["per_repeat"].append({
-                "r2_pooled": _r2(y, pred),
+                "r2_pooled": r2(y, pred),
                 "r2_fold_mean": float(np.mean([f["r2"] for f in block["folds"]])),
-                "r2_log": _r2(np.log(y), m_log),
+                "r2_log": r2(np.log(y), m_log),
                 "nll_log": float(np.mean(0.5 * np.log(2 * np.pi * s_log**2)
                                          + 0.5 * (res_log / s_log) ** 2)),
                 "rmse": block["pooled"]["rmse"],

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from alpha_cv import repeated_cv
+from alpha_cv import r2, repeated_cv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import cpu_model, data_folder, data_label, load_average  # noqa: E402
@@ -73,14 +73,10 @@ def tail_effect(y: np.ndarray, d_aa: np.ndarray, pred: np.ndarray) -> dict[str, 
     rest = np.setdiff1d(np.arange(y.size), top)
     ss = np.sum((y - y.mean()) ** 2)
     below = np.median(d_aa) / d_aa[top]
-
-    def r2(idx: np.ndarray) -> float:
-        return float(1 - np.sum((y[idx] - pred[idx]) ** 2) / np.sum((y[idx] - y[idx].mean()) ** 2))
-
     return {"alpha": np.sort(y[top]).tolist(),
             "share_of_sum_of_squares": float(np.sum((y[top] - y.mean()) ** 2) / ss),
             "d_aa_below_median": [float(below.min()), float(below.max())],
-            "r2_all": r2(np.arange(y.size)), "r2_without": r2(rest)}
+            "r2_all": r2(y, pred), "r2_without": r2(y[rest], pred[rest])}
 
 
 def main() -> None:
@@ -110,10 +106,8 @@ def main() -> None:
     models = {name: AccelerationFactorModel(**CANDIDATES[name]) for name in chosen}
     res = repeated_cv(X, y, models, folds=args.folds, repeats=args.repeats)
     base = next(iter(CANDIDATES))
-    tails = {name: tail_effect(y, ds.d_aa[ok], np.asarray(block["oof"]["alpha"]))
-             for name, block in res.items()}
     for name, block in res.items():
-        block["largest_alpha"] = tails[name]
+        block["largest_alpha"] = tail_effect(y, ds.d_aa[ok], np.asarray(block["oof"]["alpha"]))
         d = np.array([r["r2_pooled"] - b["r2_pooled"] for r, b in
                       zip(block["per_repeat"], res[base]["per_repeat"], strict=True)])
         dl = np.array([r["r2_log"] - b["r2_log"] for r, b in
@@ -148,7 +142,7 @@ def main() -> None:
         lines.append(f"| {name} | {m['r2_pooled']:.3f} +- {s['r2_pooled']:.3f} | "
                      f"{m['r2_fold_mean']:.3f} +- {s['r2_fold_mean']:.3f} | "
                      f"{m['r2_log']:.3f} +- {s['r2_log']:.3f} | {m['nll_log']:.3f} | {vs} |")
-    t = tails[base]
+    t = res[base]["largest_alpha"]
     big = ", ".join(f"{a:.0f}" for a in t["alpha"])
     lo, hi = t["d_aa_below_median"]
     lines += ["", f"How much the {N_TAIL} largest alphas ({big}; median {np.median(y):.1f}) "
